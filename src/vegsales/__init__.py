@@ -1,0 +1,1 @@
+"""Weekly vegetable sales in, clean monthly sales out."""

@@ -1,0 +1,110 @@
+"""ingest(store, vocabulary, items): validate, write bronze, bring silver and gold up to date."""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .monthly import monthly_sales, months_of_week, weeks_overlapping
+from .outliers import gold_sales
+from .records import FieldError, validate_record
+from .storage import Store, WriteTransaction
+from .tables import BronzeKey, BronzeRow, GoldRow, SilverRow
+from .vegetables import UnknownVegetable, Vocabulary
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    errors: list[FieldError]
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What became of each record of a post: counts add up to `received`."""
+
+    received: int
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def stored_any(self) -> bool:
+        return self.received == 0 or len(self.rejected) < self.received
+
+
+def clean_records(items: Sequence[Any], vocabulary: Vocabulary) -> tuple[list[SilverRow], list[Rejection]]:
+    """Valid records as silver rows (raw name kept), in order, and the reasons for the others."""
+    accepted, rejected = [], []
+    for index, item in enumerate(items):
+        checked = validate_record(item)
+        if isinstance(checked, list):
+            rejected.append(Rejection(index, checked))
+            continue
+        vegetable = vocabulary.resolve(checked.vegetable)
+        if isinstance(vegetable, UnknownVegetable):
+            rejected.append(Rejection(index, [FieldError("vegetable", vegetable.message)]))
+            continue
+        accepted.append(SilverRow(checked.date, vegetable, checked.kilo_sold, checked.vegetable))
+    return accepted, rejected
+
+
+def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any]) -> IngestReport:
+    """Store every valid record (the last one wins for a repeated key) and report on each."""
+    accepted, rejected = clean_records(items, vocabulary)
+    report = IngestReport(received=len(items), rejected=rejected)
+    if not accepted:
+        return report
+    with store.write() as transaction:
+        kilos = transaction.bronze_kilos({row.key for row in accepted})
+        changed: dict[BronzeKey, SilverRow] = {}
+        # Records apply in order, as if posted one by one: counts say what each one did.
+        for row in accepted:
+            before = kilos.get(row.key)
+            if before == row.kilo_sold:
+                report.unchanged += 1
+                continue
+            if before is None:
+                report.inserted += 1
+            else:
+                report.updated += 1
+            kilos[row.key] = row.kilo_sold
+            changed[row.key] = row
+        if changed:
+            rows = list(changed.values())
+            transaction.put_bronze([BronzeRow(r.date, r.raw_vegetable, r.kilo_sold) for r in rows])
+            transaction.put_silver(rows)
+            refresh_gold(transaction, rows)
+    return report
+
+
+def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) -> None:
+    """Recompute the months the changed weeks fall in, then the outlier flags of their vegetables."""
+    months_by_vegetable: dict[str, set[str]] = defaultdict(set)
+    for row in changed:
+        months_by_vegetable[row.vegetable].update(months_of_week(row.date))
+    for vegetable, months in months_by_vegetable.items():
+        first_date = weeks_overlapping(min(months))[0]
+        last_date = weeks_overlapping(max(months))[1]
+        recomputed = monthly_sales(transaction.silver_rows(vegetable, first_date, last_date))
+        before = {row.key: row for row in transaction.gold_rows(vegetable)}
+        monthly = {key: row.kilo_sold for key, row in before.items()}
+        monthly.update({key: kilos for key, kilos in recomputed.items() if key[0] in months})
+        transaction.put_gold([row for row in gold_sales(monthly) if before.get(row.key) != row])
+
+
+def silver_sales(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[SilverRow]:
+    """Bronze rows under their canonical vegetable name, sorted by (date, raw name)."""
+    rows = []
+    for row in sorted(bronze, key=lambda row: row.key):
+        vegetable = vocabulary.resolve(row.vegetable)
+        if isinstance(vegetable, UnknownVegetable):
+            raise ValueError(vegetable.message)
+        rows.append(SilverRow(row.date, vegetable, row.kilo_sold, row.vegetable))
+    return rows
+
+
+def gold_from_bronze(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[GoldRow]:
+    """The whole gold table computed from scratch: what the incremental updates must equal."""
+    return gold_sales(monthly_sales(silver_sales(bronze, vocabulary)))

@@ -1,0 +1,221 @@
+"""SQLite storage: one file, WAL journal, one writer at a time, readers never blocked."""
+
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
+from .base import Changes, Cursor, StorageError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_version (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO store_version VALUES (1, 1, 0);
+CREATE TABLE IF NOT EXISTS bronze_sales (
+    date TEXT NOT NULL,
+    vegetable TEXT NOT NULL,
+    kilo_sold REAL NOT NULL,
+    change_seq INTEGER NOT NULL,
+    PRIMARY KEY (date, vegetable)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
+CREATE TABLE IF NOT EXISTS silver_sales (
+    date TEXT NOT NULL,
+    vegetable TEXT NOT NULL,
+    kilo_sold REAL NOT NULL,
+    raw_vegetable TEXT NOT NULL,
+    PRIMARY KEY (date, raw_vegetable)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS silver_sales_vegetable_date ON silver_sales (vegetable, date, raw_vegetable);
+CREATE TABLE IF NOT EXISTS gold_sales (
+    year_month TEXT NOT NULL,
+    vegetable TEXT NOT NULL,
+    kilo_sold REAL NOT NULL,
+    is_outlier INTEGER NOT NULL,
+    change_seq INTEGER NOT NULL,
+    PRIMARY KEY (vegetable, year_month)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
+"""
+
+TABLES = ("bronze_sales", "silver_sales", "gold_sales")
+
+
+class SqliteStore:
+    """The three tables in one SQLite file, created (with its folder) on first use."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._write_lock = threading.Lock()
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._closed = False
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = self._connect()
+            self._writer.execute("PRAGMA journal_mode = WAL")
+            self._writer.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise StorageError(f"cannot open SQLite database {self.path}: {error}") from error
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA busy_timeout = 10000")
+        # WAL + NORMAL: a committed write survives a killed process; only a power cut can lose
+        # the last transactions (never corrupt the file).
+        connection.execute("PRAGMA synchronous = NORMAL")
+        self._connections.append(connection)
+        return connection
+
+    def _reader(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(f"SQLite database {self.path} is closed")
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = self._connect()
+            connection.execute("PRAGMA query_only = ON")
+        return connection
+
+    def init(self) -> None:
+        with self._transaction() as connection:
+            for table in TABLES:
+                connection.execute(f"DELETE FROM {table}")
+            connection.execute("UPDATE store_version SET epoch = epoch + 1")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            if self._closed:
+                raise StorageError(f"SQLite database {self.path} is closed")
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                except BaseException:
+                    self._writer.execute("ROLLBACK")
+                    raise
+                self._writer.execute("COMMIT")
+            except sqlite3.Error as error:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise StorageError(f"SQLite write failed: {error}") from error
+
+    @contextmanager
+    def write(self) -> Iterator["SqliteWrite"]:
+        with self._transaction() as connection:
+            yield SqliteWrite(connection)
+
+    def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
+        return self._changes(since, "SELECT date, vegetable, kilo_sold FROM bronze_sales", BronzeRow)
+
+    def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
+        query = "SELECT year_month, vegetable, kilo_sold, is_outlier FROM gold_sales"
+        return self._changes(since, query, gold_row)
+
+    def _changes(self, since: Cursor | None, select: str, make_row: Callable) -> Changes:
+        connection = self._reader()
+        try:
+            # One read transaction: the version and the rows come from the same snapshot.
+            connection.execute("BEGIN")
+            try:
+                epoch, seq = connection.execute("SELECT epoch, seq FROM store_version").fetchone()
+                reset = since is None or since[0] != epoch
+                if reset:
+                    rows = connection.execute(select).fetchall()
+                elif since[1] == seq:
+                    rows = []
+                else:
+                    rows = connection.execute(f"{select} WHERE change_seq > ?", (since[1],)).fetchall()
+            finally:
+                connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite read failed: {error}") from error
+        return Changes((epoch, seq), [make_row(*row) for row in rows], reset)
+
+    def check(self) -> None:
+        try:
+            self._reader().execute("SELECT seq FROM store_version").fetchone()
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite is not usable: {error}") from error
+
+    def close(self) -> None:
+        with self._write_lock:
+            self._closed = True
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+
+def gold_row(year_month: str, vegetable: str, kilo_sold: float, is_outlier: int) -> GoldRow:
+    return GoldRow(year_month, vegetable, kilo_sold, bool(is_outlier))
+
+
+class SqliteWrite:
+    """The operations of one SQLite write transaction."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._connection = connection
+        self._seq: int | None = None
+
+    def _change_seq(self) -> int:
+        # Only a transaction that really writes gets a new seq, so replays keep caches valid.
+        if self._seq is None:
+            query = "UPDATE store_version SET seq = seq + 1 RETURNING seq"
+            self._seq = self._connection.execute(query).fetchall()[0][0]
+        return self._seq
+
+    def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
+        query = "SELECT kilo_sold FROM bronze_sales WHERE date = ? AND vegetable = ?"
+        found = {}
+        for key in keys:
+            row = self._connection.execute(query, key).fetchone()
+            if row is not None:
+                found[key] = row[0]
+        return found
+
+    def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
+        seq = self._change_seq()
+        self._connection.executemany(
+            "INSERT INTO bronze_sales (date, vegetable, kilo_sold, change_seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (date, vegetable) DO UPDATE "
+            "SET kilo_sold = excluded.kilo_sold, change_seq = excluded.change_seq",
+            [(row.date, row.vegetable, row.kilo_sold, seq) for row in rows],
+        )
+
+    def put_silver(self, rows: Sequence[SilverRow]) -> None:
+        self._connection.executemany(
+            "INSERT INTO silver_sales (date, vegetable, kilo_sold, raw_vegetable) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (date, raw_vegetable) DO UPDATE "
+            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold",
+            [(row.date, row.vegetable, row.kilo_sold, row.raw_vegetable) for row in rows],
+        )
+
+    def silver_rows(self, vegetable: str, first_date: str, last_date: str) -> list[SilverRow]:
+        rows = self._connection.execute(
+            "SELECT date, vegetable, kilo_sold, raw_vegetable FROM silver_sales "
+            "WHERE vegetable = ? AND date BETWEEN ? AND ? ORDER BY date, raw_vegetable",
+            (vegetable, first_date, last_date),
+        )
+        return [SilverRow(*row) for row in rows]
+
+    def gold_rows(self, vegetable: str) -> list[GoldRow]:
+        rows = self._connection.execute(
+            "SELECT year_month, vegetable, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = ?",
+            (vegetable,),
+        )
+        return [gold_row(*row) for row in rows]
+
+    def put_gold(self, rows: Sequence[GoldRow]) -> None:
+        seq = self._change_seq()
+        self._connection.executemany(
+            "INSERT INTO gold_sales (year_month, vegetable, kilo_sold, is_outlier, change_seq) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vegetable, year_month) DO UPDATE "
+            "SET kilo_sold = excluded.kilo_sold, is_outlier = excluded.is_outlier, "
+            "change_seq = excluded.change_seq",
+            [(row.year_month, row.vegetable, row.kilo_sold, row.is_outlier, seq) for row in rows],
+        )

@@ -1,0 +1,139 @@
+"""What every Store must do; runs once per backend."""
+
+import random
+
+import pytest
+
+from vegsales.pipeline import gold_from_bronze, ingest
+from vegsales.storage import StorageError
+from vegsales.tables import BronzeRow, GoldRow, SilverRow
+from vegsales.vegetables import Vocabulary
+
+VOCABULARY = Vocabulary.load()
+
+
+def write(store, bronze=(), silver=(), gold=()):
+    with store.write() as transaction:
+        if bronze:
+            transaction.put_bronze(list(bronze))
+        if silver:
+            transaction.put_silver(list(silver))
+        if gold:
+            transaction.put_gold(list(gold))
+
+
+def test_new_store_is_empty(store):
+    assert store.bronze_changes(None).rows == []
+    assert store.gold_changes(None).rows == []
+    store.check()
+
+
+def test_bronze_rows_are_replaced_by_key(store):
+    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 1.0), BronzeRow("2020-01-06", "tomatto", 2.0)])
+    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 3.5)])
+    rows = sorted(store.bronze_changes(None).rows, key=lambda row: row.key)
+    assert rows == [BronzeRow("2020-01-06", "Tomate", 3.5), BronzeRow("2020-01-06", "tomatto", 2.0)]
+
+
+def test_bronze_kilos_returns_only_existing_keys(store):
+    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 1.25)])
+    with store.write() as transaction:
+        found = transaction.bronze_kilos({("2020-01-06", "Tomate"), ("2020-01-06", "tomate")})
+    assert found == {("2020-01-06", "Tomate"): 1.25}
+
+
+def test_silver_rows_are_filtered_and_sorted_by_date_then_raw_name(store):
+    rows = [
+        SilverRow("2020-01-13", "tomato", 1.0, "tomatto"),
+        SilverRow("2020-01-06", "tomato", 2.0, "tomatto"),
+        SilverRow("2020-01-06", "tomato", 3.0, "Tomate"),
+        SilverRow("2020-01-06", "pear", 4.0, "Poire"),
+        SilverRow("2020-02-03", "tomato", 5.0, "Tomate"),
+    ]
+    write(store, silver=rows)
+    with store.write() as transaction:
+        found = transaction.silver_rows("tomato", "2020-01-06", "2020-01-13")
+    assert found == [rows[2], rows[1], rows[0]]
+
+
+def test_gold_rows_are_replaced_by_month_and_vegetable(store):
+    write(store, gold=[GoldRow("2020-01", "tomato", 1.0, False), GoldRow("2020-01", "pear", 2.0, False)])
+    write(store, gold=[GoldRow("2020-01", "tomato", 9.0, True)])
+    with store.write() as transaction:
+        assert transaction.gold_rows("tomato") == [GoldRow("2020-01", "tomato", 9.0, True)]
+    assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == [
+        GoldRow("2020-01", "pear", 2.0, False),
+        GoldRow("2020-01", "tomato", 9.0, True),
+    ]
+
+
+def test_a_failed_transaction_leaves_nothing(store):
+    with pytest.raises(RuntimeError, match="boom"), store.write() as transaction:
+        transaction.put_bronze([BronzeRow("2020-01-06", "Tomate", 1.0)])
+        raise RuntimeError("boom")
+    assert store.bronze_changes(None).rows == []
+
+
+def test_change_feed_returns_only_rows_written_after_the_cursor(store):
+    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 1.0)])
+    first = store.bronze_changes(None)
+    assert first.reset
+    write(store, bronze=[BronzeRow("2020-01-13", "Tomate", 2.0)])
+    second = store.bronze_changes(first.cursor)
+    assert (second.reset, second.rows) == (False, [BronzeRow("2020-01-13", "Tomate", 2.0)])
+    assert second.cursor != first.cursor
+    third = store.bronze_changes(second.cursor)
+    assert (third.cursor, third.rows, third.reset) == (second.cursor, [], False)
+
+
+def test_a_transaction_that_writes_nothing_keeps_the_cursor(store):
+    cursor = store.bronze_changes(None).cursor
+    with store.write() as transaction:
+        transaction.bronze_kilos({("2020-01-06", "Tomate")})
+    assert store.bronze_changes(cursor).cursor == cursor
+
+
+def test_init_empties_every_table_and_resets_change_feeds(store):
+    write(
+        store,
+        bronze=[BronzeRow("2020-01-06", "Tomate", 1.0)],
+        silver=[SilverRow("2020-01-06", "tomato", 1.0, "Tomate")],
+        gold=[GoldRow("2020-01", "tomato", 1.0, False)],
+    )
+    cursor = store.gold_changes(None).cursor
+    store.init()
+    changes = store.gold_changes(cursor)
+    assert (changes.reset, changes.rows) == (True, [])
+    assert store.bronze_changes(None).rows == []
+    with store.write() as transaction:
+        assert transaction.silver_rows("tomato", "2000-01-01", "2100-01-01") == []
+
+
+def test_data_survive_reopening_the_store(make_store):
+    first = make_store()
+    write(first, bronze=[BronzeRow("2020-01-06", "Tomate", 1.5)])
+    first.close()
+    assert make_store().bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 1.5)]
+
+
+def test_a_closed_store_raises_storage_error(make_store):
+    store = make_store()
+    store.close()
+    with pytest.raises(StorageError):
+        store.check()
+
+
+def test_incremental_gold_equals_gold_recomputed_from_bronze(store):
+    rng = random.Random(7)
+    names = ["Tomate", "tomatto", "Poire", "peer", "carrots", "Zanahoria", "ail"]
+    weeks = [f"2019-12-{d}" for d in (23, 30)] + [f"2020-{m:02d}-{d:02d}" for m in (1, 2, 3) for d in (3, 13, 26)]
+    for _ in range(40):
+        batch = [
+            {"date": rng.choice(weeks), "vegetable": rng.choice(names), "kilo_sold": rng.uniform(0, 500)}
+            for _ in range(rng.randint(1, 6))
+        ]
+        ingest(store, VOCABULARY, batch)
+    bronze = store.bronze_changes(None).rows
+    expected = gold_from_bronze(bronze, VOCABULARY)
+    assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == expected
+    assert len(expected) > 10
