@@ -8,9 +8,11 @@ from fastapi.testclient import TestClient
 
 from vegsales.api import create_app
 from vegsales.storage import Store
+from vegsales.storage.csv import CsvStore
 from vegsales.storage.sqlite import SqliteStore
 
 BACKENDS: dict[str, Callable[[Path], Store]] = {
+    "csv": lambda folder: CsvStore(folder / "csv"),
     "sqlite": lambda folder: SqliteStore(folder / "sales.db"),
 }
 
