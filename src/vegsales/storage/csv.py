@@ -421,7 +421,8 @@ def _read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
                 if len(values) != len(table_format.header):
                     raise BadFile(f"{path}, line {line}: expected {len(table_format.header)} fields, got {len(values)}")
                 try:
-                    row = table_format.row_type(*(parse(v) for parse, v in zip(table_format.parsers, values, strict=True)))
+                    fields = [parse(value) for parse, value in zip(table_format.parsers, values, strict=True)]
+                    row = table_format.row_type(*fields)
                 except ValueError as error:
                     raise BadFile(f"{path}, line {line}: {error}") from None
                 key = table_format.key(row)
