@@ -4,13 +4,13 @@ A read asks the store only for rows written since the last read, re-renders just
 and re-joins the cached fragments; an unchanged table costs one tiny query and no rendering.
 """
 
-import bisect
 import gzip
 from collections.abc import Callable, Hashable
-from typing import Any, Generic
+from typing import Generic
 
 import orjson
 
+from .rendered import RenderedRows
 from .storage import Changes, Cursor
 from .storage.base import Row
 
@@ -29,11 +29,9 @@ class JsonTable(Generic[Row]):
         variants: dict[str, Callable[[Row], bool]] | None = None,
     ):
         self._changes = changes
-        self._key = key
-        self._variants = {"all": lambda row: True, **(variants or {})}
+        self._rows: RenderedRows[bytes] = RenderedRows(key, orjson.dumps)
+        self._variants = variants or {}
         self._cursor: Cursor | None = None
-        self._rows: dict[Hashable, tuple[Row, bytes]] = {}
-        self._order: list[Any] = []
         self._bodies: dict[tuple[str, bool], bytes] = {}
 
     def refresh(self) -> None:
@@ -41,19 +39,7 @@ class JsonTable(Generic[Row]):
         changes = self._changes(self._cursor)
         if changes.reset:
             self._rows.clear()
-            self._order.clear()
-        new_keys = []
-        for row in changes.rows:
-            key = self._key(row)
-            if key not in self._rows:
-                new_keys.append(key)
-            self._rows[key] = (row, orjson.dumps(row))
-        if len(new_keys) < 32:
-            for key in new_keys:
-                bisect.insort(self._order, key)
-        else:
-            self._order.extend(new_keys)
-            self._order.sort()
+        self._rows.update(changes.rows)
         if changes.cursor != self._cursor or changes.rows:
             self._bodies.clear()
         self._cursor = changes.cursor
@@ -64,15 +50,17 @@ class JsonTable(Generic[Row]):
         return f'W/"{epoch}.{seq}.{variant}"'
 
     def body(self, variant: str = "all", gzipped: bool = False) -> bytes:
-        """The JSON array (gzip-compressed if asked and worth it), rendered once per version."""
+        """The JSON array (gzip-compressed if asked), rendered once per version."""
         cached = self._bodies.get((variant, gzipped))
         if cached is None:
             if gzipped:
                 cached = gzip.compress(self.body(variant), GZIP_LEVEL, mtime=0)
+            elif variant == "all":
+                cached = b"[" + b",".join(self._rows.rendered) + b"]"
             else:
                 keep = self._variants[variant]
-                rows = self._rows
-                fragments = (rows[key][1] for key in self._order if keep(rows[key][0]))
+                rows = self._rows.ordered_rows()
+                fragments = [fragment for row, fragment in zip(rows, self._rows.rendered, strict=True) if keep(row)]
                 cached = b"[" + b",".join(fragments) + b"]"
             self._bodies[(variant, gzipped)] = cached
         return cached

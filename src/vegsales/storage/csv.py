@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..rendered import BULK, RenderedRows
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
 from .base import Changes, Cursor, StorageError
 
@@ -105,45 +106,46 @@ def _csv_line(values: Sequence[Any]) -> str:
     return buffer.getvalue()
 
 
-class Table:
-    """Rows by key, their rendered CSV lines, keys in sorted order, and an optional index."""
+class Table(RenderedRows[str]):
+    """One table in memory: rows with their CSV lines in key order, and an optional index."""
 
     def __init__(self, table_format: TableFormat):
+        super().__init__(table_format.key, lambda row: _csv_line([getattr(row, f) for f in table_format.header]))
         self.format = table_format
-        self.rows: dict[Hashable, Any] = {}
-        self.lines: dict[Hashable, str] = {}
-        self.order: list[Hashable] = []
         self.index: dict[str, list[Hashable]] = {}
 
-    def put(self, row: Any) -> Any | None:
-        """Insert or replace by key; returns the row it replaced."""
-        key = self.format.key(row)
-        before = self.rows.get(key)
-        if before is None:
-            bisect.insort(self.order, key)
-        if self.format.index:
-            group = self.format.index(row)
-            if before is None or self.format.index(before) != group:
-                if before is not None:
-                    self.index[self.format.index(before)].remove(key)
-                bisect.insort(self.index.setdefault(group, []), key)
-        self.rows[key] = row
-        self.lines[key] = _csv_line([getattr(row, field) for field in self.format.header])
-        return before
+    def update(self, rows: Sequence[Any]) -> list[Any | None]:
+        replaced = super().update(rows)
+        group_of = self.format.index
+        if group_of:
+            added: dict[str, list[Hashable]] = {}
+            for row, before in zip(rows, replaced, strict=True):
+                if before is None or group_of(before) != group_of(row):
+                    if before is not None:
+                        self.index[group_of(before)].remove(self.format.key(row))
+                    added.setdefault(group_of(row), []).append(self.format.key(row))
+            for group, keys in added.items():
+                members = self.index.setdefault(group, [])
+                if len(keys) > BULK:
+                    members.extend(keys)
+                    members.sort()
+                else:
+                    for key in keys:
+                        bisect.insort(members, key)
+        return replaced
 
-    def remove(self, key: Hashable) -> None:
-        row = self.rows.pop(key)
-        del self.lines[key]
-        self.order.pop(bisect.bisect_left(self.order, key))
+    def remove(self, key: Hashable) -> Any:
+        row = super().remove(key)
         if self.format.index:
             self.index[self.format.index(row)].remove(key)
+        return row
 
     def clear(self) -> None:
-        for part in (self.rows, self.lines, self.order, self.index):
-            part.clear()
+        super().clear()
+        self.index.clear()
 
     def render(self) -> str:
-        return _csv_line(self.format.header) + "".join(self.lines[key] for key in self.order)
+        return _csv_line(self.format.header) + "".join(self.rendered)
 
 
 class Published:
@@ -232,8 +234,7 @@ class CsvStore:
             )
         for table in self._tables.values():
             table.clear()
-            for row in _read_rows(self.folder / table.format.file_name, table.format):
-                table.put(row)
+            table.update(list(_read_rows(self.folder / table.format.file_name, table.format)))
 
     # -- writing --------------------------------------------------------------------------
 
@@ -369,9 +370,9 @@ class CsvWrite:
 
     def _put(self, table_format: TableFormat, rows: Sequence[Any]) -> None:
         table = self._tables[table_format.file_name]
-        for row in rows:
+        for row, before in zip(rows, table.update(rows), strict=True):
             key = table_format.key(row)
-            self._undo.append((table, key, table.put(row)))
+            self._undo.append((table, key, before))
             self.written.append((table_format.file_name, key, row, self.seq))
 
     def undo(self) -> None:
@@ -379,7 +380,7 @@ class CsvWrite:
             if before is None:
                 table.remove(key)
             else:
-                table.put(before)
+                table.update([before])
         self.written.clear()
 
     def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:

@@ -1,0 +1,58 @@
+"""Rows kept sorted by key, each with its rendered text, so a whole table renders with one join."""
+
+import bisect
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Generic, TypeVar
+
+Rendered = TypeVar("Rendered", str, bytes)
+
+BULK = 64
+"""Past this many new keys in one update, re-sorting beats inserting one by one."""
+
+
+class RenderedRows(Generic[Rendered]):
+    def __init__(self, key: Callable[[Any], Hashable], render: Callable[[Any], Rendered]):
+        self._key = key
+        self._render = render
+        self.rows: dict[Hashable, Any] = {}
+        self._by_key: dict[Hashable, Rendered] = {}
+        self.keys: list[Hashable] = []  # sorted ...
+        self.rendered: list[Rendered] = []  # ... and side by side with the keys
+
+    def update(self, rows: Sequence[Any]) -> list[Any | None]:
+        """Insert or replace rows by key; returns the row each one replaced (None if new)."""
+        replaced, new_keys = [], []
+        for row in rows:
+            key = self._key(row)
+            before = self.rows.get(key)
+            replaced.append(before)
+            self.rows[key] = row
+            self._by_key[key] = self._render(row)
+            if before is None:
+                new_keys.append(key)
+        if len(new_keys) > BULK:
+            self.keys = sorted(self.rows)
+            self.rendered = [self._by_key[key] for key in self.keys]
+            return replaced
+        for key in new_keys:
+            position = bisect.bisect_left(self.keys, key)
+            self.keys.insert(position, key)
+            self.rendered.insert(position, self._by_key[key])
+        new = set(new_keys)
+        for row, before in zip(rows, replaced, strict=True):
+            key = self._key(row)
+            if before is not None and key not in new:
+                self.rendered[bisect.bisect_left(self.keys, key)] = self._by_key[key]
+        return replaced
+
+    def remove(self, key: Hashable) -> Any:
+        position = bisect.bisect_left(self.keys, key)
+        del self.keys[position], self.rendered[position], self._by_key[key]
+        return self.rows.pop(key)
+
+    def clear(self) -> None:
+        for part in (self.rows, self._by_key, self.keys, self.rendered):
+            part.clear()
+
+    def ordered_rows(self) -> list[Any]:
+        return [self.rows[key] for key in self.keys]
