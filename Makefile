@@ -6,8 +6,9 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 DB ?= data/sales.db
+DATA_DIR ?= data/csv
 
-.PHONY: install run test lint bench clean
+.PHONY: install run run-csv test lint bench clean
 
 install: $(INSTALLED)
 
@@ -21,12 +22,19 @@ $(INSTALLED): pyproject.toml
 run: install
 	$(BIN)/python app_sql.py --host $(HOST) --port $(PORT) --db $(DB)
 
+run-csv: install
+	$(BIN)/python app_csv.py --host $(HOST) --port $(PORT) --data-dir $(DATA_DIR)
+
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+bench: install
+	$(BIN)/python bench/growth.py --backend csv --rows 3000 30000 --out bench/results/growth-csv.md
+	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
