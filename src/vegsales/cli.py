@@ -1,13 +1,22 @@
 """The `vegsales` command: serve the API on a chosen backend, and talk to a running service."""
 
+import csv
 import sys
 from pathlib import Path
 
 import click
 from click.core import ParameterSource
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
+from .client import DEFAULT_URL, SalesClient, ServiceError
 from .storage import StorageError, Store
-from .vegetables import Vocabulary, VocabularyError
+from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
+
+COLUMNS = ("date", "vegetable", "kilo_sold")
+SHOWN_REJECTIONS = 10
+url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")
 
 BACKENDS = ("sqlite", "csv")
 DEFAULT_DB = "data/sales.db"
@@ -73,6 +82,145 @@ def serve(
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
     run_server(create_app(store, words), host, port, access_log=access_log)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@url_option
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
+def import_file(file: Path, url: str, chunk_size: int) -> None:
+    """Post a CSV file (date,vegetable,kilo_sold) in chunks, then summarise what was stored."""
+    console = Console(stderr=True)
+    lines, records = read_sales_csv(file, console)
+    totals = dict.fromkeys(("received", "inserted", "updated", "unchanged"), 0)
+    rejections: list[tuple[int, list[dict]]] = []
+    with SalesClient(url) as client, _progress(console) as progress:
+        task = progress.add_task(f"importing {file.name}", total=len(records))
+        for start in range(0, len(records), chunk_size):
+            report = post_chunk(client, records[start : start + chunk_size])
+            for name in totals:
+                totals[name] += report[name]
+            rejections += [(lines[start + r["index"]], r["errors"]) for r in report["rejected"]]
+            progress.advance(task, min(chunk_size, len(records) - start))
+    summary = ", ".join(f"{name} {count:,}" for name, count in totals.items())
+    click.echo(f"{summary}, rejected {len(rejections):,}")
+    for line, errors in rejections[:SHOWN_REJECTIONS]:
+        reasons = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        click.echo(f"  line {line}: {reasons}")
+    if len(rejections) > SHOWN_REJECTIONS:
+        click.echo(f"  ... and {len(rejections) - SHOWN_REJECTIONS:,} more rejected lines")
+
+
+def read_sales_csv(file: Path, console: Console) -> tuple[list[int], list[dict]]:
+    """The records of a sales CSV file and the line each starts on (the header is line 1)."""
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as stream:
+            reader = csv.DictReader(stream)
+            missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
+            if missing:
+                fail(f"{file}: the header lacks {', '.join(missing)} (expected {','.join(COLUMNS)})")
+            extra = [column for column in reader.fieldnames or [] if column not in COLUMNS]
+            if extra:
+                console.print(f"note: ignoring column(s) {', '.join(extra)}")
+            lines, records = [], []
+            line = reader.line_num + 1
+            for row in reader:
+                lines.append(line)
+                records.append({column: row[column] for column in COLUMNS})
+                line = reader.line_num + 1
+    except FileNotFoundError:
+        fail(f"{file}: no such file")
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        fail(f"{file}: cannot read it as a UTF-8 CSV file: {error}")
+    return lines, records
+
+
+def post_chunk(client: SalesClient, records: list[dict]) -> dict:
+    try:
+        return client.post(records)
+    except ServiceError as error:
+        if error.status == 422:  # every record of this chunk rejected: a report, not a failure
+            return error.report
+        fail(str(error))
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    )
+
+
+@main.command()
+@url_option
+@click.option("--remove-outliers", is_flag=True, help="leave out the months tagged as outliers")
+@click.option("--vegetable", help="only this vegetable (any spelling the vocabulary knows)")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
+def monthly(url: str, remove_outliers: bool, vegetable: str | None, as_csv: bool) -> None:
+    """Print monthly sales, outliers highlighted."""
+    rows = call(lambda client: client.monthly(remove_outliers=remove_outliers), url)
+    if vegetable:
+        wanted = canonical_name(vegetable)
+        rows = [row for row in rows if row["vegetable"] == wanted]
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("year_month", "vegetable", "kilo_sold", "is_outlier"))
+        writer.writerows(
+            (r["year_month"], r["vegetable"], repr(r["kilo_sold"]), str(r["is_outlier"]).lower()) for r in rows
+        )
+        return
+    table = Table("month", "vegetable", "kilos", "outlier", title=f"Monthly sales ({len(rows):,} rows)")
+    for row in rows:
+        style = "bold red" if row["is_outlier"] else None
+        flag = "OUTLIER" if row["is_outlier"] else ""
+        table.add_row(row["year_month"], row["vegetable"], f"{row['kilo_sold']:,.1f}", flag, style=style)
+    Console().print(table)
+
+
+def canonical_name(name: str) -> str:
+    match = Vocabulary.load().resolve(name)
+    return name.strip().lower() if isinstance(match, UnknownVegetable) else match
+
+
+@main.command()
+@url_option
+def ping(url: str) -> None:
+    """Call every read endpoint (and post an empty list) and summarise each reply."""
+    with SalesClient(url) as client:
+        checks = [
+            ("GET /health", lambda: client.health()["status"]),
+            ("POST /post_sales []", lambda: "received {received}, inserted {inserted}".format(**client.post([]))),
+            ("GET /get_raw_sales", lambda: f"{len(client.raw()):,} rows"),
+            ("GET /get_monthly_sales", lambda: months_summary(client.monthly())),
+            ("GET /get_monthly_sales?remove_outliers=true", lambda: months_summary(client.monthly(True))),
+        ]
+        failed = False
+        for name, check in checks:
+            try:
+                click.echo(f"ok    {name}: {check()}")
+            except ServiceError as error:
+                failed = True
+                click.echo(f"FAIL  {name}: {error}")
+        if failed:
+            sys.exit(1)
+
+
+def months_summary(rows: list[dict]) -> str:
+    outliers = sum(row["is_outlier"] for row in rows)
+    vegetables = len({row["vegetable"] for row in rows})
+    return f"{len(rows):,} months of {vegetables} vegetables, {outliers} outliers"
+
+
+def call(request, url: str):
+    with SalesClient(url) as client:
+        try:
+            return request(client)
+        except ServiceError as error:
+            fail(str(error))
+
+
+def fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
 
 
 def serve_backend(backend: str) -> None:

@@ -1,0 +1,98 @@
+"""SalesClient: the service's endpoints as Python calls returning plain data.
+
+from vegsales.client import SalesClient
+with SalesClient("http://127.0.0.1:8000") as client:
+    client.post([{"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}])
+    months = client.monthly(remove_outliers=True)          # list of dicts
+    frame = client.monthly(as_frame=True)                   # pandas.DataFrame, if installed
+"""
+
+from typing import Any
+
+import httpx2 as httpx
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class ServiceError(Exception):
+    """The service answered 4xx/5xx; `report` holds its JSON reply (error body or post report)."""
+
+    def __init__(self, status: int, report: Any, url: str):
+        self.status, self.report, self.url = status, report, url
+        super().__init__(f"{url} answered {status}: {describe(report)}")
+
+
+class ServiceUnreachable(ServiceError):
+    """No answer at all: wrong URL, server down, timeout."""
+
+    def __init__(self, url: str, reason: str):
+        Exception.__init__(self, f"cannot reach the service at {url}: {reason}")
+        self.status, self.report, self.url = None, None, url
+
+
+def describe(report: Any) -> str:
+    if isinstance(report, dict) and "message" in report:
+        return f"{report.get('error', 'error')}: {report['message']}"
+    if isinstance(report, dict) and "rejected" in report:
+        return f"all {report.get('received')} records rejected"
+    return str(report)[:300]
+
+
+class SalesClient:
+    """A connection to a running vegsales service."""
+
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 60.0):
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def post(self, records: list[dict]) -> dict:
+        """Post sales records; returns the report (counts and rejections)."""
+        return self._call("POST", "/post_sales", json=records)
+
+    def raw(self, as_frame: bool = False) -> Any:
+        """Bronze rows as received: list of dicts, or a DataFrame."""
+        return self._table(self._call("GET", "/get_raw_sales"), as_frame)
+
+    def monthly(self, remove_outliers: bool = False, as_frame: bool = False) -> Any:
+        """Gold rows (monthly kilos per vegetable): list of dicts, or a DataFrame."""
+        params = {"remove_outliers": "true" if remove_outliers else "false"}
+        return self._table(self._call("GET", "/get_monthly_sales", params=params), as_frame)
+
+    def init_database(self) -> dict:
+        """Create the tables, or empty them."""
+        return self._call("POST", "/init_database")
+
+    def health(self) -> dict:
+        return self._call("GET", "/health")
+
+    def _call(self, method: str, path: str, **options: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **options)
+        except httpx.HTTPError as error:
+            raise ServiceUnreachable(self.url, str(error) or type(error).__name__) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            raise ServiceError(response.status_code, body, f"{method} {self.url}{path}")
+        return body
+
+    @staticmethod
+    def _table(rows: list[dict], as_frame: bool) -> Any:
+        if not as_frame:
+            return rows
+        try:
+            import pandas
+        except ImportError:
+            raise RuntimeError("as_frame=True needs pandas: pip install pandas") from None
+        return pandas.DataFrame(rows)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "SalesClient":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()

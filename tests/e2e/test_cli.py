@@ -1,0 +1,190 @@
+"""The `vegsales` command and SalesClient against a real server process."""
+
+import csv
+import io
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from tests.servers import ROOT, Server
+from vegsales.cli import main
+from vegsales.client import SalesClient, ServiceError, ServiceUnreachable
+
+SAMPLE = str(ROOT / "data" / "sample_sales.csv")
+PLANTED_SPIKES = [("2020-09", "carrot"), ("2022-07", "tomato"), ("2023-01", "leek")]
+FIRST_REJECTED_LINES = [5, 220, 226, 313, 329, 450, 490, 686, 745, 751]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with Server("app_sql.py", "--db", str(tmp_path_factory.mktemp("cli") / "sales.db")) as running:
+        yield running
+
+
+@pytest.fixture
+def client(server):
+    with SalesClient(server.url) as connected:
+        connected.init_database()
+        yield connected
+
+
+@pytest.fixture
+def url(client) -> str:
+    return client.url
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def monthly_csv(url: str, *options: str) -> list[dict]:
+    result = run("monthly", "--url", url, "--csv", *options)
+    assert result.exit_code == 0, result.output
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def test_import_of_the_sample_file_reports_counts_and_rejected_lines(url, client):
+    result = run("import", SAMPLE, "--url", url)
+    assert result.exit_code == 0, result.output
+    assert "received 2,593, inserted 2,569, updated 0, unchanged 0, rejected 24" in result.stdout
+    shown = [int(line.split()[1].rstrip(":")) for line in result.stdout.splitlines() if line.startswith("  line ")]
+    assert shown == FIRST_REJECTED_LINES
+    assert "  line 226: vegetable: unknown vegetable 'mango'" in result.stdout
+    assert "  line 329: date: '2020-06-31' is not a real calendar date" in result.stdout
+    assert "... and 14 more rejected lines" in result.stdout
+    assert len(client.raw()) == 2_569
+
+
+def test_importing_again_changes_nothing_whatever_the_chunk_size(url):
+    run("import", SAMPLE, "--url", url)
+    result = run("import", SAMPLE, "--url", url, "--chunk-size", "97")
+    assert "received 2,593, inserted 0, updated 0, unchanged 2,569, rejected 24" in result.stdout
+
+
+def test_monthly_shows_the_planted_spikes_as_outliers(url):
+    run("import", SAMPLE, "--url", url)
+    rows = monthly_csv(url)
+    assert len(rows) == 12 * 48
+    assert [(r["year_month"], r["vegetable"]) for r in rows if r["is_outlier"] == "true"] == PLANTED_SPIKES
+    table = run("monthly", "--url", url).stdout
+    flagged = [line for line in table.splitlines() if "OUTLIER" in line]
+    assert [(line.split()[1], line.split()[3]) for line in flagged] == PLANTED_SPIKES
+
+
+def test_monthly_filters_by_any_spelling_and_drops_outliers(url):
+    run("import", SAMPLE, "--url", url)
+    carrots = monthly_csv(url, "--vegetable", "Zanahoria")
+    assert {r["vegetable"] for r in carrots} == {"carrot"}
+    assert len(carrots) == 48
+    assert float(next(r for r in carrots if r["year_month"] == "2020-09")["kilo_sold"]) == pytest.approx(
+        43151.0, abs=0.1
+    )
+    assert len(monthly_csv(url, "--vegetable", "carrot", "--remove-outliers")) == 47
+    assert not [r for r in monthly_csv(url, "--remove-outliers") if r["is_outlier"] == "true"]
+
+
+def test_ping_summarises_every_endpoint(url):
+    run("import", SAMPLE, "--url", url)
+    result = run("ping", "--url", url)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "ok    GET /health: ok",
+        "ok    POST /post_sales []: received 0, inserted 0",
+        "ok    GET /get_raw_sales: 2,569 rows",
+        "ok    GET /get_monthly_sales: 576 months of 12 vegetables, 3 outliers",
+        "ok    GET /get_monthly_sales?remove_outliers=true: 573 months of 12 vegetables, 0 outliers",
+    ]
+
+
+def test_a_file_of_only_invalid_rows_is_reported_not_fatal(url, tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("date,vegetable,kilo_sold\n2021-02-29,Tomate,1\n2020-01-06,banana,2\n", encoding="utf-8")
+    result = run("import", str(path), "--url", url)
+    assert result.exit_code == 0
+    assert "received 2, inserted 0, updated 0, unchanged 0, rejected 2" in result.stdout
+    assert "  line 2: date: '2021-02-29' is not a real calendar date" in result.stdout
+    assert "  line 3: vegetable: unknown vegetable 'banana'" in result.stdout
+
+
+def test_extra_columns_are_ignored_with_a_note(url, client, tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text("store,date,vegetable,kilo_sold\nA,2020-01-06,Tomate,1.5\n", encoding="utf-8")
+    result = run("import", str(path), "--url", url)
+    assert "note: ignoring column(s) store" in result.stderr
+    assert client.raw() == [{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 1.5}]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing_file", "error: {tmp}/nope.csv: no such file"),
+        (
+            "header_lacks_column",
+            "error: {tmp}/short.csv: the header lacks kilo_sold (expected date,vegetable,kilo_sold)",
+        ),
+        ("server_unreachable", "error: cannot reach the service at http://127.0.0.1:9"),
+        ("server_error", "answered 404: not_found: Not Found"),
+    ],
+)
+def test_import_errors_exit_non_zero_with_a_message(url, tmp_path, case, message):
+    (tmp_path / "short.csv").write_text("date,vegetable\n2020-01-06,Tomate\n", encoding="utf-8")
+    args = {
+        "missing_file": [f"{tmp_path}/nope.csv", "--url", url],
+        "header_lacks_column": [f"{tmp_path}/short.csv", "--url", url],
+        "server_unreachable": [SAMPLE, "--url", "http://127.0.0.1:9"],
+        "server_error": [SAMPLE, "--url", f"{url}/not-the-service"],
+    }[case]
+    result = run("import", *args)
+    assert result.exit_code == 1
+    assert message.format(tmp=tmp_path) in result.stderr
+
+
+@pytest.mark.parametrize("command", ["monthly", "ping"])
+def test_read_commands_fail_clearly_when_the_server_is_unreachable(command):
+    result = run(command, "--url", "http://127.0.0.1:9")
+    assert result.exit_code == 1
+    assert "cannot reach the service at http://127.0.0.1:9" in result.output
+
+
+def test_client_returns_plain_data(client):
+    report = client.post([{"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}])
+    assert (report["inserted"], report["rejected"]) == (1, [])
+    assert client.raw() == [{"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70.0}]
+    assert client.monthly() == [
+        {"year_month": "2020-01", "vegetable": "tomato", "kilo_sold": 50.0, "is_outlier": False},
+        {"year_month": "2020-02", "vegetable": "tomato", "kilo_sold": 20.0, "is_outlier": False},
+    ]
+    assert client.init_database()["status"] == "ok"
+    assert client.raw() == []
+
+
+def test_client_gives_data_frames_when_asked(client):
+    client.post([{"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}])
+    frame = client.monthly(as_frame=True)
+    assert list(frame.columns) == ["year_month", "vegetable", "kilo_sold", "is_outlier"]
+    assert frame["kilo_sold"].tolist() == [50.0, 20.0]
+    assert client.raw(as_frame=True).shape == (1, 3)
+
+
+def test_client_without_pandas_says_what_to_install(client, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(RuntimeError, match="pip install pandas"):
+        client.raw(as_frame=True)
+
+
+def test_client_errors_carry_the_server_report(client):
+    with pytest.raises(ServiceError) as rejected:
+        client.post([{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": -1}])
+    assert rejected.value.status == 422
+    assert rejected.value.report["rejected"][0]["errors"][0]["field"] == "kilo_sold"
+    assert "answered 422: all 1 records rejected" in str(rejected.value)
+    with pytest.raises(ServiceError) as bad:
+        client._call("GET", "/get_monthly_sales", params={"remove_outliers": "maybe"})
+    assert bad.value.status == 400
+    assert bad.value.report["error"] == "invalid_parameter"
+    with (
+        SalesClient("http://127.0.0.1:9") as nowhere,
+        pytest.raises(ServiceUnreachable, match=r"cannot reach the service at http://127\.0\.0\.1:9"),
+    ):
+        nowhere.health()
