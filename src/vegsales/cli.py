@@ -11,7 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .client import DEFAULT_URL, SalesClient, ServiceError
-from .storage import StorageError, Store
+from .server import DEFAULT_LOCATIONS
+from .storage import StorageError
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
 COLUMNS = ("date", "vegetable", "kilo_sold")
@@ -19,19 +20,6 @@ SHOWN_REJECTIONS = 10
 url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")
 
 BACKENDS = ("sqlite", "csv")
-DEFAULT_DB = "data/sales.db"
-DEFAULT_DATA_DIR = "data/csv"
-
-
-def open_store(backend: str, location: str | None) -> Store:
-    """The one place that picks the storage backend: `location` is its file or folder."""
-    if backend == "csv":
-        from .storage.csv import CsvStore
-
-        return CsvStore(location or DEFAULT_DATA_DIR)
-    from .storage.sqlite import SqliteStore
-
-    return SqliteStore(location or DEFAULT_DB)
 
 
 def check_location_flag(backend: str) -> None:
@@ -50,8 +38,8 @@ def main() -> None:
 
 @main.command()
 @click.option("--backend", type=click.Choice(BACKENDS), default="sqlite", show_default=True, envvar="VEGSALES_BACKEND")
-@click.option("--db", envvar="VEGSALES_DB", help=f"SQLite database file  [default: {DEFAULT_DB}]")
-@click.option("--data-dir", envvar="VEGSALES_DATA_DIR", help=f"CSV folder  [default: {DEFAULT_DATA_DIR}]")
+@click.option("--db", envvar="VEGSALES_DB", help=f"SQLite database file  [default: {DEFAULT_LOCATIONS['sqlite']}]")
+@click.option("--data-dir", envvar="VEGSALES_DATA_DIR", help=f"CSV folder  [default: {DEFAULT_LOCATIONS['csv']}]")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="VEGSALES_HOST")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, envvar="VEGSALES_PORT")
 @click.option(
@@ -59,6 +47,14 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     envvar="VEGSALES_VOCABULARY",
     help="vegetable vocabulary TOML  [default: the bundled one]",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar="VEGSALES_WORKERS",
+    help="server processes sharing the port (sqlite only)",
 )
 @click.option("--access-log/--no-access-log", default=False, envvar="VEGSALES_ACCESS_LOG")
 def serve(
@@ -68,20 +64,24 @@ def serve(
     host: str,
     port: int,
     vocabulary: Path | None,
+    workers: int,
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
-    from .api import create_app
+    from .server import SINGLE_PROCESS_BACKENDS, Settings, open_store
     from .server import serve as run_server
 
     check_location_flag(backend)
+    if workers > 1 and backend in SINGLE_PROCESS_BACKENDS:
+        raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
+    settings = Settings(backend, data_dir if backend == "csv" else db, vocabulary)
     try:
-        words = Vocabulary.load(vocabulary)
-        store = open_store(backend, data_dir if backend == "csv" else db)
+        Vocabulary.load(vocabulary)
+        open_store(backend, settings.store_location).close()  # fail fast, before any worker starts
     except (StorageError, VocabularyError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    run_server(create_app(store, words), host, port, access_log=access_log)
+    run_server(settings, host, port, workers=workers, access_log=access_log)
 
 
 @main.command("import")
@@ -226,3 +226,7 @@ def fail(message: str) -> None:
 def serve_backend(backend: str) -> None:
     """Entry point of app_sql.py / app_csv.py: `vegsales serve --backend <backend>` with the given flags."""
     main(["serve", "--backend", backend, *sys.argv[1:]], prog_name=Path(sys.argv[0]).name)
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,7 @@ def months_of_week(week_start: str) -> list[str]:
     return [year_month for year_month, _ in month_days(week_start)]
 
 
+@lru_cache(maxsize=4096)
 def weeks_overlapping(year_month: str) -> tuple[str, str]:
     """First and last possible start date of a week with at least one day in `year_month`."""
     year, month = int(year_month[:4]), int(year_month[5:7])

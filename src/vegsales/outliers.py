@@ -18,6 +18,12 @@ def outlier_threshold(kilos: list[float]) -> float:
     return mean + OUTLIER_SIGMAS * math.sqrt(variance)
 
 
+def outlier_months(kilos_by_month: Mapping[str, float]) -> set[str]:
+    """The months of one vegetable whose kilos exceed its outlier threshold."""
+    threshold = outlier_threshold(list(kilos_by_month.values()))
+    return {year_month for year_month, kilos in kilos_by_month.items() if kilos > threshold}
+
+
 def gold_sales(monthly: Mapping[tuple[str, str], float]) -> list[GoldRow]:
     """Monthly kilos per vegetable, each tagged as an outlier against that vegetable's months.
 

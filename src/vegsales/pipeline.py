@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
-from .outliers import gold_sales
+from .outliers import gold_sales, outlier_months
 from .records import FieldError, validate_record
 from .storage import Store, WriteTransaction
 from .tables import BronzeKey, BronzeRow, GoldRow, SilverRow
@@ -88,10 +88,17 @@ def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) ->
         first_date = weeks_overlapping(min(months))[0]
         last_date = weeks_overlapping(max(months))[1]
         recomputed = monthly_sales(transaction.silver_rows(vegetable, first_date, last_date))
-        before = {row.key: row for row in transaction.gold_rows(vegetable)}
-        monthly = {key: row.kilo_sold for key, row in before.items()}
-        monthly.update({key: kilos for key, kilos in recomputed.items() if key[0] in months})
-        transaction.put_gold([row for row in gold_sales(monthly) if before.get(row.key) != row])
+        before = {row.year_month: row for row in transaction.gold_rows(vegetable)}
+        kilos_by_month = {month: row.kilo_sold for month, row in before.items()}
+        kilos_by_month.update({month: kilos for (month, _), kilos in recomputed.items() if month in months})
+        outliers = outlier_months(kilos_by_month)
+        transaction.put_gold(
+            [
+                GoldRow(month, vegetable, kilos, month in outliers)
+                for month, kilos in kilos_by_month.items()
+                if (old := before.get(month)) is None or (old.kilo_sold, old.is_outlier) != (kilos, month in outliers)
+            ]
+        )
 
 
 def silver_sales(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[SilverRow]:

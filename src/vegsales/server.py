@@ -1,17 +1,81 @@
-"""Serve an app with uvicorn: the event loop and HTTP parser chosen for throughput."""
+"""Serve the API with uvicorn, in one process or several on one database."""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+
+from .api import SalesApp, create_app
+from .storage import Store
+from .vegetables import Vocabulary
+
+DEFAULT_LOCATIONS = {"sqlite": "data/sales.db", "csv": "data/csv"}
+SINGLE_PROCESS_BACKENDS = {"csv"}
+"""Backends whose data live in one process's memory: they cannot be served by several workers."""
 
 
-def serve(app: FastAPI, host: str, port: int, access_log: bool = False) -> None:
-    """Run `app` until interrupted (one process; the store serialises writes)."""
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        access_log=access_log,
-        log_level="info",
-    )
+@dataclass(frozen=True)
+class Settings:
+    """What a server process needs to build its app; passed to worker processes as VEGSALES_* variables."""
+
+    backend: str = "sqlite"
+    location: str | None = None
+    vocabulary: Path | None = None
+
+    @property
+    def store_location(self) -> str:
+        return self.location or DEFAULT_LOCATIONS[self.backend]
+
+    def to_environment(self) -> dict[str, str]:
+        variables = {"VEGSALES_BACKEND": self.backend, "VEGSALES_LOCATION": self.store_location}
+        if self.vocabulary:
+            variables["VEGSALES_VOCABULARY"] = str(self.vocabulary)
+        return variables
+
+    @classmethod
+    def from_environment(cls) -> "Settings":
+        vocabulary = os.environ.get("VEGSALES_VOCABULARY")
+        return cls(
+            backend=os.environ.get("VEGSALES_BACKEND", "sqlite"),
+            location=os.environ.get("VEGSALES_LOCATION"),
+            vocabulary=Path(vocabulary) if vocabulary else None,
+        )
+
+
+def open_store(backend: str, location: str) -> Store:
+    """The one place that picks the storage backend."""
+    if backend == "csv":
+        from .storage.csv import CsvStore
+
+        return CsvStore(location)
+    from .storage.sqlite import SqliteStore
+
+    return SqliteStore(location)
+
+
+def build_app(settings: Settings) -> SalesApp:
+    vocabulary = Vocabulary.load(settings.vocabulary)
+    return create_app(open_store(settings.backend, settings.store_location), vocabulary)
+
+
+def app_from_environment() -> SalesApp:
+    """App factory for worker processes (uvicorn --factory)."""
+    return build_app(Settings.from_environment())
+
+
+def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+    """Run until interrupted. Several workers share the port; the store serialises their writes."""
+    options = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": access_log,
+        "log_level": "info",
+    }
+    if workers == 1:
+        uvicorn.run(build_app(settings), **options)
+        return
+    os.environ.update(settings.to_environment())
+    uvicorn.run("vegsales.server:app_from_environment", factory=True, workers=workers, **options)

@@ -1,4 +1,8 @@
-"""One typed row per table: bronze (as received), silver (clean names), gold (monthly)."""
+"""One typed row per table: bronze (as received), silver (clean names), gold (monthly).
+
+Plain slotted dataclasses, not frozen: a frozen one costs 3x more to build, and gold rows are
+built by the dozen on every post.
+"""
 
 from dataclasses import dataclass
 
@@ -6,7 +10,7 @@ BronzeKey = tuple[str, str]
 """(date, vegetable exactly as sent): the identity of a bronze and a silver row."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BronzeRow:
     date: str
     vegetable: str
@@ -17,7 +21,7 @@ class BronzeRow:
         return (self.date, self.vegetable)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SilverRow:
     date: str
     vegetable: str
@@ -29,7 +33,7 @@ class SilverRow:
         return (self.date, self.raw_vegetable)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GoldRow:
     year_month: str
     vegetable: str

@@ -62,6 +62,10 @@ class Store(Protocol):
     that the incremental gold update of one post never races another's.
     """
 
+    commit_waits_for_disk: bool
+    """True when a commit waits for files to be written and fsynced: the API then writes from
+    worker threads, so that concurrent posts share one commit and reads go on meanwhile."""
+
     def init(self) -> None:
         """Create the tables if missing, else empty them."""
         ...

@@ -170,6 +170,8 @@ class Published:
 class CsvStore:
     """The three tables as CSV files in `folder` (created if missing), one process at a time."""
 
+    commit_waits_for_disk = True
+
     def __init__(self, folder: str | Path, fsync: bool = True):
         self.folder = Path(folder)
         self._fsync = fsync

@@ -49,6 +49,8 @@ TABLES = ("bronze_sales", "silver_sales", "gold_sales")
 class SqliteStore:
     """The three tables in one SQLite file, created (with its folder) on first use."""
 
+    commit_waits_for_disk = False
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self._write_lock = threading.Lock()
@@ -205,10 +207,9 @@ class SqliteWrite:
 
     def gold_rows(self, vegetable: str) -> list[GoldRow]:
         rows = self._connection.execute(
-            "SELECT year_month, vegetable, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = ?",
-            (vegetable,),
+            "SELECT year_month, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = ?", (vegetable,)
         )
-        return [gold_row(*row) for row in rows]
+        return [GoldRow(month, vegetable, kilos, flag == 1) for month, kilos, flag in rows]
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         seq = self._change_seq()

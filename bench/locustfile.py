@@ -1,0 +1,129 @@
+"""The required load: post : get_raw_sales : get_monthly_sales = 2 : 1 : 1.
+
+    locust -f bench/locustfile.py --host http://127.0.0.1:8000 --headless -u 100 -r 100 -t 60s
+
+Each post carries one record taken from data/sample_sales.csv (a random week and vegetable,
+with that row's spelling) with its kilos varied, so most posts update existing rows. A reply
+counts as a failure unless it is a 200 with the expected JSON shape. VEGSALES_RATE (total
+requests/s, default 1000) is spread evenly over the users; VEGSALES_ACKS names a file where
+every acknowledged post is written at the end, for the benchmark's no-lost-post check.
+"""
+
+import csv
+import gc
+import json
+import os
+import random
+from pathlib import Path
+
+import msgspec
+import orjson
+from locust import FastHttpUser, constant_throughput, events, task
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_sales.csv"
+
+
+class RawSale(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    date: str
+    vegetable: str
+    kilo_sold: float
+
+
+class MonthlySale(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    year_month: str
+    vegetable: str
+    kilo_sold: float
+    is_outlier: bool
+
+
+# Typed decoding checks every row's fields and types, at less cost than building dicts; rows
+# untracked by the garbage collector keep thousands of objects a second from triggering it.
+RAW_SHAPE = msgspec.json.Decoder(list[RawSale])
+MONTHLY_SHAPE = msgspec.json.Decoder(list[MonthlySale])
+
+
+def valid_sample_rows() -> list[dict]:
+    """Rows of the sample file that the service accepts (the 24 planted bad rows left out)."""
+    with open(SAMPLE, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    return [r for r in rows if float(r["kilo_sold"]) >= 0 and r["vegetable"] not in UNKNOWN and real_date(r["date"])]
+
+
+UNKNOWN = {"mango", "banana", "parsnip", "rutabaga", "plátano", "xyzzy", "Banane", "kiwi"}
+
+
+def real_date(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+ROWS = valid_sample_rows()
+acknowledged: list[tuple[str, str, float]] = []
+
+
+class SalesUser(FastHttpUser):
+    users = int(os.environ.get("VEGSALES_USERS", "100"))
+    wait_time = constant_throughput(float(os.environ.get("VEGSALES_RATE", "1000")) / users)
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.remove_outliers = False
+
+    @task(2)
+    def post_sales(self) -> None:
+        row = self.rng.choice(ROWS)
+        kilos = round(float(row["kilo_sold"]) * self.rng.uniform(0.8, 1.2), 1)
+        record = {"date": row["date"], "vegetable": row["vegetable"], "kilo_sold": kilos}
+        body = orjson.dumps([record])
+        headers = {"Content-Type": "application/json"}
+        with self.client.post("/post_sales", data=body, headers=headers, catch_response=True) as response:
+            try:
+                report = orjson.loads(response.content)
+                stored = (
+                    response.status_code == 200 and report["inserted"] + report["updated"] + report["unchanged"] == 1
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                stored = False
+            if stored:
+                acknowledged.append((record["date"], record["vegetable"], kilos))
+                response.success()
+            else:
+                response.failure(f"status {response.status_code}: {response.text[:200]}")
+
+    @task(1)
+    def get_raw_sales(self) -> None:
+        self._get("/get_raw_sales", "/get_raw_sales", RAW_SHAPE)
+
+    @task(1)
+    def get_monthly_sales(self) -> None:
+        self.remove_outliers = not self.remove_outliers
+        flag = "true" if self.remove_outliers else "false"
+        self._get(f"/get_monthly_sales?remove_outliers={flag}", "/get_monthly_sales", MONTHLY_SHAPE)
+
+    def _get(self, path: str, name: str, shape: msgspec.json.Decoder) -> None:
+        with self.client.get(path, name=name, catch_response=True) as response:
+            try:
+                ok = response.status_code == 200 and isinstance(shape.decode(response.content), list)
+            except msgspec.ValidationError:
+                ok = False
+            if ok:
+                response.success()
+            else:
+                response.failure(f"status {response.status_code}: {response.text[:200]}")
+
+
+@events.test_start.add_listener
+def freeze_startup_objects(environment, **kwargs) -> None:
+    gc.freeze()  # the sample rows and locust's own objects need no more collecting
+
+
+@events.quitting.add_listener
+def save_acknowledged(environment, **kwargs) -> None:
+    target = os.environ.get("VEGSALES_ACKS")
+    if target:
+        Path(target).write_text(json.dumps(acknowledged), encoding="utf-8")
