@@ -8,7 +8,7 @@ PORT ?= 8000
 DB ?= data/sales.db
 DATA_DIR ?= data/csv
 
-.PHONY: install run run-csv test lint bench clean
+.PHONY: install run run-csv test lint bench docker-test clean
 
 install: $(INSTALLED)
 
@@ -35,6 +35,9 @@ lint: install
 bench: install
 	$(BIN)/python bench/growth.py --backend csv --rows 3000 30000 --out bench/results/growth-csv.md
 	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
+
+docker-test:
+	bash docker/test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
