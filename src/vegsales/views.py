@@ -1,12 +1,13 @@
 """Tables rendered as JSON arrays, kept current from the store's change feed.
 
-A read asks the store only for rows written since the last read and re-renders just those rows;
-an unchanged table costs one tiny query. The array is cut into pieces of PIECE_ROWS rows, each
-gzip-compressed on its own and cached, so after a post only the pieces that changed are
-compressed again (the technique of pigz: deflate blocks ended with a sync flush concatenate
-into one valid stream).
+A read asks the store only for rows written since the last read; an unchanged table costs one
+tiny query. The array is kept as pieces of PIECE_ROWS rows: a changed row re-renders only its
+piece, and each piece is gzip-compressed on its own and cached, so after a post only the pieces
+that changed are compressed again (the technique of pigz: deflate blocks ended with a sync
+flush concatenate into one valid stream).
 """
 
+import bisect
 import struct
 import zlib
 from collections.abc import Callable, Hashable
@@ -26,38 +27,55 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, 
 _FINAL_BLOCK = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS).flush()
 
 
-def _deflate_piece(piece: bytes) -> bytes:
+def _deflate(piece: bytes) -> bytes:
     compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
     return compressor.compress(piece) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
 
-class _Rendering:
-    """One variant of a table at one version: its pieces, whole body and gzip body."""
+class Pieces:
+    """A JSON array of rendered fragments, as pieces that concatenate into the array."""
 
-    def __init__(self, fragments: list[bytes]):
-        pieces = [b",".join(fragments[i : i + PIECE_ROWS]) for i in range(0, len(fragments), PIECE_ROWS)]
-        self.pieces = [b"," + piece for piece in pieces]
-        if self.pieces:
-            self.pieces[0] = b"[" + pieces[0]
-            self.pieces[-1] += b"]"
-        else:
-            self.pieces = [b"[]"]
-        self.body = b"".join(self.pieces)
-        self.compressed: list[bytes] | None = None
-        self.gzip: bytes | None = None
+    def __init__(self) -> None:
+        self._pieces: list[bytes] = [b"[]"]
+        self._compressed: list[bytes | None] = [None]
+        self._body: bytes | None = None
+        self._gzip: bytes | None = None
 
-    def gzipped(self, previous: "_Rendering | None") -> bytes:
-        if self.gzip is None:
-            old_pieces, old_compressed = [], []
-            if previous is not None and previous.compressed is not None:
-                old_pieces, old_compressed = previous.pieces, previous.compressed
-            self.compressed = [
-                old_compressed[i] if i < len(old_pieces) and old_pieces[i] == piece else _deflate_piece(piece)
-                for i, piece in enumerate(self.pieces)
+    def update(self, fragments: list[bytes], dirty: set[int] | None) -> None:
+        """Re-render the pieces numbered in `dirty`, or all of them when it is None."""
+        count = max(1, -(-len(fragments) // PIECE_ROWS))
+        if dirty is None:
+            old = dict(enumerate(zip(self._pieces, self._compressed, strict=True)))
+            self._pieces = [self._piece(fragments, i, count) for i in range(count)]
+            # A piece that came out the same keeps its compressed form.
+            self._compressed = [
+                old[i][1] if i in old and old[i][0] == piece else None for i, piece in enumerate(self._pieces)
             ]
-            trailer = struct.pack("<II", zlib.crc32(self.body), len(self.body) & 0xFFFFFFFF)
-            self.gzip = b"".join([_GZIP_HEADER, *self.compressed, _FINAL_BLOCK, trailer])
-        return self.gzip
+        else:
+            for i in dirty:
+                self._pieces[i] = self._piece(fragments, i, count)
+                self._compressed[i] = None
+        self._body = self._gzip = None
+
+    @staticmethod
+    def _piece(fragments: list[bytes], index: int, count: int) -> bytes:
+        piece = (b"[" if index == 0 else b",") + b",".join(fragments[index * PIECE_ROWS : (index + 1) * PIECE_ROWS])
+        return piece + b"]" if index == count - 1 else piece
+
+    def body(self) -> bytes:
+        if self._body is None:
+            self._body = b"".join(self._pieces)
+        return self._body
+
+    def gzip(self) -> bytes:
+        if self._gzip is None:
+            for i, piece in enumerate(self._pieces):
+                if self._compressed[i] is None:
+                    self._compressed[i] = _deflate(piece)
+            body = self.body()
+            trailer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
+            self._gzip = b"".join([_GZIP_HEADER, *self._compressed, _FINAL_BLOCK, trailer])
+        return self._gzip
 
 
 class JsonTable(Generic[Row]):
@@ -70,44 +88,54 @@ class JsonTable(Generic[Row]):
         variants: dict[str, Callable[[Row], bool]] | None = None,
     ):
         self._changes = changes
+        self._key = key
         self._rows: RenderedRows[bytes] = RenderedRows(key, orjson.dumps)
-        self._variants = variants or {}
+        self._filters = variants or {}
         self._cursor: Cursor | None = None
-        self._current: dict[str, _Rendering] = {}
-        self._previous: dict[str, _Rendering] = {}
+        self._pieces = {name: Pieces() for name in ["all", *self._filters]}
+        self._stale = set(self._pieces)
+        self._dirty: set[int] | None = None  # pieces of "all" to re-render; None: every piece
 
     def refresh(self) -> None:
         """Apply what was written since the last refresh."""
         changes = self._changes(self._cursor)
+        self._cursor = changes.cursor
+        if not changes.rows and not changes.reset:
+            return
         if changes.reset:
             self._rows.clear()
-        self._rows.update(changes.rows)
-        if changes.cursor != self._cursor or changes.rows:
-            self._previous.update(self._current)
-            self._current = {}
-        self._cursor = changes.cursor
+            self._dirty = None
+        replaced = self._rows.update(changes.rows)
+        if self._dirty is not None:
+            if any(before is None for before in replaced):
+                self._dirty = None  # rows were inserted: every later row moved
+            else:
+                keys = self._rows.keys
+                self._dirty.update(bisect.bisect_left(keys, self._key(row)) // PIECE_ROWS for row in changes.rows)
+        self._stale = set(self._pieces)
 
     def etag(self, variant: str = "all") -> str:
         # Weak: the gzip and identity encodings of one version share it (RFC 9110 8.8.1).
         epoch, seq = self._cursor or (0, 0)
         return f'W/"{epoch}.{seq}.{variant}"'
 
-    def _rendering(self, variant: str) -> _Rendering:
-        rendering = self._current.get(variant)
-        if rendering is None:
+    def _current(self, variant: str) -> Pieces:
+        pieces = self._pieces[variant]
+        if variant in self._stale:
             if variant == "all":
-                fragments = self._rows.rendered
+                pieces.update(self._rows.rendered, self._dirty)
+                self._dirty = set()
             else:
-                keep = self._variants[variant]
+                keep = self._filters[variant]
                 rows = self._rows.ordered_rows()
-                fragments = [fragment for row, fragment in zip(rows, self._rows.rendered, strict=True) if keep(row)]
-            rendering = self._current[variant] = _Rendering(fragments)
-        return rendering
+                pieces.update([f for row, f in zip(rows, self._rows.rendered, strict=True) if keep(row)], None)
+            self._stale.discard(variant)
+        return pieces
 
     def body(self, variant: str = "all", gzipped: bool = False) -> bytes:
         """The JSON array, gzip-compressed if asked; rendered once per version."""
-        rendering = self._rendering(variant)
-        return rendering.gzipped(self._previous.get(variant)) if gzipped else rendering.body
+        pieces = self._current(variant)
+        return pieces.gzip() if gzipped else pieces.body()
 
     def worth_compressing(self, variant: str = "all") -> bool:
-        return len(self._rendering(variant).body) >= GZIP_MIN_BYTES
+        return len(self._current(variant).body()) >= GZIP_MIN_BYTES

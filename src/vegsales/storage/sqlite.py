@@ -44,6 +44,7 @@ CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
 """
 
 TABLES = ("bronze_sales", "silver_sales", "gold_sales")
+CHECKPOINT_SECONDS = 0.5
 
 
 class SqliteStore:
@@ -61,9 +62,24 @@ class SqliteStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
             self._writer.execute("PRAGMA journal_mode = WAL")
+            # Checkpoints (copying the WAL into the database, with an fsync) run in a background
+            # thread, not inside the COMMIT of a post: a post never waits for one.
+            self._writer.execute("PRAGMA wal_autocheckpoint = 0")
             self._writer.executescript(SCHEMA)
+            self._checkpointer_stop = threading.Event()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_regularly, args=(self._connect(),), name="sqlite-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
         except (OSError, sqlite3.Error) as error:
             raise StorageError(f"cannot open SQLite database {self.path}: {error}") from error
+
+    def _checkpoint_regularly(self, connection: sqlite3.Connection) -> None:
+        while not self._checkpointer_stop.wait(CHECKPOINT_SECONDS):
+            try:
+                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                pass  # busy or closing: the next round will do it
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -146,6 +162,8 @@ class SqliteStore:
             raise StorageError(f"SQLite is not usable: {error}") from error
 
     def close(self) -> None:
+        self._checkpointer_stop.set()
+        self._checkpointer.join()
         with self._write_lock:
             self._closed = True
             for connection in self._connections:
@@ -154,7 +172,7 @@ class SqliteStore:
 
 
 def gold_row(year_month: str, vegetable: str, kilo_sold: float, is_outlier: int) -> GoldRow:
-    return GoldRow(year_month, vegetable, kilo_sold, bool(is_outlier))
+    return GoldRow(year_month, vegetable, kilo_sold, is_outlier == 1)
 
 
 class SqliteWrite:

@@ -1,0 +1,102 @@
+"""Cached JSON renderings must always equal a fresh rendering, in both encodings."""
+
+import gzip
+import json
+import random
+
+import pytest
+
+from vegsales.storage import Changes
+from vegsales.tables import GoldRow
+from vegsales.views import PIECE_ROWS, JsonTable
+
+
+class FakeFeed:
+    """A change feed over an in-memory table, as a store would serve it."""
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple, tuple[GoldRow, int]] = {}
+        self.epoch, self.seq = 1, 0
+
+    def write(self, rows: list[GoldRow]) -> None:
+        self.seq += 1
+        for row in rows:
+            self.rows[row.key] = (row, self.seq)
+
+    def empty(self) -> None:
+        self.rows.clear()
+        self.epoch += 1
+
+    def __call__(self, since):
+        cursor = (self.epoch, self.seq)
+        if since is None or since[0] != self.epoch:
+            return Changes(cursor, [row for row, _ in self.rows.values()], True)
+        return Changes(cursor, [row for row, seq in self.rows.values() if seq > since[1]], False)
+
+
+def expected(feed: FakeFeed, keep=lambda row: True) -> list[dict]:
+    rows = sorted((row for row, _ in feed.rows.values()), key=lambda row: row.key)
+    return [
+        {"year_month": r.year_month, "vegetable": r.vegetable, "kilo_sold": r.kilo_sold, "is_outlier": r.is_outlier}
+        for r in rows
+        if keep(r)
+    ]
+
+
+def check(table: JsonTable, feed: FakeFeed) -> None:
+    table.refresh()
+    for variant, keep in (("all", lambda row: True), ("clean", lambda row: not row.is_outlier)):
+        body = table.body(variant)
+        assert json.loads(body) == expected(feed, keep)
+        assert gzip.decompress(table.body(variant, gzipped=True)) == body
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_renderings_follow_random_updates_inserts_and_resets(seed):
+    rng = random.Random(seed)
+    feed = FakeFeed()
+    table = JsonTable(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
+    check(table, feed)
+    months = [f"20{y:02d}-{m:02d}" for y in range(20, 24) for m in range(1, 13)]
+    for step in range(60):
+        action = rng.random()
+        if action < 0.05:
+            feed.empty()
+        else:
+            count = rng.choice([1, 1, 2, 3, PIECE_ROWS, PIECE_ROWS + 1, 200])
+            feed.write(
+                [
+                    GoldRow(
+                        rng.choice(months),
+                        rng.choice(["tomato", "pear", "leek"]),
+                        rng.random() * 1e3,
+                        rng.random() < 0.1,
+                    )
+                    for _ in range(count)
+                ]
+            )
+        if step % 3:
+            check(table, feed)  # sometimes two writes between reads
+    check(table, feed)
+
+
+@pytest.mark.parametrize("count", [0, 1, PIECE_ROWS - 1, PIECE_ROWS, PIECE_ROWS + 1, 3 * PIECE_ROWS])
+def test_piece_boundaries_render_valid_arrays(count):
+    feed = FakeFeed()
+    feed.write([GoldRow(f"2020-{i:06d}", "tomato", float(i), False) for i in range(count)])
+    table = JsonTable(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
+    check(table, feed)
+    if count:
+        feed.write([GoldRow("2020-000000", "tomato", 42.0, True)])  # an update: one piece re-rendered
+        check(table, feed)
+
+
+def test_an_unchanged_table_keeps_its_version_and_bytes():
+    feed = FakeFeed()
+    feed.write([GoldRow("2020-01", "tomato", 1.0, False)])
+    table = JsonTable(feed, key=lambda row: row.key)
+    table.refresh()
+    body, etag = table.body(), table.etag()
+    table.refresh()
+    assert table.body() is body
+    assert table.etag() == etag
