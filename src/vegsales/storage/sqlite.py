@@ -3,7 +3,7 @@
 import sqlite3
 import threading
 from collections.abc import Callable, Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
@@ -76,10 +76,8 @@ class SqliteStore:
 
     def _checkpoint_regularly(self, connection: sqlite3.Connection) -> None:
         while not self._checkpointer_stop.wait(CHECKPOINT_SECONDS):
-            try:
+            with suppress(sqlite3.Error):  # busy or closing: the next round will do it
                 connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except sqlite3.Error:
-                pass  # busy or closing: the next round will do it
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
