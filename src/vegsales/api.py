@@ -165,8 +165,10 @@ def create_app(store: Store, vocabulary: Vocabulary | None = None, limits: Limit
         """Serve `path` with and without a trailing slash (no redirect: POST bodies survive)."""
 
         def register(endpoint):
-            app.add_api_route(path, endpoint, methods=methods, **options)
-            app.add_api_route(path + "/", endpoint, methods=methods, include_in_schema=False)
+            for method in methods:  # one route per method: each gets its own operation id in /docs
+                operation = f"{endpoint.__name__}_{method.lower()}"
+                app.add_api_route(path, endpoint, methods=[method], operation_id=operation, **options)
+                app.add_api_route(path + "/", endpoint, methods=[method], include_in_schema=False)
             return endpoint
 
         return register

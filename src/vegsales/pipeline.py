@@ -56,12 +56,13 @@ def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any]) -> Ingest
     report = IngestReport(received=len(items), rejected=rejected)
     if not accepted:
         return report
+    keys = [(row.date, row.raw_vegetable) for row in accepted]
     with store.write() as transaction:
-        kilos = transaction.bronze_kilos({row.key for row in accepted})
+        kilos = transaction.bronze_kilos(set(keys))
         changed: dict[BronzeKey, SilverRow] = {}
         # Records apply in order, as if posted one by one: counts say what each one did.
-        for row in accepted:
-            before = kilos.get(row.key)
+        for key, row in zip(keys, accepted, strict=True):
+            before = kilos.get(key)
             if before == row.kilo_sold:
                 report.unchanged += 1
                 continue
@@ -69,8 +70,8 @@ def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any]) -> Ingest
                 report.inserted += 1
             else:
                 report.updated += 1
-            kilos[row.key] = row.kilo_sold
-            changed[row.key] = row
+            kilos[key] = row.kilo_sold
+            changed[key] = row
         if changed:
             rows = list(changed.values())
             transaction.put_bronze([BronzeRow(r.date, r.raw_vegetable, r.kilo_sold) for r in rows])

@@ -332,3 +332,44 @@ def test_large_bodies_are_gzipped_when_asked(client):
         compressed = b"".join(response.iter_raw())
     assert len(compressed) < len(plain.content) / 5
     assert gzip.decompress(compressed) == plain.content
+
+
+def test_openapi_documents_every_endpoint(client):
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert sorted(paths) == ["/get_monthly_sales", "/get_raw_sales", "/health", "/init_database", "/post_sales"]
+    assert "requestBody" in paths["/post_sales"]["post"]
+
+
+def test_an_unavailable_store_gives_503_json_not_500(make_store):
+    store = make_store()
+    with TestClient(create_app(store)) as client:
+        store.close()
+        for response in (
+            post(client, [sale("2020-01-06", "Tomate", 1)]),
+            client.get("/get_raw_sales"),
+            client.get("/get_monthly_sales"),
+            client.get("/health"),
+        ):
+            assert response.status_code == 503
+            assert response.json()["error"] == "storage_unavailable"
+
+
+def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
+    import vegsales.api
+
+    def broken(*args):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(vegsales.api, "ingest", broken)
+    response = post(client, [sale("2020-01-06", "Tomate", 1)])
+    assert (response.status_code, response.json()) == (
+        500,
+        {"error": "internal_error", "message": "unexpected server error"},
+    )
+
+
+def test_unsupported_methods_get_405(client):
+    assert client.head("/get_raw_sales").status_code == 405
+    options = client.options("/post_sales")
+    assert (options.status_code, options.json()["error"]) == (405, "method_not_allowed")

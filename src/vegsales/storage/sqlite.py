@@ -45,6 +45,7 @@ CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
 
 TABLES = ("bronze_sales", "silver_sales", "gold_sales")
 CHECKPOINT_SECONDS = 0.5
+BULK_LOOKUP = 1000
 
 
 class SqliteStore:
@@ -188,6 +189,14 @@ class SqliteWrite:
         return self._seq
 
     def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
+        if len(keys) > BULK_LOOKUP:
+            # One range scan over the dates concerned beats thousands of point lookups.
+            dates = [date for date, _ in keys]
+            rows = self._connection.execute(
+                "SELECT date, vegetable, kilo_sold FROM bronze_sales WHERE date BETWEEN ? AND ?",
+                (min(dates), max(dates)),
+            )
+            return {(date, vegetable): kilos for date, vegetable, kilos in rows if (date, vegetable) in keys}
         query = "SELECT kilo_sold FROM bronze_sales WHERE date = ? AND vegetable = ?"
         found = {}
         for key in keys:
@@ -215,11 +224,11 @@ class SqliteWrite:
 
     def silver_rows(self, vegetable: str, first_date: str, last_date: str) -> list[SilverRow]:
         rows = self._connection.execute(
-            "SELECT date, vegetable, kilo_sold, raw_vegetable FROM silver_sales "
+            "SELECT date, kilo_sold, raw_vegetable FROM silver_sales "
             "WHERE vegetable = ? AND date BETWEEN ? AND ? ORDER BY date, raw_vegetable",
             (vegetable, first_date, last_date),
         )
-        return [SilverRow(*row) for row in rows]
+        return [SilverRow(date, vegetable, kilos, raw) for date, kilos, raw in rows]
 
     def gold_rows(self, vegetable: str) -> list[GoldRow]:
         rows = self._connection.execute(

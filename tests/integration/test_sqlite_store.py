@@ -1,0 +1,26 @@
+"""What only the SQLite backend promises."""
+
+import sqlite3
+
+from vegsales.storage.sqlite import SqliteStore
+from vegsales.tables import BronzeRow
+
+
+def test_the_database_file_and_its_folders_are_created(tmp_path):
+    path = tmp_path / "a" / "b" / "sales.db"
+    store = SqliteStore(path)
+    store.close()
+    tables = {name for (name,) in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"bronze_sales", "silver_sales", "gold_sales"} <= tables
+
+
+def test_two_stores_on_one_file_see_each_others_writes(tmp_path):
+    first, second = SqliteStore(tmp_path / "sales.db"), SqliteStore(tmp_path / "sales.db")
+    cursor = second.bronze_changes(None).cursor
+    with first.write() as transaction:
+        transaction.put_bronze([BronzeRow("2020-01-06", "Tomate", 7.0)])
+    assert second.bronze_changes(cursor).rows == [BronzeRow("2020-01-06", "Tomate", 7.0)]
+    first.init()
+    assert second.bronze_changes(cursor).reset
+    first.close()
+    second.close()
