@@ -37,18 +37,21 @@ VEGETABLES = {
 SPELLINGS_PER_VEGETABLE = 10
 
 
-def spellings() -> list[str]:
-    """300 distinct raw names: each vegetable's name in 10 casings (all map to it)."""
+def spellings(per_vegetable: int = 32) -> list[str]:
+    """Distinct raw names: each vegetable's name in up to `per_vegetable` casings (all map to it)."""
     names = []
     for name in VEGETABLES.values():
-        for variant in range(SPELLINGS_PER_VEGETABLE):
-            names.append("".join(c.upper() if variant >> i & 1 else c.lower() for i, c in enumerate(name)))
+        casings = {
+            "".join(c.upper() if variant >> i & 1 else c.lower() for i, c in enumerate(name))
+            for variant in range(2 ** len(name))
+        }
+        names += sorted(casings)[:per_vegetable]
     return names
 
 
 def synthetic_rows(count: int, seed: int = 1) -> list[dict]:
     rng = random.Random(seed)
-    names = spellings()
+    names = spellings(SPELLINGS_PER_VEGETABLE)
     weeks = -(-count // len(names))
     first = dt.date(2000, 1, 3)
     rows = []

@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.growth import spellings  # noqa: E402
 from tests.servers import Server, request  # noqa: E402
 from vegsales.pipeline import gold_from_bronze  # noqa: E402
 from vegsales.tables import BronzeRow, GoldRow  # noqa: E402
@@ -51,7 +52,7 @@ def run_locust(url: str, rate: float, seconds: int, folder: Path, acks: Path | N
         "--headless", "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
         "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
     ]  # fmt: skip
-    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, cwd=folder)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
     stats = {}
     with open(f"{prefix}_stats.csv", newline="") as file:
         for row in csv.DictReader(file):
@@ -86,14 +87,18 @@ def timed_post(url: str, records: list) -> tuple[float, dict]:
 
 
 def bulk_records(count: int) -> list[dict]:
-    """One year of weekly sales of many vegetables under many spellings: `count` distinct keys."""
-    names = [n + suffix for n in ("Tomate", "Poire", "carotte", "poireau", "Patata") for suffix in ("", "s", " ")]
-    names += [n.upper() for n in names] + [n.title() for n in names]
-    records, week = [], 0
-    while len(records) < count:
-        date = (dt.date(2030, 1, 7) + dt.timedelta(days=7 * week)).isoformat()
-        records += [{"date": date, "vegetable": name, "kilo_sold": 10.0 + week} for name in names]
-        week += 1
+    """A year of weekly sales of 30 vegetables under ~1,000 raw spellings: `count` distinct keys."""
+    names = spellings()
+    weeks = -(-count // len(names))
+    records = [
+        {
+            "date": (dt.date(2030, 1, 7) + dt.timedelta(days=7 * week)).isoformat(),
+            "vegetable": name,
+            "kilo_sold": 10.0 + week,
+        }
+        for week in range(weeks)
+        for name in names
+    ]
     return records[:count]
 
 
