@@ -1,35 +1,94 @@
 """One parametrized fixture gives every integration and HTTP test each storage backend."""
 
+import os
+import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
 from vegsales.api import create_app
 from vegsales.storage import Store
 from vegsales.storage.csv import CsvStore
+from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
 
-BACKENDS: dict[str, Callable[[Path], Store]] = {
-    "csv": lambda folder: CsvStore(folder / "csv"),
-    "sqlite": lambda folder: SqliteStore(folder / "sales.db"),
-}
+POSTGRES_URL = os.environ.get("VEGSALES_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def postgres_or_skip() -> None:
+    """Skip (outside CI) or fail (in CI) when no PostgreSQL server answers."""
+    try:
+        psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
+    except psycopg.Error as error:
+        reason = f"PostgreSQL not reachable at {POSTGRES_URL} ({str(error).strip()})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the PostgreSQL tests")
+        pytest.skip(f"{reason}; these tests run in CI")
+
+
+class Backend(ABC):
+    """Where one test keeps its data for one backend; `open()` again is a restart."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+
+    @abstractmethod
+    def open(self) -> Store: ...
+
+    def remove(self) -> None:  # noqa: B027 - files go with tmp_path; only a database needs removing
+        """Delete what the test left."""
+
+
+class SqliteBackend(Backend):
+    def open(self) -> Store:
+        return SqliteStore(self.tmp_path / "sales.db")
+
+
+class CsvBackend(Backend):
+    def open(self) -> Store:
+        return CsvStore(self.tmp_path / "csv")
+
+
+class PostgresBackend(Backend):
+    """A fresh schema per test in the test database."""
+
+    def __init__(self, tmp_path: Path):
+        super().__init__(tmp_path)
+        postgres_or_skip()
+        self.schema = f"vegsales_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f'CREATE SCHEMA "{self.schema}"')
+
+    def open(self) -> Store:
+        return PostgresStore(POSTGRES_URL, schema=self.schema)
+
+    def remove(self) -> None:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
+
+
+BACKENDS: dict[str, type[Backend]] = {"csv": CsvBackend, "postgres": PostgresBackend, "sqlite": SqliteBackend}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def make_store(request, tmp_path) -> Iterator[Callable[[], Store]]:
     """Opens the backend on this test's own location; call again to reopen it (a restart)."""
+    backend = BACKENDS[request.param](tmp_path)
     opened: list[Store] = []
 
     def make() -> Store:
-        store = BACKENDS[request.param](tmp_path)
+        store = backend.open()
         opened.append(store)
         return store
 
     yield make
     for store in opened:
         store.close()
+    backend.remove()
 
 
 @pytest.fixture

@@ -75,7 +75,7 @@ class Sales:
     async def post(self, chunks: AsyncIterator[bytes], content_length: str | None) -> Reply:
         body = await read_body(chunks, content_length, self.limits.max_body_bytes)
         items = parse_records(body, self.limits.max_records)
-        if len(items) <= INLINE_RECORDS and not self.store.commit_waits_for_disk:
+        if len(items) <= INLINE_RECORDS and not self.store.writes_wait_on_io:
             # A small post on a store with a quick commit costs less than a hop to a worker thread.
             report = ingest(self.store, self.vocabulary, items)
         else:

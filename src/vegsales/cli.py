@@ -19,7 +19,7 @@ COLUMNS = ("date", "vegetable", "kilo_sold")
 SHOWN_REJECTIONS = 10
 url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")
 
-BACKENDS = ("sqlite", "csv")
+BACKENDS = ("sqlite", "csv", "postgres")
 
 
 def check_location_flag(backend: str) -> None:
@@ -38,7 +38,11 @@ def main() -> None:
 
 @main.command()
 @click.option("--backend", type=click.Choice(BACKENDS), default="sqlite", show_default=True, envvar="VEGSALES_BACKEND")
-@click.option("--db", envvar="VEGSALES_DB", help=f"SQLite database file  [default: {DEFAULT_LOCATIONS['sqlite']}]")
+@click.option(
+    "--db",
+    envvar=["VEGSALES_DB", "VEGSALES_DATABASE_URL"],
+    help=f"SQLite database file, or postgresql://user@host:port/dbname  [default: {DEFAULT_LOCATIONS['sqlite']}]",
+)
 @click.option("--data-dir", envvar="VEGSALES_DATA_DIR", help=f"CSV folder  [default: {DEFAULT_LOCATIONS['csv']}]")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="VEGSALES_HOST")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, envvar="VEGSALES_PORT")
@@ -54,7 +58,7 @@ def main() -> None:
     default=1,
     show_default=True,
     envvar="VEGSALES_WORKERS",
-    help="server processes sharing the port (sqlite only)",
+    help="server processes sharing the port (sqlite, postgres)",
 )
 @click.option("--access-log/--no-access-log", default=False, envvar="VEGSALES_ACCESS_LOG")
 def serve(
@@ -68,9 +72,10 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
-    from .server import SINGLE_PROCESS_BACKENDS, Settings, open_store
+    from .server import SINGLE_PROCESS_BACKENDS, Settings, backend_for, open_store
     from .server import serve as run_server
 
+    backend = backend_for(backend, db)
     check_location_flag(backend)
     if workers > 1 and backend in SINGLE_PROCESS_BACKENDS:
         raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")

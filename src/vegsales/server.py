@@ -10,7 +10,8 @@ from .api import SalesApp, create_app
 from .storage import Store
 from .vegetables import Vocabulary
 
-DEFAULT_LOCATIONS = {"sqlite": "data/sales.db", "csv": "data/csv"}
+DEFAULT_LOCATIONS = {"sqlite": "data/sales.db", "csv": "data/csv", "postgres": "postgresql://127.0.0.1:5432/vegsales"}
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SINGLE_PROCESS_BACKENDS = {"csv"}
 """Backends whose data live in one process's memory: they cannot be served by several workers."""
 
@@ -43,12 +44,22 @@ class Settings:
         )
 
 
+def backend_for(backend: str, location: str | None) -> str:
+    """`--db postgresql://...` on the default (sqlite) backend means PostgreSQL."""
+    is_url = location is not None and location.startswith(POSTGRES_SCHEMES)
+    return "postgres" if backend == "sqlite" and is_url else backend
+
+
 def open_store(backend: str, location: str) -> Store:
     """The one place that picks the storage backend."""
     if backend == "csv":
         from .storage.csv import CsvStore
 
         return CsvStore(location)
+    if backend == "postgres":
+        from .storage.postgres import PostgresStore
+
+        return PostgresStore(location)
     from .storage.sqlite import SqliteStore
 
     return SqliteStore(location)

@@ -62,9 +62,10 @@ class Store(Protocol):
     that the incremental gold update of one post never races another's.
     """
 
-    commit_waits_for_disk: bool
-    """True when a commit waits for files to be written and fsynced: the API then writes from
-    worker threads, so that concurrent posts share one commit and reads go on meanwhile."""
+    writes_wait_on_io: bool
+    """True when a write waits on I/O (files fsynced, a database across the network): the API
+    then writes from worker threads, so that reads go on meanwhile and concurrent posts can
+    share one commit. False when a write is quicker than the hop to a thread."""
 
     def init(self) -> None:
         """Create the tables if missing, else empty them."""

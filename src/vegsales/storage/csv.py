@@ -170,7 +170,7 @@ class Published:
 class CsvStore:
     """The three tables as CSV files in `folder` (created if missing), one process at a time."""
 
-    commit_waits_for_disk = True
+    writes_wait_on_io = True
 
     def __init__(self, folder: str | Path, fsync: bool = True):
         self.folder = Path(folder)

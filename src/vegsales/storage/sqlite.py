@@ -51,7 +51,7 @@ BULK_LOOKUP = 1000
 class SqliteStore:
     """The three tables in one SQLite file, created (with its folder) on first use."""
 
-    commit_waits_for_disk = False
+    writes_wait_on_io = False
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
