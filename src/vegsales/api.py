@@ -10,7 +10,7 @@ document all endpoints in /docs.
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -24,18 +24,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .pipeline import ingest
 from .records import SaleRecord
-from .storage import StorageError, Store
+from .storage import StorageError, Store, StoreBusy
 from .vegetables import Vocabulary
 from .views import JsonTable
 
 INLINE_RECORDS = 100
+INLINE_BYTES = 256 * 1024
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 log = logging.getLogger("vegsales")
 
 
 @dataclass(frozen=True)
 class Limits:
-    max_body_bytes: int = 64 * 1024 * 1024
+    max_body_bytes: int = 16 * 1024 * 1024  # 100,000 records take ~7 MB
     max_records: int = 100_000
 
 
@@ -74,11 +75,17 @@ class Sales:
 
     async def post(self, chunks: AsyncIterator[bytes], content_length: str | None) -> Reply:
         body = await read_body(chunks, content_length, self.limits.max_body_bytes)
-        items = parse_records(body, self.limits.max_records)
+        if len(body) <= INLINE_BYTES:
+            items = parse_records(body, self.limits.max_records)
+        else:  # parsing megabytes would stall every other request
+            items = await to_thread.run_sync(parse_records, body, self.limits.max_records)
+        report = None
         if len(items) <= INLINE_RECORDS and not self.store.writes_wait_on_io:
-            # A small post on a store with a quick commit costs less than a hop to a worker thread.
-            report = ingest(self.store, self.vocabulary, items)
-        else:
+            # A small post on a store with a quick commit costs less than a hop to a worker thread,
+            # unless another writer holds the store: then it waits in a thread, not on the event loop.
+            with suppress(StoreBusy):
+                report = ingest(self.store, self.vocabulary, items, wait=False)
+        if report is None:
             report = await to_thread.run_sync(ingest, self.store, self.vocabulary, items)
         return json_reply(200 if report.stored_any else 422, report)
 
@@ -278,8 +285,9 @@ def conditional_headers(get: Callable[[str], str | None]) -> tuple[str, str]:
 
 
 async def send_reply(send: Callable, reply: Reply) -> None:
-    headers = [] if reply.status == 304 else [(b"content-type", b"application/json")]
-    headers.append((b"content-length", str(len(reply.body)).encode()))
+    headers = []
+    if reply.status != 304:  # a 304 describes the 200 it stands for: no length of its own
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(reply.body)).encode())]
     headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
@@ -343,11 +351,20 @@ def table_reply(table: JsonTable, variant: str, accept_encoding: str, if_none_ma
 
 
 def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether Accept-Encoding allows gzip: an explicit gzip entry wins over `*`; q=0 refuses."""
+    weights = {}
     for coding in accept_encoding.lower().split(","):
-        name, _, params = coding.strip().partition(";")
-        if name.strip() in ("gzip", "*"):
-            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
-    return False
+        name, _, params = coding.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[name.strip()] = weight
+    return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
 def add_error_handlers(app: FastAPI) -> None:

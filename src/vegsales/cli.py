@@ -99,7 +99,7 @@ def import_file(file: Path, url: str, chunk_size: int) -> None:
     lines, records = read_sales_csv(file, console)
     totals = dict.fromkeys(("received", "inserted", "updated", "unchanged"), 0)
     rejections: list[tuple[int, list[dict]]] = []
-    with SalesClient(url) as client, _progress(console) as progress:
+    with connect(url) as client, _progress(console) as progress:
         task = progress.add_task(f"importing {file.name}", total=len(records))
         for start in range(0, len(records), chunk_size):
             report = post_chunk(client, records[start : start + chunk_size])
@@ -120,19 +120,23 @@ def read_sales_csv(file: Path, console: Console) -> tuple[list[int], list[dict]]
     """The records of a sales CSV file and the line each starts on (the header is line 1)."""
     try:
         with open(file, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.DictReader(stream)
-            missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
+            reader = csv.reader(stream)
+            header = next(reader, [])
+            missing = [column for column in COLUMNS if column not in header]
             if missing:
                 fail(f"{file}: the header lacks {', '.join(missing)} (expected {','.join(COLUMNS)})")
-            extra = [column for column in reader.fieldnames or [] if column not in COLUMNS]
+            extra = [column for column in header if column not in COLUMNS]
             if extra:
                 console.print(f"note: ignoring column(s) {', '.join(extra)}")
+            positions = [header.index(column) for column in COLUMNS]
             lines, records = [], []
-            line = reader.line_num + 1
-            for row in reader:
-                lines.append(line)
-                records.append({column: row[column] for column in COLUMNS})
-                line = reader.line_num + 1
+            first_line = reader.line_num + 1
+            for values in reader:  # blank lines come as [] and are skipped, but still counted
+                if values:
+                    values += [""] * (len(header) - len(values))
+                    lines.append(first_line)
+                    records.append({column: values[i] for column, i in zip(COLUMNS, positions, strict=True)})
+                first_line = reader.line_num + 1
     except FileNotFoundError:
         fail(f"{file}: no such file")
     except (OSError, UnicodeDecodeError, csv.Error) as error:
@@ -190,7 +194,7 @@ def canonical_name(name: str) -> str:
 @url_option
 def ping(url: str) -> None:
     """Call every read endpoint (and post an empty list) and summarise each reply."""
-    with SalesClient(url) as client:
+    with connect(url) as client:
         checks = [
             ("GET /health", lambda: client.health()["status"]),
             ("POST /post_sales []", lambda: "received {received}, inserted {inserted}".format(**client.post([]))),
@@ -215,8 +219,15 @@ def months_summary(rows: list[dict]) -> str:
     return f"{len(rows):,} months of {vegetables} vegetables, {outliers} outliers"
 
 
+def connect(url: str) -> SalesClient:
+    try:
+        return SalesClient(url)
+    except ServiceError as error:
+        fail(str(error))
+
+
 def call(request, url: str):
-    with SalesClient(url) as client:
+    with connect(url) as client:
         try:
             return request(client)
         except ServiceError as error:

@@ -43,7 +43,10 @@ class SalesClient:
 
     def __init__(self, url: str = DEFAULT_URL, timeout: float = 60.0):
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        try:
+            self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        except httpx.InvalidURL as error:
+            raise ServiceUnreachable(self.url, f"invalid URL ({error})") from None
 
     def post(self, records: list[dict]) -> dict:
         """Post sales records; returns the report (counts and rejections)."""
@@ -68,7 +71,7 @@ class SalesClient:
     def _call(self, method: str, path: str, **options: Any) -> Any:
         try:
             response = self._http.request(method, path, **options)
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise ServiceUnreachable(self.url, str(error) or type(error).__name__) from None
         try:
             body = response.json()

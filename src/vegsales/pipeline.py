@@ -50,14 +50,16 @@ def clean_records(items: Sequence[Any], vocabulary: Vocabulary) -> tuple[list[Si
     return accepted, rejected
 
 
-def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any]) -> IngestReport:
-    """Store every valid record (the last one wins for a repeated key) and report on each."""
+def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any], wait: bool = True) -> IngestReport:
+    """Store every valid record (the last one wins for a repeated key) and report on each.
+
+    With wait=False, raise StoreBusy (having stored nothing) if another writer holds the store."""
     accepted, rejected = clean_records(items, vocabulary)
     report = IngestReport(received=len(items), rejected=rejected)
     if not accepted:
         return report
     keys = [(row.date, row.raw_vegetable) for row in accepted]
-    with store.write() as transaction:
+    with store.write(wait) as transaction:
         kilos = transaction.bronze_kilos(set(keys))
         changed: dict[BronzeKey, SilverRow] = {}
         # Records apply in order, as if posted one by one: counts say what each one did.

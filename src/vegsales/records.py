@@ -13,13 +13,19 @@ MAX_KILOS = 1e12
 """Far above any real week, low enough that monthly sums can never overflow to infinity."""
 
 
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+"""Sales dates accepted: catches typos such as 0202 or 20200, and keeps date arithmetic in range."""
+
+
 @lru_cache(maxsize=8192)
 def _calendar_date(value: str) -> str:
     # Dates repeat across records (one per week), so each distinct one is checked once.
     try:
-        dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a real calendar date") from None
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise ValueError(f"{value!r} is outside {FIRST_DATE} .. {LAST_DATE}")
     return value
 
 

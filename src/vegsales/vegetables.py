@@ -50,6 +50,7 @@ class Vocabulary:
         self.canonical_names = frozenset(aliases)
         self._exact = _spellings(aliases)
         self._keys = list(self._exact)
+        self._longest = max(map(len, self._keys), default=0)
         # Raw names repeat endlessly in the source: resolve each distinct one only once.
         self.resolve = lru_cache(maxsize=65_536)(self._resolve)
 
@@ -72,6 +73,8 @@ class Vocabulary:
             return UnknownVegetable(raw)
         if key in self._exact:
             return self._exact[key]
+        if len(key) > self._longest + 8:  # far longer than any name: no typo of one
+            return UnknownVegetable(raw)
         best_by_vegetable: dict[str, float] = {}
         candidates = process.extract(key, self._keys, scorer=OSA.normalized_similarity, limit=20, score_cutoff=0.4)
         for spelling, score, _ in candidates:

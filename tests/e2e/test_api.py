@@ -373,3 +373,43 @@ def test_unsupported_methods_get_405(client):
     assert client.head("/get_raw_sales").status_code == 405
     options = client.options("/post_sales")
     assert (options.status_code, options.json()["error"]) == (405, "method_not_allowed")
+
+
+def test_dates_at_the_edges_of_the_accepted_range_are_prorated(client):
+    response = post(
+        client, [sale("2999-12-27", "Tomate", 7), sale("1900-01-01", "Tomate", 7), sale("9999-12-30", "Tomate", 7)]
+    )
+    assert response.status_code == 200
+    assert [r["index"] for r in response.json()["rejected"]] == [2]
+    assert [(r["year_month"], r["kilo_sold"]) for r in monthly(client)] == [
+        ("1900-01", 7.0),
+        ("2999-12", 5.0),
+        ("3000-01", 2.0),
+    ]
+
+
+def test_a_304_carries_no_body_headers(client):
+    post(client, [sale("2020-01-06", "Tomate", 1)])
+    etag = client.get("/get_raw_sales").headers["etag"]
+    not_modified = client.get("/get_raw_sales", headers={"If-None-Match": etag})
+    assert not_modified.status_code == 304
+    assert "content-length" not in not_modified.headers
+    assert not_modified.headers["etag"] == etag
+
+
+def test_names_sorting_after_every_other_still_count_in_their_month(client):
+    post(client, [sale("2020-03-30", "\U0010fffftomato", 70), sale("2020-03-02", "tomato", 7)])
+    march = [r for r in monthly(client) if r["year_month"] == "2020-03"]
+    assert march[0]["kilo_sold"] == pytest.approx(7 + 70 * 2 / 7, abs=1e-9)
+
+
+def test_an_etag_from_before_a_restart_never_matches_new_data(make_store):
+    with TestClient(create_app(make_store())) as client:
+        post(client, [sale("2020-01-06", "Tomate", 1)])
+        etags = [client.get(path).headers["etag"] for path in ("/get_raw_sales", "/get_monthly_sales")]
+    with TestClient(create_app(make_store())) as client:
+        post(client, [sale("2020-01-06", "Tomate", 99)])
+        for path, etag in zip(("/get_raw_sales", "/get_monthly_sales"), etags, strict=True):
+            response = client.get(path, headers={"If-None-Match": etag})
+            assert response.status_code == 200
+            assert response.json()[0]["kilo_sold"] == 99.0

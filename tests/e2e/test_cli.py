@@ -188,3 +188,17 @@ def test_client_errors_carry_the_server_report(client):
         pytest.raises(ServiceUnreachable, match=r"cannot reach the service at http://127\.0\.0\.1:9"),
     ):
         nowhere.health()
+
+
+def test_rejected_lines_are_numbered_as_in_the_file_despite_blank_lines(url, tmp_path):
+    path = tmp_path / "blanks.csv"
+    path.write_text("date,vegetable,kilo_sold\n\n2020-01-06,Tomate,1\n\n2020-01-13,Tomate,-1\n", encoding="utf-8")
+    result = run("import", str(path), "--url", url)
+    assert "received 2, inserted 1, updated 0, unchanged 0, rejected 1" in result.stdout
+    assert "  line 5: kilo_sold: Input should be greater than or equal to 0" in result.stdout
+
+
+def test_a_malformed_url_is_a_clear_error(url):
+    result = run("ping", "--url", "http://[::1")
+    assert result.exit_code == 1
+    assert "cannot reach the service at http://[::1" in result.output

@@ -1,6 +1,7 @@
 """What only the CSV backend promises: real CSV files, crash-safe commits, one process per folder."""
 
 import csv
+import os
 
 import pytest
 
@@ -141,17 +142,62 @@ def test_a_folder_missing_one_table_is_refused(store, folder):
         CsvStore(folder)
 
 
-def test_a_failed_file_write_stores_nothing_and_the_store_recovers(store, folder, monkeypatch):
+def test_a_failed_file_write_stores_nothing_and_stops_writes_until_restart(store, folder, monkeypatch):
     ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
 
-    def disk_full(contents):
+    def disk_full(path, *args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_commit_files", disk_full)
+    monkeypatch.setattr("builtins.open", disk_full)
     with pytest.raises(StorageError, match="No space left on device"):
         ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 1)])
     monkeypatch.undo()
     assert store.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
-    report = ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 2)])
-    assert report.inserted == 1
+    with pytest.raises(StorageError, match="stopped writing after an I/O error"):
+        ingest(store, VOCABULARY, [sale("2020-01-20", "Tomate", 2)])
+    with pytest.raises(StorageError, match="restart it"):
+        store.check()
+    store.close()
+    restarted = CsvStore(folder)
+    assert restarted.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
+    assert ingest(restarted, VOCABULARY, [sale("2020-01-13", "Tomate", 2)]).inserted == 1
     assert read(folder, "bronze.csv").endswith("2020-01-06,Tomate,70.0\n2020-01-13,Tomate,2.0\n")
+    restarted.close()
+
+
+def test_a_commit_that_cannot_move_its_files_is_kept_and_finished_at_restart(store, folder, monkeypatch):
+    real_replace = os.replace
+
+    def fail_for_silver(source, target):
+        if str(target).endswith("silver.csv"):
+            raise OSError(5, "Input/output error")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_for_silver)
+    report = ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    monkeypatch.undo()
+    assert report.inserted == 1  # committed: durable in .commit/
+    assert store.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
+    with pytest.raises(StorageError, match="stopped writing"):
+        ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 1)])
+    store.close()
+    restarted = CsvStore(folder)
+    assert not (folder / COMMIT).exists()
+    assert read(folder, "silver.csv").endswith("2020-01-06,tomato,70.0,Tomate\n")
+    assert [row.kilo_sold for row in restarted.gold_changes(None).rows] == [70.0]
+    restarted.close()
+
+
+def test_a_failed_init_keeps_the_data(store, folder, monkeypatch):
+    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+
+    def disk_full(path, *args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("builtins.open", disk_full)
+    with pytest.raises(StorageError, match="No space left on device"):
+        store.init()
+    monkeypatch.undo()
+    assert store.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
+    assert read(folder, "bronze.csv").endswith("2020-01-06,Tomate,70.0\n")
+    assert ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 1)]).inserted == 1

@@ -2,6 +2,9 @@
 
 import sqlite3
 
+import pytest
+
+from vegsales.storage import StoreBusy
 from vegsales.storage.sqlite import SqliteStore
 from vegsales.tables import BronzeRow
 
@@ -22,5 +25,17 @@ def test_two_stores_on_one_file_see_each_others_writes(tmp_path):
     assert second.bronze_changes(cursor).rows == [BronzeRow("2020-01-06", "Tomate", 7.0)]
     first.init()
     assert second.bronze_changes(cursor).reset
+    first.close()
+    second.close()
+
+
+def test_a_second_process_is_told_the_database_is_busy_instead_of_waiting(tmp_path):
+    first, second = SqliteStore(tmp_path / "sales.db"), SqliteStore(tmp_path / "sales.db")
+    with first.write() as transaction:
+        transaction.put_bronze([BronzeRow("2020-01-06", "Tomate", 7.0)])
+        with pytest.raises(StoreBusy), second.write(wait=False):
+            pass
+    with second.write(wait=False) as transaction:
+        transaction.put_bronze([BronzeRow("2020-01-13", "Tomate", 7.0)])
     first.close()
     second.close()

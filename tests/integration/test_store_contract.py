@@ -1,11 +1,12 @@
 """What every Store must do; runs once per backend."""
 
 import random
+import threading
 
 import pytest
 
 from vegsales.pipeline import gold_from_bronze, ingest
-from vegsales.storage import StorageError
+from vegsales.storage import StorageError, StoreBusy
 from vegsales.tables import BronzeRow, GoldRow, SilverRow
 from vegsales.vegetables import Vocabulary
 
@@ -137,3 +138,27 @@ def test_incremental_gold_equals_gold_recomputed_from_bronze(store):
     expected = gold_from_bronze(bronze, VOCABULARY)
     assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == expected
     assert len(expected) > 10
+
+
+def test_a_writer_that_will_not_wait_is_told_the_store_is_busy(make_store):
+    store = make_store()
+    started, release = threading.Event(), threading.Event()
+
+    def hold():
+        with store.write() as transaction:
+            transaction.put_bronze([BronzeRow("2020-01-06", "Tomate", 1.0)])
+            started.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait(10)
+    try:
+        with pytest.raises(StoreBusy), store.write(wait=False):
+            pass
+    finally:
+        release.set()
+        thread.join()
+    with store.write(wait=False) as transaction:
+        transaction.put_bronze([BronzeRow("2020-01-13", "Tomate", 2.0)])
+    assert len(store.bronze_changes(None).rows) == 2

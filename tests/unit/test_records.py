@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from vegsales.records import FieldError, validate_record
@@ -18,6 +20,8 @@ def with_(**changes) -> dict:
         pytest.param(with_(kilo_sold=0), BronzeRow("2020-01-27", "Tomate", 0.0), id="zero_kilos"),
         pytest.param(with_(date="2020-02-29"), BronzeRow("2020-02-29", "Tomate", 70.0), id="leap_day"),
         pytest.param(with_(vegetable=" tomatto "), BronzeRow("2020-01-27", " tomatto ", 70.0), id="raw_kept"),
+        pytest.param(with_(date="1900-01-01"), BronzeRow("1900-01-01", "Tomate", 70.0), id="first_date"),
+        pytest.param(with_(date="2999-12-31"), BronzeRow("2999-12-31", "Tomate", 70.0), id="last_date"),
     ],
 )
 def test_valid_records_become_bronze_rows_as_sent(item, expected):
@@ -40,6 +44,11 @@ def test_valid_records_become_bronze_rows_as_sent(item, expected):
         pytest.param(with_(date="20200127"), "date", "must be a date written YYYY-MM-DD", id="basic_iso_date"),
         pytest.param(with_(date="2020-01-27T00:00"), "date", "must be a date written YYYY-MM-DD", id="datetime"),
         pytest.param(with_(date=20200127), "date", "must be a date written YYYY-MM-DD", id="number_date"),
+        pytest.param(
+            with_(date="9999-12-30"), "date", "'9999-12-30' is outside 1900-01-01 .. 2999-12-31", id="year_9999"
+        ),
+        pytest.param(with_(date="0001-01-01"), "date", "'0001-01-01' is outside 1900-01-01 .. 2999-12-31", id="year_1"),
+        pytest.param(with_(date="1899-12-31"), "date", "is outside 1900-01-01 .. 2999-12-31", id="before_1900"),
         pytest.param(with_(vegetable=""), "vegetable", "String should have at least 1 character", id="empty_name"),
         pytest.param(with_(vegetable="   "), "vegetable", "must contain at least one non-space", id="blank_name"),
         pytest.param(with_(vegetable="x" * 101), "vegetable", "at most 100 characters", id="long_name"),
@@ -59,6 +68,11 @@ def test_invalid_records_are_rejected_with_the_field_and_reason(item, field, mes
     errors = validate_record(item)
     assert isinstance(errors, list)
     assert any(e.field == field and message in e.message for e in errors), errors
+
+
+def test_negative_zero_is_stored_as_zero():
+    row = validate_record(with_(kilo_sold=-0.0))
+    assert math.copysign(1.0, row.kilo_sold) == 1.0
 
 
 def test_every_problem_of_a_record_is_reported():

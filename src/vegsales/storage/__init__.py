@@ -1,5 +1,5 @@
 """Storage backends behind one interface: `Store`."""
 
-from .base import Changes, Cursor, StorageError, Store, WriteTransaction
+from .base import Changes, Cursor, StorageError, Store, StoreBusy, WriteTransaction
 
-__all__ = ["Changes", "Cursor", "StorageError", "Store", "WriteTransaction"]
+__all__ = ["Changes", "Cursor", "StorageError", "Store", "StoreBusy", "WriteTransaction"]

@@ -17,6 +17,10 @@ class StorageError(RuntimeError):
     """The store cannot serve the request now (disk full, database down, locked too long)."""
 
 
+class StoreBusy(Exception):
+    """Another writer holds the store, and the caller asked not to wait."""
+
+
 @dataclass(frozen=True, slots=True)
 class Changes(Generic[Row]):
     """Rows written after a cursor; `reset` means `rows` is the whole table instead."""
@@ -71,8 +75,9 @@ class Store(Protocol):
         """Create the tables if missing, else empty them."""
         ...
 
-    def write(self) -> AbstractContextManager[WriteTransaction]:
-        """A write transaction: commits when the block ends, rolls back if it raises."""
+    def write(self, wait: bool = True) -> AbstractContextManager[WriteTransaction]:
+        """A write transaction: commits when the block ends, rolls back if it raises. With
+        wait=False, raise StoreBusy at once instead of waiting for another writer to finish."""
         ...
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:

@@ -18,9 +18,11 @@ import bisect
 import csv
 import fcntl
 import io
+import logging
 import math
 import os
 import re
+import secrets
 import shutil
 import threading
 from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
@@ -31,8 +33,9 @@ from typing import Any
 
 from ..rendered import BULK, RenderedRows
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .base import Changes, Cursor, StorageError
+from .base import Changes, Cursor, StorageError, StoreBusy
 
+log = logging.getLogger("vegsales")
 LOCK_FILE = "vegsales.lock"
 NEW_COMMIT, COMMIT = ".commit-new", ".commit"
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -181,7 +184,9 @@ class CsvStore:
         self._tables = {f.file_name: Table(f) for f in FORMATS}
         self._published = {BRONZE.file_name: Published(), GOLD.file_name: Published()}
         self._pending: list[tuple[str, Hashable, Any, int]] = []
-        self._epoch, self._seq, self._durable_seq, self._lost_through = 1, 0, 0, 0
+        # A random epoch per start: cursors and ETags from before a restart never match.
+        self._epoch, self._seq, self._durable_seq = secrets.randbits(52), 0, 0
+        self._broken: BaseException | None = None
         self._closed = False
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -227,7 +232,9 @@ class CsvStore:
         """Fill the working tables from the files; a new folder gets three files of headers."""
         present = [f.file_name for f in FORMATS if (self.folder / f.file_name).exists()]
         if not present:
-            self._commit_files({name: table.render() for name, table in self._tables.items()})
+            unfinished = self._commit_files({name: table.render() for name, table in self._tables.items()})
+            if unfinished:
+                raise unfinished
         elif len(present) < len(FORMATS):
             missing = ", ".join(f.file_name for f in FORMATS if f.file_name not in present)
             raise BadFile(
@@ -242,10 +249,14 @@ class CsvStore:
 
     def init(self) -> None:
         with self._commit_lock, self._write_lock:
-            self._check_open()
+            self._check_writable()
+            empty = {f.file_name: Table(f).render() for f in FORMATS}
+            try:
+                self._stop_writing_if(self._commit_files(empty))
+            except OSError as error:
+                raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
             for table in self._tables.values():
                 table.clear()
-            self._commit_files({name: table.render() for name, table in self._tables.items()})
             self._seq += 1
             self._pending.clear()
             with self._read_lock:
@@ -255,9 +266,11 @@ class CsvStore:
                 self._durable_seq = self._seq
 
     @contextmanager
-    def write(self) -> Iterator["CsvWrite"]:
-        with self._write_lock:
-            self._check_open()
+    def write(self, wait: bool = True) -> Iterator["CsvWrite"]:
+        if not self._write_lock.acquire(blocking=wait):
+            raise StoreBusy
+        try:
+            self._check_writable()
             transaction = CsvWrite(self._tables, self._seq + 1)
             try:
                 yield transaction
@@ -268,34 +281,48 @@ class CsvStore:
                 return
             self._seq = seq = transaction.seq
             self._pending.extend(transaction.written)
+        finally:
+            self._write_lock.release()
         self._commit_through(seq)
 
     def _commit_through(self, seq: int) -> None:
         """Return once the write numbered `seq` is on disk, committing it with any others waiting."""
         with self._commit_lock:
-            if seq <= self._lost_through:
-                raise StorageError("the CSV files could not be written; the post was not stored")
             if seq <= self._durable_seq:
                 return  # another post's commit wrote this one too
+            self._check_writable()  # an earlier commit failed: this write was not stored
             with self._write_lock:
                 contents = {name: table.render() for name, table in self._tables.items()}
                 pending, self._pending = self._pending, []
                 through = self._seq
             try:
-                self._commit_files(contents)
-            except OSError as error:
-                with self._write_lock:
-                    self._lost_through = self._seq
-                    self._pending.clear()
-                    self._load()  # back to what the files hold
+                unfinished = self._commit_files(contents)
+            except BaseException as error:
+                self._stop_writing_if(error)
                 raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
             with self._read_lock:
                 for name, key, row, row_seq in pending:
                     if name in self._published:
                         self._published[name].apply(key, row, row_seq)
                 self._durable_seq = through
+            self._stop_writing_if(unfinished)
 
-    def _commit_files(self, contents: dict[str, str]) -> None:
+    def _stop_writing_if(self, error: BaseException | None) -> None:
+        # Memory may now hold changes the files do not: refuse writes (and fail /health) until a
+        # restart reloads the files. Reads go on: they only ever see committed rows.
+        if error is not None:
+            log.error("CSV store %s stops writing after an I/O error: %s", self.folder, error)
+            self._broken = error
+
+    def _check_writable(self) -> None:
+        self._check_open()
+        if self._broken is not None:
+            raise StorageError(f"the CSV store stopped writing after an I/O error ({self._broken}); restart it")
+
+    def _commit_files(self, contents: dict[str, str]) -> OSError | None:
+        """Commit new versions of the files. Raises OSError when nothing was committed; returns
+        the error when the commit point was reached but not every file could be moved into
+        place (the new versions wait in .commit/ and are moved at the next start)."""
         new = self.folder / NEW_COMMIT
         shutil.rmtree(new, ignore_errors=True)
         new.mkdir()
@@ -306,8 +333,12 @@ class CsvStore:
                 self._sync(file.fileno())
         self._sync_folder(new)
         os.rename(new, self.folder / COMMIT)  # the commit point
-        self._sync_folder(self.folder)
-        self._move_committed_files()
+        try:
+            self._sync_folder(self.folder)
+            self._move_committed_files()
+        except OSError as error:
+            return error
+        return None
 
     def _move_committed_files(self) -> None:
         committed = self.folder / COMMIT
@@ -346,7 +377,7 @@ class CsvStore:
             return Changes(cursor, published.since(since[1]), False)
 
     def check(self) -> None:
-        self._check_open()
+        self._check_writable()
         if not os.access(self.folder, os.W_OK):
             raise StorageError(f"data folder {self.folder} is not writable")
 
@@ -399,7 +430,7 @@ class CsvWrite:
         table = self._tables[SILVER.file_name]
         keys = table.index.get(vegetable, [])
         start = bisect.bisect_left(keys, (first_date,))
-        end = bisect.bisect_right(keys, (last_date, "\U0010ffff"))
+        end = bisect.bisect_left(keys, (last_date + "\x00",))  # past every (last_date, any name)
         return [table.rows[key] for key in keys[start:end]]
 
     def gold_rows(self, vegetable: str) -> list[GoldRow]:

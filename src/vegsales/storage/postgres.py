@@ -14,7 +14,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .base import Changes, Cursor, StorageError
+from .base import Changes, Cursor, StorageError, StoreBusy
 
 # COLLATE "C": ORDER BY in code-point order, as Python sorts (the gold sums depend on it).
 SCHEMA = """
@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS store_version (
     epoch bigint NOT NULL,
     seq bigint NOT NULL
 );
-INSERT INTO store_version VALUES (1, 1, 0) ON CONFLICT (id) DO NOTHING;
+-- A random first epoch: a recreated database never reuses an old ETag.
+INSERT INTO store_version VALUES (1, floor(random() * 2 ^ 52)::bigint, 0) ON CONFLICT (id) DO NOTHING;
 CREATE TABLE IF NOT EXISTS bronze_sales (
     date text COLLATE "C" NOT NULL,
     vegetable text COLLATE "C" NOT NULL,
@@ -100,9 +101,12 @@ class PostgresStore:
             connection.execute("UPDATE store_version SET epoch = epoch + 1, seq = seq + 1")
 
     @contextmanager
-    def write(self) -> Iterator["PostgresWrite"]:
+    def write(self, wait: bool = True) -> Iterator["PostgresWrite"]:
         with self._connection() as connection:  # commits when the block ends, rolls back if it raises
-            connection.execute("SELECT seq FROM store_version FOR UPDATE")
+            try:
+                connection.execute(f"SELECT seq FROM store_version FOR UPDATE{'' if wait else ' NOWAIT'}")
+            except psycopg.errors.LockNotAvailable:
+                raise StoreBusy from None
             yield PostgresWrite(connection)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:

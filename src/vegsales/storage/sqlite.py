@@ -1,13 +1,15 @@
 """SQLite storage: one file, WAL journal, one writer at a time, readers never blocked."""
 
+import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .base import Changes, Cursor, StorageError
+from .base import Changes, Cursor, StorageError, StoreBusy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_version (
@@ -15,7 +17,6 @@ CREATE TABLE IF NOT EXISTS store_version (
     epoch INTEGER NOT NULL,
     seq INTEGER NOT NULL
 );
-INSERT OR IGNORE INTO store_version VALUES (1, 1, 0);
 CREATE TABLE IF NOT EXISTS bronze_sales (
     date TEXT NOT NULL,
     vegetable TEXT NOT NULL,
@@ -45,6 +46,7 @@ CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
 
 TABLES = ("bronze_sales", "silver_sales", "gold_sales")
 CHECKPOINT_SECONDS = 0.5
+BUSY_TIMEOUT_SECONDS = 10
 BULK_LOOKUP = 1000
 
 
@@ -62,11 +64,14 @@ class SqliteStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
+            self._writer.execute("PRAGMA busy_timeout = 0")  # waiting for other processes: see _begin()
             self._writer.execute("PRAGMA journal_mode = WAL")
             # Checkpoints (copying the WAL into the database, with an fsync) run in a background
             # thread, not inside the COMMIT of a post: a post never waits for one.
             self._writer.execute("PRAGMA wal_autocheckpoint = 0")
             self._writer.executescript(SCHEMA)
+            # A random first epoch: a recreated database never reuses an old ETag.
+            self._writer.execute("INSERT OR IGNORE INTO store_version VALUES (1, ?, 0)", (secrets.randbits(52),))
             self._checkpointer_stop = threading.Event()
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_regularly, args=(self._connect(),), name="sqlite-checkpoint", daemon=True
@@ -105,12 +110,14 @@ class SqliteStore:
             connection.execute("UPDATE store_version SET epoch = epoch + 1")
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._write_lock:
+    def _transaction(self, wait: bool = True) -> Iterator[sqlite3.Connection]:
+        if not self._write_lock.acquire(blocking=wait):
+            raise StoreBusy
+        try:
             if self._closed:
                 raise StorageError(f"SQLite database {self.path} is closed")
             try:
-                self._writer.execute("BEGIN IMMEDIATE")
+                self._begin(wait)
                 try:
                     yield self._writer
                 except BaseException:
@@ -121,10 +128,29 @@ class SqliteStore:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK")
                 raise StorageError(f"SQLite write failed: {error}") from error
+        finally:
+            self._write_lock.release()
+
+    def _begin(self, wait: bool) -> None:
+        """BEGIN IMMEDIATE: take the database's write lock, which another process may hold."""
+        deadline, pause = time.monotonic() + BUSY_TIMEOUT_SECONDS, 0.001
+        while True:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY:
+                    raise
+                if not wait:
+                    raise StoreBusy from None
+                if time.monotonic() > deadline:
+                    raise StorageError(f"SQLite database {self.path} stayed locked by another process") from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
 
     @contextmanager
-    def write(self) -> Iterator["SqliteWrite"]:
-        with self._transaction() as connection:
+    def write(self, wait: bool = True) -> Iterator["SqliteWrite"]:
+        with self._transaction(wait) as connection:
             yield SqliteWrite(connection)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
