@@ -234,6 +234,10 @@ class SalesApp:
         }
         self._sales = sales
 
+    def close(self) -> None:
+        """Release the store, for an app that will not be served."""
+        self._sales.store.close()
+
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http":
             path = scope["path"]

@@ -72,7 +72,7 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
-    from .server import SINGLE_PROCESS_BACKENDS, Settings, backend_for, open_store
+    from .server import SINGLE_PROCESS_BACKENDS, Settings, backend_for, build_app
     from .server import serve as run_server
 
     backend = backend_for(backend, db)
@@ -81,12 +81,11 @@ def serve(
         raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
     settings = Settings(backend, data_dir if backend == "csv" else db, vocabulary)
     try:
-        Vocabulary.load(vocabulary)
-        open_store(backend, settings.store_location).close()  # fail fast, before any worker starts
+        app = build_app(settings)  # fails fast, and brings silver and gold in line, before any worker starts
     except (StorageError, VocabularyError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    run_server(settings, host, port, workers=workers, access_log=access_log)
+    run_server(app, settings, host, port, workers=workers, access_log=access_log)
 
 
 @main.command("import")

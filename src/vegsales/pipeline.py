@@ -10,7 +10,7 @@ from .outliers import gold_sales, outlier_months
 from .records import FieldError, validate_record
 from .storage import Store, WriteTransaction
 from .tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .vegetables import UnknownVegetable, Vocabulary
+from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +113,25 @@ def silver_sales(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[Si
             raise ValueError(vegetable.message)
         rows.append(SilverRow(row.date, vegetable, row.kilo_sold, row.vegetable))
     return rows
+
+
+def sync_with_vocabulary(store: Store, vocabulary: Vocabulary) -> list[str]:
+    """Rebuild silver and gold if the vocabulary now cleans some stored raw name differently.
+
+    Returns the raw names that changed. Refuses (VocabularyError) when a stored name is no longer
+    recognised at all: its records could not be kept in silver.
+    """
+    changed = {raw: old for raw, old in store.silver_names().items() if vocabulary.resolve(raw) != old}
+    lost = sorted(raw for raw in changed if isinstance(vocabulary.resolve(raw), UnknownVegetable))
+    if lost:
+        raise VocabularyError(
+            f"the vocabulary no longer recognises {', '.join(map(repr, lost))}, used by stored records: add them back"
+        )
+    if changed:
+        with store.write() as transaction:
+            silver = silver_sales(transaction.bronze_rows(), vocabulary)
+            transaction.replace_silver_and_gold(silver, gold_sales(monthly_sales(silver)))
+    return sorted(changed)
 
 
 def gold_from_bronze(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[GoldRow]:

@@ -1,5 +1,6 @@
 """Serve the API with uvicorn, in one process or several on one database."""
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -7,9 +8,11 @@ from pathlib import Path
 import uvicorn
 
 from .api import SalesApp, create_app
+from .pipeline import sync_with_vocabulary
 from .storage import Store
 from .vegetables import Vocabulary
 
+log = logging.getLogger("vegsales")
 DEFAULT_LOCATIONS = {"sqlite": "data/sales.db", "csv": "data/csv", "postgres": "postgresql://127.0.0.1:5432/vegsales"}
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 SINGLE_PROCESS_BACKENDS = {"csv"}
@@ -67,7 +70,15 @@ def open_store(backend: str, location: str) -> Store:
 
 def build_app(settings: Settings) -> SalesApp:
     vocabulary = Vocabulary.load(settings.vocabulary)
-    return create_app(open_store(settings.backend, settings.store_location), vocabulary)
+    store = open_store(settings.backend, settings.store_location)
+    try:
+        renamed = sync_with_vocabulary(store, vocabulary)
+    except BaseException:
+        store.close()
+        raise
+    if renamed:
+        log.warning("vocabulary changed for %d stored names: silver and gold rebuilt from bronze", len(renamed))
+    return create_app(store, vocabulary)
 
 
 def app_from_environment() -> SalesApp:
@@ -75,8 +86,9 @@ def app_from_environment() -> SalesApp:
     return build_app(Settings.from_environment())
 
 
-def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
-    """Run until interrupted. Several workers share the port; the store serialises their writes."""
+def serve(app: SalesApp, settings: Settings, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+    """Run `app` until interrupted; with several workers, each builds its own from `settings`
+    and they share the port (the store serialises their writes)."""
     options = {
         "host": host,
         "port": port,
@@ -86,7 +98,8 @@ def serve(settings: Settings, host: str, port: int, workers: int = 1, access_log
         "log_level": "info",
     }
     if workers == 1:
-        uvicorn.run(build_app(settings), **options)
+        uvicorn.run(app, **options)
         return
+    app.close()
     os.environ.update(settings.to_environment())
     uvicorn.run("vegsales.server:app_from_environment", factory=True, workers=workers, **options)

@@ -202,3 +202,16 @@ def test_a_malformed_url_is_a_clear_error(url):
     result = run("ping", "--url", "http://[::1")
     assert result.exit_code == 1
     assert "cannot reach the service at http://[::1" in result.output
+
+
+def test_the_server_refuses_a_vocabulary_that_lost_stored_names(tmp_path):
+    database = str(tmp_path / "sales.db")
+    with Server("app_sql.py", "--db", database) as running, SalesClient(running.url) as client:
+        client.post([{"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}])
+    vocabulary = tmp_path / "vocabulary.toml"
+    vocabulary.write_text('tomato = ["tomate"]\n', encoding="utf-8")
+    refused = Server("app_sql.py", "--db", database, "--vocabulary", str(vocabulary))
+    assert refused.process.wait(timeout=30) == 1
+    error = refused.process.stderr.read()
+    refused.stop()
+    assert "error: the vocabulary no longer recognises 'Poire', used by stored records: add them back" in error

@@ -5,10 +5,10 @@ import threading
 
 import pytest
 
-from vegsales.pipeline import gold_from_bronze, ingest
+from vegsales.pipeline import gold_from_bronze, ingest, sync_with_vocabulary
 from vegsales.storage import StorageError, StoreBusy
 from vegsales.tables import BronzeRow, GoldRow, SilverRow
-from vegsales.vegetables import Vocabulary
+from vegsales.vegetables import Vocabulary, VocabularyError
 
 VOCABULARY = Vocabulary.load()
 
@@ -162,3 +162,31 @@ def test_a_writer_that_will_not_wait_is_told_the_store_is_busy(make_store):
     with store.write(wait=False) as transaction:
         transaction.put_bronze([BronzeRow("2020-01-13", "Tomate", 2.0)])
     assert len(store.bronze_changes(None).rows) == 2
+
+
+def test_a_changed_vocabulary_rebuilds_silver_and_gold_from_bronze(store, tmp_path):
+    ingest(store, VOCABULARY, [{"date": "2020-01-06", "vegetable": "tomatoe", "kilo_sold": 70},
+                               {"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}])  # fmt: skip
+    assert sync_with_vocabulary(store, VOCABULARY) == []
+    cursor = store.gold_changes(None).cursor
+    path = tmp_path / "vocabulary.toml"
+    path.write_text('"cherry tomato" = ["tomatoe"]\npear = ["poire"]\n', encoding="utf-8")
+    vocabulary = Vocabulary.load(path)
+    assert sync_with_vocabulary(store, vocabulary) == ["tomatoe"]
+    expected = [GoldRow("2020-01", "cherry tomato", 70.0, False), GoldRow("2020-01", "pear", 7.0, False)]
+    assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == expected
+    assert store.gold_changes(cursor).reset
+    assert sorted(store.bronze_changes(None).rows, key=lambda row: row.key) == [
+        BronzeRow("2020-01-06", "Poire", 7.0),
+        BronzeRow("2020-01-06", "tomatoe", 70.0),
+    ]
+    assert store.silver_names() == {"tomatoe": "cherry tomato", "Poire": "pear"}
+
+
+def test_a_vocabulary_that_lost_a_stored_name_is_refused(store, tmp_path):
+    ingest(store, VOCABULARY, [{"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}])
+    path = tmp_path / "vocabulary.toml"
+    path.write_text('tomato = ["tomate"]\n', encoding="utf-8")
+    with pytest.raises(VocabularyError, match="no longer recognises 'Poire'"):
+        sync_with_vocabulary(store, Vocabulary.load(path))
+    assert store.silver_names() == {"Poire": "pear"}

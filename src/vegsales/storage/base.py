@@ -58,6 +58,14 @@ class WriteTransaction(Protocol):
         """Insert or replace gold rows by (year_month, vegetable)."""
         ...
 
+    def bronze_rows(self) -> list[BronzeRow]:
+        """Every bronze row."""
+        ...
+
+    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
+        """Empty silver and gold and write these rows instead; change feeds start over (new epoch)."""
+        ...
+
 
 class Store(Protocol):
     """Bronze, silver and gold tables, written in transactions, read as change feeds.
@@ -86,6 +94,10 @@ class Store(Protocol):
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
         """Gold rows written after `since` (all of them when `since` is None or stale)."""
+        ...
+
+    def silver_names(self) -> dict[str, str]:
+        """Each raw vegetable name in silver, with the canonical name it was cleaned into."""
         ...
 
     def check(self) -> None:

@@ -38,6 +38,8 @@ from .base import Changes, Cursor, StorageError, StoreBusy
 log = logging.getLogger("vegsales")
 LOCK_FILE = "vegsales.lock"
 NEW_COMMIT, COMMIT = ".commit-new", ".commit"
+REPLACED = "(replaced)"
+"""Marks, in a transaction's log, a table replaced whole."""
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}-\d{2}")
 
@@ -302,7 +304,10 @@ class CsvStore:
                 raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
             with self._read_lock:
                 for name, key, row, row_seq in pending:
-                    if name in self._published:
+                    if name is REPLACED:  # gold rows may have gone: readers start over
+                        self._published[GOLD.file_name] = Published()
+                        self._epoch += 1
+                    elif name in self._published:
                         self._published[name].apply(key, row, row_seq)
                 self._durable_seq = through
             self._stop_writing_if(unfinished)
@@ -376,6 +381,10 @@ class CsvStore:
                 return Changes(cursor, [row for row, _ in published.rows.values()], True)
             return Changes(cursor, published.since(since[1]), False)
 
+    def silver_names(self) -> dict[str, str]:
+        with self._write_lock:
+            return {row.raw_vegetable: row.vegetable for row in self._tables[SILVER.file_name].rows.values()}
+
     def check(self) -> None:
         self._check_writable()
         if not os.access(self.folder, os.W_OK):
@@ -410,11 +419,24 @@ class CsvWrite:
 
     def undo(self) -> None:
         for table, key, before in reversed(self._undo):
-            if before is None:
+            if key is REPLACED:
+                self._tables[table.format.file_name] = table
+            elif before is None:
                 table.remove(key)
             else:
                 table.update([before])
         self.written.clear()
+
+    def bronze_rows(self) -> list[BronzeRow]:
+        return list(self._tables[BRONZE.file_name].rows.values())
+
+    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
+        for table_format in (SILVER, GOLD):
+            self._undo.append((self._tables[table_format.file_name], REPLACED, None))
+            self._tables[table_format.file_name] = Table(table_format)
+        self.written.append((REPLACED, None, None, self.seq))
+        self._put(SILVER, silver)
+        self._put(GOLD, gold)
 
     def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
         rows = self._tables[BRONZE.file_name].rows

@@ -132,6 +132,10 @@ class PostgresStore:
         found = [make_row(*row[2:]) for row in rows if row[2] is not None]
         return Changes((epoch, seq), found, since is None or since[0] != epoch)
 
+    def silver_names(self) -> dict[str, str]:
+        with self._connection() as connection:
+            return dict(connection.execute("SELECT DISTINCT raw_vegetable, vegetable FROM silver_sales").fetchall())
+
     def check(self) -> None:
         with self._connection() as connection:
             connection.execute("SELECT seq FROM store_version").fetchone()
@@ -198,6 +202,17 @@ class PostgresWrite:
             "SELECT year_month, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = %s", (vegetable,)
         )
         return [GoldRow(month, vegetable, kilos, flag) for month, kilos, flag in rows]
+
+    def bronze_rows(self) -> list[BronzeRow]:
+        rows = self._connection.execute("SELECT date, vegetable, kilo_sold FROM bronze_sales")
+        return [BronzeRow(*row) for row in rows]
+
+    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
+        self._connection.execute("DELETE FROM silver_sales")
+        self._connection.execute("DELETE FROM gold_sales")
+        self._connection.execute("UPDATE store_version SET epoch = epoch + 1")
+        self.put_silver(silver)
+        self.put_gold(gold)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         if not rows:

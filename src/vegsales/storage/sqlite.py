@@ -180,6 +180,12 @@ class SqliteStore:
             raise StorageError(f"SQLite read failed: {error}") from error
         return Changes((epoch, seq), [make_row(*row) for row in rows], reset)
 
+    def silver_names(self) -> dict[str, str]:
+        try:
+            return dict(self._reader().execute("SELECT DISTINCT raw_vegetable, vegetable FROM silver_sales"))
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite read failed: {error}") from error
+
     def check(self) -> None:
         try:
             self._reader().execute("SELECT seq FROM store_version").fetchone()
@@ -261,6 +267,18 @@ class SqliteWrite:
             "SELECT year_month, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = ?", (vegetable,)
         )
         return [GoldRow(month, vegetable, kilos, flag == 1) for month, kilos, flag in rows]
+
+    def bronze_rows(self) -> list[BronzeRow]:
+        return [
+            BronzeRow(*row) for row in self._connection.execute("SELECT date, vegetable, kilo_sold FROM bronze_sales")
+        ]
+
+    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
+        self._connection.execute("DELETE FROM silver_sales")
+        self._connection.execute("DELETE FROM gold_sales")
+        self._connection.execute("UPDATE store_version SET epoch = epoch + 1")
+        self.put_silver(silver)
+        self.put_gold(gold)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         seq = self._change_seq()
