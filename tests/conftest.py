@@ -5,6 +5,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -89,6 +90,19 @@ def make_store(request, tmp_path) -> Iterator[Callable[[], Store]]:
     for store in opened:
         store.close()
     backend.remove()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The test database, in a schema of its own, as a URL that a server takes with --db."""
+    postgres_or_skip()
+    schema = f"vegsales_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{separator}options={quote(f'-c search_path={schema}')}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 import csv
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -236,6 +237,74 @@ def call(request, url: str):
 def fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+@main.command()
+@click.option("--from", "source", required=True, help="a SQLite file, a CSV folder or a postgresql:// URL")
+@click.option("--to", "target", required=True, help="a SQLite file, a CSV folder or a postgresql:// URL")
+@click.option("--force", is_flag=True, help="write into a target that already holds sales")
+@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True)
+@click.option("--vocabulary", type=click.Path(dir_okay=False, path_type=Path), envvar="VEGSALES_VOCABULARY")
+def migrate(source: str, target: str, force: bool, chunk_size: int, vocabulary: Path | None) -> None:
+    """Copy every bronze row to another store, rebuilding silver and gold there."""
+    from .pipeline import ingest
+
+    words = load_vocabulary(vocabulary)
+    with opened(source) as origin:
+        rows = origin.bronze_changes(None).rows
+    with opened(target) as destination:
+        held = len(destination.bronze_changes(None).rows)
+        if held and not force:
+            fail(f"{target} already holds {held:,} sales; use --force to write into it anyway")
+        totals = dict.fromkeys(("inserted", "updated", "unchanged", "rejected"), 0)
+        with _progress(Console(stderr=True)) as progress:
+            task = progress.add_task("migrating", total=len(rows))
+            for start in range(0, len(rows), chunk_size):
+                chunk = [
+                    {"date": r.date, "vegetable": r.vegetable, "kilo_sold": r.kilo_sold}
+                    for r in rows[start : start + chunk_size]
+                ]
+                report = ingest(destination, words, chunk)
+                for name in ("inserted", "updated", "unchanged"):
+                    totals[name] += getattr(report, name)
+                totals["rejected"] += len(report.rejected)
+                progress.advance(task, len(chunk))
+    summary = ", ".join(f"{name} {count:,}" for name, count in totals.items())
+    click.echo(f"copied {len(rows):,} sales from {source} to {target}: {summary}")
+    if totals["rejected"]:
+        fail(f"{totals['rejected']:,} sales were rejected by the target's vocabulary")
+
+
+def location_backend(location: str) -> str:
+    """What a --from/--to location names: a PostgreSQL URL, a CSV folder, or a SQLite file."""
+    from .server import POSTGRES_SCHEMES
+
+    if location.startswith(POSTGRES_SCHEMES):
+        return "postgres"
+    return "csv" if Path(location).is_dir() or location.endswith("/") else "sqlite"
+
+
+@contextmanager
+def opened(location: str):
+    from .server import open_store
+
+    try:
+        store = open_store(location_backend(location), location)
+    except StorageError as error:
+        fail(str(error))
+    try:
+        yield store
+    except StorageError as error:
+        fail(str(error))
+    finally:
+        store.close()
+
+
+def load_vocabulary(path: Path | None) -> Vocabulary:
+    try:
+        return Vocabulary.load(path)
+    except VocabularyError as error:
+        fail(str(error))
 
 
 def serve_backend(backend: str) -> None:

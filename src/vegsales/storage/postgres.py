@@ -69,13 +69,12 @@ class PostgresStore:
 
     def __init__(self, url: str, schema: str | None = None, pool_size: int = 8):
         self.url = url
-        options = f"-c search_path={schema}" if schema else ""
-        self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, kwargs={"options": options, "autocommit": False}, open=False
-        )
+        # A schema of its own (tests); otherwise the URL's own settings, ?options=... included.
+        options = {"options": f"-c search_path={schema}"} if schema else {}
+        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs=options, open=False)
         try:
             # A direct first connection fails fast with the server's own message.
-            with psycopg.connect(url, options=options, connect_timeout=10) as connection:
+            with psycopg.connect(url, connect_timeout=10, **options) as connection:
                 # Concurrent first starts of several replicas: one creates the tables, the others wait.
                 connection.execute("SELECT pg_advisory_xact_lock(hashtext('vegsales schema'))")
                 connection.execute(SCHEMA)
