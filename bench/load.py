@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,17 +42,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-def run_locust(url: str, rate: float, seconds: int, folder: Path, acks: Path | None = None) -> dict:
-    """One headless locust run; returns per-endpoint stats from its CSV report."""
+def run_locust(urls: list[str], rate: float, seconds: int, folder: Path, acks: Path | None = None) -> dict:
+    """One headless locust run (users spread over `urls`); returns per-endpoint stats from its CSV report."""
     users = max(50, int(rate / 10))
     prefix = folder / f"locust-{int(rate)}"
-    env = {**os.environ, "VEGSALES_RATE": str(rate), "VEGSALES_USERS": str(users)}
+    env = {**os.environ, "VEGSALES_RATE": str(rate), "VEGSALES_USERS": str(users), "VEGSALES_HOSTS": " ".join(urls)}
     if acks:
         env["VEGSALES_ACKS"] = str(acks)
     command = [
-        sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--host", url,
+        sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--host", urls[0],
         "--headless", "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
         "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        "--stop-timeout", "10",  # users finish their request: no post is cut off unacknowledged
     ]  # fmt: skip
     subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
     stats = {}
@@ -68,10 +71,11 @@ def run_locust(url: str, rate: float, seconds: int, folder: Path, acks: Path | N
     return stats
 
 
-def measured(server: Server, url: str, rate: float, seconds: int, folder: Path, acks: Path | None = None) -> dict:
-    before, start = cpu_seconds(server.process.pid), time.monotonic()
-    stats = run_locust(url, rate, seconds, folder, acks)
-    stats["server_cpu"] = (cpu_seconds(server.process.pid) - before) / (time.monotonic() - start)
+def measured(servers: list[Server], urls: list[str], rate: float, seconds: int, folder: Path, acks=None) -> dict:
+    pids = [server.process.pid for server in servers]
+    before, start = sum(map(cpu_seconds, pids)), time.monotonic()
+    stats = run_locust(urls, rate, seconds, folder, acks)
+    stats["server_cpu"] = (sum(map(cpu_seconds, pids)) - before) / (time.monotonic() - start)
     stats["passed"] = stats["Total"]["failures"] == 0 and all(
         stats.get(name, {"p99": 0})["p99"] <= P99_LIMIT_MS for name in ENDPOINTS
     )
@@ -102,10 +106,10 @@ def bulk_records(count: int) -> list[dict]:
     return records[:count]
 
 
-def check_consistency(url: str, acks: Path) -> dict:
-    """Gold equals the pipeline run on bronze; every acknowledged post is in bronze."""
-    raw = request(f"{url}/get_raw_sales", timeout=120)[1]
-    gold = [GoldRow(**row) for row in request(f"{url}/get_monthly_sales", timeout=120)[1]]
+def check_consistency(urls: list[str], acks: Path) -> dict:
+    """Gold equals the pipeline run on bronze (on every replica); every acknowledged post is in bronze."""
+    raw = request(f"{urls[0]}/get_raw_sales", timeout=120)[1]
+    golds = [[GoldRow(**row) for row in request(f"{url}/get_monthly_sales", timeout=120)[1]] for url in urls]
     bronze = [BronzeRow(**row) for row in raw]
     stored = {(row.date, row.vegetable): row.kilo_sold for row in bronze}
     acknowledged = json.loads(acks.read_text())
@@ -115,38 +119,69 @@ def check_consistency(url: str, acks: Path) -> dict:
     missing = [key for key in values if key not in stored]
     foreign = [key for key, kilos in values.items() if key in stored and stored[key] not in kilos | {None}]
     return {
-        "gold_equals_pipeline": gold == gold_from_bronze(bronze, Vocabulary.load()),
+        "gold_equals_pipeline": all(gold == gold_from_bronze(bronze, Vocabulary.load()) for gold in golds),
         "acknowledged_posts": len(acknowledged),
         "acknowledged_keys_missing": len(missing),
         "keys_holding_a_value_never_acknowledged": len(foreign),
     }
 
 
-def bench_backend(backend: str, rate: float, duration: int, folder: Path, max_rate: float) -> dict:
+@contextmanager
+def servers(backend: str, folder: Path) -> Iterator[list[Server]]:
+    """The servers under test: one process, or two replicas on one PostgreSQL database."""
+    if backend == "postgres":
+        with (
+            bench_database() as url,
+            Server("app_sql.py", "--db", url) as first,
+            Server("app_sql.py", "--db", url) as second,
+        ):
+            yield [first, second]
+        return
     script, flag, target = {
         "sqlite": ("app_sql.py", "--db", str(folder / "sales.db")),
         "csv": ("app_csv.py", "--data-dir", str(folder / "csv")),
     }[backend]
-    result: dict = {"backend": backend}
     with Server(script, flag, target) as server:
-        url = server.url
+        yield [server]
+
+
+@contextmanager
+def bench_database() -> Iterator[str]:
+    import psycopg
+
+    admin = os.environ.get("VEGSALES_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"vegsales_bench_{os.getpid()}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {name}")
+        connection.execute(f"CREATE DATABASE {name}")
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def bench_backend(backend: str, rate: float, duration: int, folder: Path, max_rate: float) -> dict:
+    result: dict = {"backend": "postgres, 2 replicas" if backend == "postgres" else backend}
+    with servers(backend, folder) as running:
+        url = running[0].url
+        urls = [server.url for server in running]
         with open(ROOT / "data" / "sample_sales.csv", newline="", encoding="utf-8") as file:
-            sample = list(csv.DictReader(file))
+            result["sample_rows"] = len(list(csv.DictReader(file)))
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "vegsales.cli", "import", str(ROOT / "data" / "sample_sales.csv"), "--url", url],
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         result["sample_import_s"] = time.perf_counter() - start
-        result["sample_rows"] = len(sample)
-        run_locust(url, rate / 2, 10, folder)  # warm-up
+        run_locust(urls, rate / 2, 10, folder)  # warm-up
         acks = folder / f"acks-{backend}.json"
-        result["target"] = measured(server, url, rate, duration, folder, acks)
-        result["consistency"] = check_consistency(url, acks)
+        result["target"] = measured(running, urls, rate, duration, folder, acks)
+        result["consistency"] = check_consistency(urls, acks)
         steps = []
         step = rate
         while step <= max_rate:
-            stats = measured(server, url, step, 30, folder)
+            stats = measured(running, urls, step, 30, folder)
             steps.append((step, stats))
             print(f"  {backend} {step:.0f} req/s: {describe(stats)}", flush=True)
             if not stats["passed"]:
@@ -217,7 +252,9 @@ def report(results: list[dict], rate: float, duration: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=["sqlite", "csv"], choices=["sqlite", "csv"])
+    parser.add_argument(
+        "--backends", nargs="+", default=["sqlite", "csv", "postgres"], choices=["sqlite", "csv", "postgres"]
+    )
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--duration", type=int, default=60)
     parser.add_argument("--max-rate", type=float, default=4000)

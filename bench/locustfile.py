@@ -5,12 +5,14 @@
 Each post carries one record taken from data/sample_sales.csv (a random week and vegetable,
 with that row's spelling) with its kilos varied, so most posts update existing rows. A reply
 counts as a failure unless it is a 200 with the expected JSON shape. VEGSALES_RATE (total
-requests/s, default 1000) is spread evenly over the users; VEGSALES_ACKS names a file where
-every acknowledged post is written at the end, for the benchmark's no-lost-post check.
+requests/s, default 1000) is spread evenly over the users; VEGSALES_HOSTS (space-separated
+URLs) spreads the users over several replicas; VEGSALES_ACKS names a file where every
+acknowledged post is written at the end, for the benchmark's no-lost-post check.
 """
 
 import csv
 import gc
+import itertools
 import json
 import os
 import random
@@ -66,9 +68,18 @@ ROWS = valid_sample_rows()
 acknowledged: list[tuple[str, str, float]] = []
 
 
+HOSTS = os.environ.get("VEGSALES_HOSTS", "").split()
+_next_host = itertools.count()
+
+
 class SalesUser(FastHttpUser):
     users = int(os.environ.get("VEGSALES_USERS", "100"))
     wait_time = constant_throughput(float(os.environ.get("VEGSALES_RATE", "1000")) / users)
+
+    def __init__(self, environment) -> None:
+        if HOSTS:  # several replicas: users are spread over them, round robin
+            self.host = HOSTS[next(_next_host) % len(HOSTS)]
+        super().__init__(environment)
 
     def on_start(self) -> None:
         self.rng = random.Random()

@@ -101,12 +101,19 @@ class PostgresStore:
 
     @contextmanager
     def write(self, wait: bool = True) -> Iterator["PostgresWrite"]:
-        with self._connection() as connection:  # commits when the block ends, rolls back if it raises
+        # Pipeline mode: statements whose replies are not needed yet (the puts, the commit) travel
+        # together with the next query, so the write lock is held for fewer round trips.
+        with self._connection() as connection, connection.pipeline():
             try:
-                connection.execute(f"SELECT seq FROM store_version FOR UPDATE{'' if wait else ' NOWAIT'}")
+                if not wait:
+                    connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
+                seq = connection.execute("UPDATE store_version SET seq = seq + 1 RETURNING seq").fetchone()[0]
             except psycopg.errors.LockNotAvailable:
                 raise StoreBusy from None
-            yield PostgresWrite(connection)
+            transaction = PostgresWrite(connection, seq)
+            yield transaction
+            if not transaction.wrote:
+                connection.rollback()  # a replay changed nothing: keep the version (and the ETags)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
         rows = self._changes("bronze_sales", "date, vegetable, kilo_sold", since)
@@ -146,13 +153,13 @@ class PostgresStore:
 class PostgresWrite:
     """The operations of one PostgreSQL write transaction (which holds the write lock)."""
 
-    def __init__(self, connection: psycopg.Connection):
+    def __init__(self, connection: psycopg.Connection, seq: int):
         self._connection = connection
-        self._seq: int | None = None
+        self._seq = seq
+        self.wrote = False
 
     def _change_seq(self) -> int:
-        if self._seq is None:
-            self._seq = self._connection.execute("UPDATE store_version SET seq = seq + 1 RETURNING seq").fetchone()[0]
+        self.wrote = True
         return self._seq
 
     def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
@@ -175,6 +182,7 @@ class PostgresWrite:
         )
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
+        self.wrote = True
         self._connection.execute(
             "INSERT INTO silver_sales (date, vegetable, kilo_sold, raw_vegetable) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[]) "
@@ -207,6 +215,7 @@ class PostgresWrite:
         return [BronzeRow(*row) for row in rows]
 
     def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
+        self.wrote = True
         self._connection.execute("DELETE FROM silver_sales")
         self._connection.execute("DELETE FROM gold_sales")
         self._connection.execute("UPDATE store_version SET epoch = epoch + 1")
