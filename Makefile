@@ -32,9 +32,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Benchmarks (about 20 minutes): figures go to bench/results/*.md.
 bench: install
 	$(BIN)/python bench/growth.py --backend csv --rows 3000 30000 --out bench/results/growth-csv.md
 	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
+	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
 
 docker-test:
 	bash docker/test.sh
