@@ -38,8 +38,10 @@ bench: install
 	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
 	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
 
-docker-test:
+# The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology.
+docker-test: install
 	bash docker/test.sh
+	PYTHON=$(BIN)/python bash docker/topology-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

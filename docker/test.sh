@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of the vegsales container image: build it, run it on a named volume, drive the API,
-# restart on the same volume, check the data survived. Exits non-zero with a FAIL: line on any failure.
+# restart on the same volume, check the data survived; then run the same image as the CSV app
+# (VEGSALES_BACKEND=csv) on that volume, and check that VEGSALES_DATABASE_URL=postgresql://... selects
+# PostgreSQL (its driver is in the image). Exits non-zero with a FAIL: line on any failure.
 #
 #   bash docker/test.sh
 #
@@ -21,6 +23,8 @@ IMAGE=${VEGSALES_TEST_IMAGE:-vegsales:test}
 RUN_ID=$$
 CONTAINER_1=vegsales-test-$RUN_ID-a
 CONTAINER_2=vegsales-test-$RUN_ID-b
+CONTAINER_CSV=vegsales-test-$RUN_ID-csv
+CONTAINER_PG=vegsales-test-$RUN_ID-pg
 VOLUME=vegsales-test-data-$RUN_ID
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/vegsales-podman
 BASE_IMAGE=localhost/localbase:bookworm
@@ -233,18 +237,28 @@ PY
     ok "$1"
 }
 
+# run_container NAME [-e VAR=VALUE...]: the image with its own CMD, the volume on /data, extra options after NAME.
 run_container() {
     local name=$1
+    shift
     CONTAINERS+=("$name")
     if [[ $ENGINE == podman ]]; then
-        # Host network (all traffic on loopback), on a free port given through app_sql.py's env defaults.
+        # Host network (all traffic on loopback), on a free port given through the image's VEGSALES_* variables.
         logged "cannot start container $name" "run-$name.log" \
             podman run -d --name "$name" --network host \
-            -e VEGSALES_HOST=127.0.0.1 -e VEGSALES_PORT="$PORT" -v "$VOLUME:/data" "$IMAGE"
+            -e VEGSALES_HOST=127.0.0.1 -e VEGSALES_PORT="$PORT" "$@" -v "$VOLUME:/data" "$IMAGE"
     else
         logged "cannot start container $name" "run-$name.log" \
-            docker run -d --name "$name" -p "127.0.0.1:$PORT:8000" -v "$VOLUME:/data" "$IMAGE"
+            docker run -d --name "$name" -p "127.0.0.1:$PORT:8000" "$@" -v "$VOLUME:/data" "$IMAGE"
     fi
+}
+
+# check_pid1 NAME: PID 1 is `vegsales serve` itself (exec-form CMD), not a shell.
+check_pid1() {
+    local name=$1 pid1
+    pid1=$("$ENGINE" exec "$name" cat /proc/1/cmdline | tr '\0' ' ') || fail "cannot read PID 1 in $name"
+    [[ $pid1 == *python*/vegsales\ serve* ]] || fail "PID 1 of $name is '$pid1', not the server (CMD must be exec form)"
+    ok "PID 1 of $name is the server: $pid1"
 }
 
 wait_healthy() {
@@ -326,6 +340,15 @@ if "/data" not in (config.get("Volumes") or {}):
     problems.append(f"no VOLUME /data: {config.get('Volumes')}")
 if "8000/tcp" not in (config.get("ExposedPorts") or {}):
     problems.append(f"port 8000 not exposed: {config.get('ExposedPorts')}")
+if cmd != ["vegsales", "serve"]:
+    problems.append(f"CMD is {cmd}, expected the flag-less ['vegsales', 'serve'] (configured by VEGSALES_*)")
+env = dict(item.split("=", 1) for item in config.get("Env") or [])
+# The SQLite default is in VEGSALES_DATABASE_URL: a VEGSALES_DB default would shadow a run-time VEGSALES_DATABASE_URL.
+expected_env = {"VEGSALES_BACKEND": "sqlite", "VEGSALES_HOST": "0.0.0.0", "VEGSALES_PORT": "8000",
+                "VEGSALES_DATABASE_URL": "/data/sales.db", "VEGSALES_DATA_DIR": "/data/csv"}
+wrong = {name: env.get(name) for name, value in expected_env.items() if env.get(name) != value}
+if wrong or "VEGSALES_DB" in env:
+    problems.append(f"VEGSALES_* defaults differ from {expected_env} (and no VEGSALES_DB): {wrong or env}")
 # Docker keeps the healthcheck in Config, podman beside it.
 # (podman 4's Docker API leaves the image's healthcheck out of `docker image inspect`: when it is missing
 # here, check_healthcheck still requires it on the running container.)
@@ -336,7 +359,7 @@ for problem in problems:
     print("  " + problem, file=sys.stderr)
 sys.exit(1 if problems else 0)
 PY
-ok "image config: non-root USER, exec-form CMD, VOLUME /data, EXPOSE 8000"
+ok "image config: non-root USER, exec-form CMD vegsales serve, VEGSALES_* defaults, VOLUME /data, EXPOSE 8000"
 
 PORT=$(free_port)
 BASE_URL=http://127.0.0.1:$PORT
@@ -351,9 +374,7 @@ check_healthcheck "$CONTAINER_1"
 uid=$("$ENGINE" exec "$CONTAINER_1" id -u) || fail "cannot run id in $CONTAINER_1"
 [[ $uid =~ ^[0-9]+$ && $uid -ne 0 ]] || fail "the container runs as uid '$uid' (expected non-root)"
 ok "the container runs as uid $uid (non-root)"
-pid1=$("$ENGINE" exec "$CONTAINER_1" cat /proc/1/cmdline | tr '\0' ' ') || fail "cannot read PID 1 in $CONTAINER_1"
-[[ $pid1 == python*app_sql.py* ]] || fail "PID 1 is '$pid1', not the server (CMD must be exec form)"
-ok "PID 1 is the server: $pid1"
+check_pid1 "$CONTAINER_1"
 
 RECORDS='[{"date":"2020-01-27","vegetable":"Tomate","kilo_sold":70},{"date":"2020-01-27","vegetable":"Poire","kilo_sold":14},{"date":"2021-02-29","vegetable":"Tomate","kilo_sold":1}]'
 REPORT='{"received":3,"inserted":2,"updated":0,"unchanged":0,"rejected":[{"index":2,"errors":[{"field":"date","message":"'"'"'2021-02-29'"'"' is not a real calendar date"}]}]}'
@@ -381,6 +402,38 @@ wait_healthy "$CONTAINER_2"
 http_check "raw sales survived the restart" GET /get_raw_sales 200 "$RAW"
 http_check "monthly sales survived the restart" GET /get_monthly_sales 200 "$MONTHLY"
 stop_container "$CONTAINER_2"
+
+say "the same image as the CSV app (VEGSALES_BACKEND=csv), same volume"
+run_container "$CONTAINER_CSV" -e VEGSALES_BACKEND=csv
+wait_healthy "$CONTAINER_CSV"
+check_pid1 "$CONTAINER_CSV"
+http_check "the CSV app starts empty (the SQLite data are not its own)" GET /get_raw_sales 200 '[]'
+http_check "CSV: /post_sales stores the 2 valid records and reports the invalid one" POST /post_sales 200 "$REPORT" "$RECORDS"
+http_check "CSV: /get_raw_sales returns the records as received" GET /get_raw_sales 200 "$RAW"
+http_check "CSV: /get_monthly_sales is the same as on SQLite" GET /get_monthly_sales 200 "$MONTHLY"
+csv_owner=$("$ENGINE" exec "$CONTAINER_CSV" stat -c %u /data/csv/bronze.csv) || fail "no /data/csv/bronze.csv in $CONTAINER_CSV"
+[[ $csv_owner == "$uid" ]] || fail "/data/csv/bronze.csv is owned by uid $csv_owner, not $uid"
+bronze=$("$ENGINE" exec "$CONTAINER_CSV" cat /data/csv/bronze.csv) || fail "cannot read /data/csv/bronze.csv"
+[[ $bronze == $'date,vegetable,kilo_sold\n2020-01-27,Poire,14.0\n2020-01-27,Tomate,70.0' ]] \
+    || fail "/data/csv/bronze.csv holds unexpected rows: $bronze"
+"$ENGINE" exec "$CONTAINER_CSV" test -f /data/sales.db || fail "/data/sales.db is gone from the volume"
+ok "the CSV files are in /data/csv on the volume, owned by uid $uid, beside the untouched /data/sales.db"
+stop_container "$CONTAINER_CSV"
+
+say "VEGSALES_DATABASE_URL=postgresql://... selects PostgreSQL"
+# No server listens on port 1: the store fails at once, and its message shows which backend and URL were taken
+# (and that the PostgreSQL driver is installed). A live PostgreSQL is served in docker/topology-test.sh (no containers).
+CONTAINERS+=("$CONTAINER_PG")
+pg_url=postgresql://vegsales@127.0.0.1:1/vegsales
+pg_status=0
+timeout 60 "$ENGINE" run --name "$CONTAINER_PG" -e VEGSALES_DATABASE_URL="$pg_url" "$IMAGE" >"$WORK/pg.log" 2>&1 \
+    || pg_status=$?
+# (The store names the URL in libpq's key=value form, password left out.)
+pg_error=$(grep -m 1 "^error: cannot open PostgreSQL database .*host=127.0.0.1 port=1:" "$WORK/pg.log" || true)
+[[ -n $pg_error && $pg_status == 1 ]] \
+    || { tail -n 20 "$WORK/pg.log" >&2; fail "VEGSALES_DATABASE_URL did not select PostgreSQL (exit $pg_status)"; }
+ok "VEGSALES_DATABASE_URL overrides the SQLite default and selects PostgreSQL (${pg_error%%: connection failed*})"
+remove_container "$CONTAINER_PG"
 
 size=$("$ENGINE" image inspect --format '{{.Size}}' "$IMAGE") || fail "cannot inspect $IMAGE"
 say "PASS: $IMAGE ($ENGINE) — image size $((size / 1000000)) MB, elapsed $((SECONDS - START))s"

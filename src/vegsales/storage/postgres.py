@@ -69,8 +69,9 @@ class PostgresStore:
 
     def __init__(self, url: str, schema: str | None = None, pool_size: int = 8):
         self.url = url
-        # A schema of its own (tests); otherwise the URL's own settings, ?options=... included.
-        options = {"options": f"-c search_path={schema}"} if schema else {}
+        # UTF-8 whatever the server's encoding (a SQL_ASCII database would hand back bytes); a
+        # schema of its own for tests; otherwise the URL's own settings, ?options=... included.
+        options = {"client_encoding": "utf8"} | ({"options": f"-c search_path={schema}"} if schema else {})
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs=options, open=False)
         try:
             # A direct first connection fails fast with the server's own message.
