@@ -54,32 +54,45 @@ def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any], wait: boo
     """Store every valid record (the last one wins for a repeated key) and report on each.
 
     With wait=False, raise StoreBusy (having stored nothing) if another writer holds the store."""
-    accepted, rejected = clean_records(items, vocabulary)
-    report = IngestReport(received=len(items), rejected=rejected)
-    if not accepted:
-        return report
-    keys = [(row.date, row.raw_vegetable) for row in accepted]
+    return ingest_posts(store, vocabulary, [items], wait)[0]
+
+
+def ingest_posts(
+    store: Store, vocabulary: Vocabulary, posts: Sequence[Sequence[Any]], wait: bool = True
+) -> list[IngestReport]:
+    """Several posts in one transaction, applied in order as if sent one by one: one report each.
+
+    One write lock, one commit and one gold update serve them all."""
+    cleaned = [clean_records(items, vocabulary) for items in posts]
+    reports = [
+        IngestReport(received=len(items), rejected=rejected)
+        for items, (_, rejected) in zip(posts, cleaned, strict=True)
+    ]
+    if not any(accepted for accepted, _ in cleaned):
+        return reports
+    keyed = [[((row.date, row.raw_vegetable), row) for row in accepted] for accepted, _ in cleaned]
     with store.write(wait) as transaction:
-        kilos = transaction.bronze_kilos(set(keys))
+        kilos = transaction.bronze_kilos({key for post in keyed for key, _ in post})
         changed: dict[BronzeKey, SilverRow] = {}
         # Records apply in order, as if posted one by one: counts say what each one did.
-        for key, row in zip(keys, accepted, strict=True):
-            before = kilos.get(key)
-            if before == row.kilo_sold:
-                report.unchanged += 1
-                continue
-            if before is None:
-                report.inserted += 1
-            else:
-                report.updated += 1
-            kilos[key] = row.kilo_sold
-            changed[key] = row
+        for report, post in zip(reports, keyed, strict=True):
+            for key, row in post:
+                before = kilos.get(key)
+                if before == row.kilo_sold:
+                    report.unchanged += 1
+                    continue
+                if before is None:
+                    report.inserted += 1
+                else:
+                    report.updated += 1
+                kilos[key] = row.kilo_sold
+                changed[key] = row
         if changed:
             rows = list(changed.values())
             transaction.put_bronze([BronzeRow(r.date, r.raw_vegetable, r.kilo_sold) for r in rows])
             transaction.put_silver(rows)
             refresh_gold(transaction, rows)
-    return report
+    return reports
 
 
 def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) -> None:
