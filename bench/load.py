@@ -46,7 +46,7 @@ def cpu_seconds(pid: int) -> float:
 
 def run_locust(urls: list[str], rate: float, seconds: int, folder: Path, acks: Path | None = None) -> dict:
     """One headless locust run (users spread over `urls`); returns per-endpoint stats from its CSV report."""
-    users = max(50, int(rate / 5))  # 5 req/s each: a user keeps its pace while replies take < 200 ms
+    users = max(50, int(rate / 10))
     prefix = folder / f"locust-{int(rate)}"
     env = {**os.environ, "VEGSALES_RATE": str(rate), "VEGSALES_USERS": str(users), "VEGSALES_HOSTS": " ".join(urls)}
     if acks:

@@ -362,6 +362,7 @@ def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
         raise RuntimeError("bug")
 
     monkeypatch.setattr(vegsales.api, "ingest", broken)
+    monkeypatch.setattr(vegsales.api, "ingest_posts", broken)
     response = post(client, [sale("2020-01-06", "Tomate", 1)])
     assert (response.status_code, response.json()) == (
         500,

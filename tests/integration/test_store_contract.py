@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from vegsales.pipeline import gold_from_bronze, ingest, sync_with_vocabulary
+from vegsales.pipeline import gold_from_bronze, ingest, ingest_posts, sync_with_vocabulary
 from vegsales.storage import StorageError, StoreBusy
 from vegsales.tables import BronzeRow, GoldRow, SilverRow
 from vegsales.vegetables import Vocabulary, VocabularyError
@@ -190,3 +190,26 @@ def test_a_vocabulary_that_lost_a_stored_name_is_refused(store, tmp_path):
     with pytest.raises(VocabularyError, match="no longer recognises 'Poire'"):
         sync_with_vocabulary(store, Vocabulary.load(path))
     assert store.silver_names() == {"Poire": "pear"}
+
+
+def test_posts_written_together_are_reported_one_by_one_in_order(store):
+    first = [{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 1}, 42]
+    second = [
+        {"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 2},
+        {"date": "2020-01-13", "vegetable": "Poire", "kilo_sold": 3},
+    ]
+    third = [{"date": "2020-01-13", "vegetable": "Poire", "kilo_sold": 3}]
+    reports = ingest_posts(store, VOCABULARY, [first, second, [], third])
+    assert [(r.received, r.inserted, r.updated, r.unchanged, len(r.rejected)) for r in reports] == [
+        (2, 1, 0, 0, 1),
+        (2, 1, 1, 0, 0),
+        (0, 0, 0, 0, 0),
+        (1, 0, 0, 1, 0),
+    ]
+    assert sorted(store.bronze_changes(None).rows, key=lambda row: row.key) == [
+        BronzeRow("2020-01-06", "Tomate", 2.0),
+        BronzeRow("2020-01-13", "Poire", 3.0),
+    ]
+    assert gold_from_bronze(store.bronze_changes(None).rows, VOCABULARY) == sorted(
+        store.gold_changes(None).rows, key=lambda row: row.key
+    )
