@@ -72,7 +72,11 @@ class PostgresStore:
         # UTF-8 whatever the server's encoding (a SQL_ASCII database would hand back bytes); a
         # schema of its own for tests; otherwise the URL's own settings, ?options=... included.
         options = {"client_encoding": "utf8"} | ({"options": f"-c search_path={schema}"} if schema else {})
-        self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, kwargs=options, open=False)
+        # Autocommit: a read is one statement and one round trip, with no COMMIT after it; writes
+        # open their transaction explicitly.
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, kwargs={"autocommit": True, **options}, open=False
+        )
         try:
             # A direct first connection fails fast with the server's own message.
             with psycopg.connect(url, connect_timeout=10, **options) as connection:
@@ -95,7 +99,7 @@ class PostgresStore:
             raise StorageError(f"PostgreSQL error: {error}") from error
 
     def init(self) -> None:
-        with self._connection() as connection:
+        with self._connection() as connection, connection.transaction():
             connection.execute("SELECT seq FROM store_version FOR UPDATE")
             connection.execute("TRUNCATE bronze_sales, silver_sales, gold_sales")
             connection.execute("UPDATE store_version SET epoch = epoch + 1, seq = seq + 1")
@@ -104,7 +108,7 @@ class PostgresStore:
     def write(self, wait: bool = True) -> Iterator["PostgresWrite"]:
         # Pipeline mode: statements whose replies are not needed yet (the puts, the commit) travel
         # together with the next query, so the write lock is held for fewer round trips.
-        with self._connection() as connection, connection.pipeline():
+        with self._connection() as connection, connection.pipeline(), connection.transaction():
             try:
                 if not wait:
                     connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
@@ -114,7 +118,7 @@ class PostgresStore:
             transaction = PostgresWrite(connection, seq)
             yield transaction
             if not transaction.wrote:
-                connection.rollback()  # a replay changed nothing: keep the version (and the ETags)
+                raise psycopg.Rollback  # a replay changed nothing: keep the version (and the ETags)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
         rows = self._changes("bronze_sales", "date, vegetable, kilo_sold", since)
