@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
 from .base import Changes, Cursor, StorageError, StoreBusy
+from .sql import SqlReads
 
 # COLLATE "C": ORDER BY in code-point order, as Python sorts (the gold sums depend on it).
 SCHEMA = """
@@ -155,8 +156,10 @@ class PostgresStore:
         self._pool.close()
 
 
-class PostgresWrite:
+class PostgresWrite(SqlReads):
     """The operations of one PostgreSQL write transaction (which holds the write lock)."""
+
+    PARAM = "%s"
 
     def __init__(self, connection: psycopg.Connection, seq: int):
         self._connection = connection
@@ -200,32 +203,6 @@ class PostgresWrite:
                 [r.raw_vegetable for r in rows],
             ),
         )
-
-    def silver_rows(self, vegetable: str, first_date: str, last_date: str) -> list[SilverRow]:
-        rows = self._connection.execute(
-            "SELECT date, kilo_sold, raw_vegetable FROM silver_sales "
-            "WHERE vegetable = %s AND date BETWEEN %s AND %s ORDER BY date, raw_vegetable",
-            (vegetable, first_date, last_date),
-        )
-        return [SilverRow(date, vegetable, kilos, raw) for date, kilos, raw in rows]
-
-    def gold_rows(self, vegetable: str) -> list[GoldRow]:
-        rows = self._connection.execute(
-            "SELECT year_month, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = %s", (vegetable,)
-        )
-        return [GoldRow(month, vegetable, kilos, flag) for month, kilos, flag in rows]
-
-    def bronze_rows(self) -> list[BronzeRow]:
-        rows = self._connection.execute("SELECT date, vegetable, kilo_sold FROM bronze_sales")
-        return [BronzeRow(*row) for row in rows]
-
-    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
-        self.wrote = True
-        self._connection.execute("DELETE FROM silver_sales")
-        self._connection.execute("DELETE FROM gold_sales")
-        self._connection.execute("UPDATE store_version SET epoch = epoch + 1")
-        self.put_silver(silver)
-        self.put_gold(gold)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         if not rows:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
 from .base import Changes, Cursor, StorageError, StoreBusy
+from .sql import SqlReads
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_version (
@@ -206,8 +207,10 @@ def gold_row(year_month: str, vegetable: str, kilo_sold: float, is_outlier: int)
     return GoldRow(year_month, vegetable, kilo_sold, is_outlier == 1)
 
 
-class SqliteWrite:
+class SqliteWrite(SqlReads):
     """The operations of one SQLite write transaction."""
+
+    PARAM = "?"
 
     def __init__(self, connection: sqlite3.Connection):
         self._connection = connection
@@ -253,32 +256,6 @@ class SqliteWrite:
             "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold",
             [(row.date, row.vegetable, row.kilo_sold, row.raw_vegetable) for row in rows],
         )
-
-    def silver_rows(self, vegetable: str, first_date: str, last_date: str) -> list[SilverRow]:
-        rows = self._connection.execute(
-            "SELECT date, kilo_sold, raw_vegetable FROM silver_sales "
-            "WHERE vegetable = ? AND date BETWEEN ? AND ? ORDER BY date, raw_vegetable",
-            (vegetable, first_date, last_date),
-        )
-        return [SilverRow(date, vegetable, kilos, raw) for date, kilos, raw in rows]
-
-    def gold_rows(self, vegetable: str) -> list[GoldRow]:
-        rows = self._connection.execute(
-            "SELECT year_month, kilo_sold, is_outlier FROM gold_sales WHERE vegetable = ?", (vegetable,)
-        )
-        return [GoldRow(month, vegetable, kilos, flag == 1) for month, kilos, flag in rows]
-
-    def bronze_rows(self) -> list[BronzeRow]:
-        return [
-            BronzeRow(*row) for row in self._connection.execute("SELECT date, vegetable, kilo_sold FROM bronze_sales")
-        ]
-
-    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
-        self._connection.execute("DELETE FROM silver_sales")
-        self._connection.execute("DELETE FROM gold_sales")
-        self._connection.execute("UPDATE store_version SET epoch = epoch + 1")
-        self.put_silver(silver)
-        self.put_gold(gold)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         seq = self._change_seq()
