@@ -92,6 +92,9 @@ class SqliteStore:
         # WAL + NORMAL: a committed write survives a killed process; only a power cut can lose
         # the last transactions (never corrupt the file).
         connection.execute("PRAGMA synchronous = NORMAL")
+        # 64 MiB of page cache per connection (the default is 2): large tables stay in memory
+        # instead of being read back through the OS on every post.
+        connection.execute("PRAGMA cache_size = -65536")
         self._connections.append(connection)
         return connection
 
