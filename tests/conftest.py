@@ -4,6 +4,7 @@ import os
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from functools import cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,15 +21,34 @@ from vegsales.storage.sqlite import SqliteStore
 POSTGRES_URL = os.environ.get("VEGSALES_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def postgres_or_skip() -> None:
-    """Skip (outside CI) or fail (in CI) when no PostgreSQL server answers."""
+@cache
+def postgres_missing() -> str | None:
+    """Why no PostgreSQL server answers at POSTGRES_URL (None when one does); asked once per run."""
     try:
         psycopg.connect(POSTGRES_URL, connect_timeout=3).close()
     except psycopg.Error as error:
-        reason = f"PostgreSQL not reachable at {POSTGRES_URL} ({str(error).strip()})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must run the PostgreSQL tests")
-        pytest.skip(f"{reason}; these tests run in CI")
+        return f"PostgreSQL not reachable at {POSTGRES_URL} ({str(error).strip()})"
+    return None
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    backend = getattr(item, "callspec", None) and item.callspec.params.get("make_store")
+    return "postgres_url" in item.fixturenames or backend == "postgres"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Outside CI, PostgreSQL tests are skipped, with the reason, when no server answers; in CI
+    they run and fail (see require_postgres)."""
+    postgres_items = [item for item in items if needs_postgres(item)]
+    if os.environ.get("CI") or not postgres_items or not (reason := postgres_missing()):
+        return
+    for item in postgres_items:
+        item.add_marker(pytest.mark.skip(reason=f"{reason}; these tests run in CI"))
+
+
+def require_postgres() -> None:
+    if reason := postgres_missing():
+        pytest.fail(f"{reason}: CI must run the PostgreSQL tests")
 
 
 class Backend(ABC):
@@ -59,7 +79,7 @@ class PostgresBackend(Backend):
 
     def __init__(self, tmp_path: Path):
         super().__init__(tmp_path)
-        postgres_or_skip()
+        require_postgres()
         self.schema = f"vegsales_test_{uuid.uuid4().hex[:12]}"
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             connection.execute(f'CREATE SCHEMA "{self.schema}"')
@@ -95,7 +115,7 @@ def make_store(request, tmp_path) -> Iterator[Callable[[], Store]]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """The test database, in a schema of its own, as a URL that a server takes with --db."""
-    postgres_or_skip()
+    require_postgres()
     schema = f"vegsales_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
         connection.execute(f'CREATE SCHEMA "{schema}"')

@@ -142,11 +142,12 @@ def test_a_folder_missing_one_table_is_refused(store, folder):
         CsvStore(folder)
 
 
+def disk_full(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
 def test_a_failed_file_write_stores_nothing_and_stops_writes_until_restart(store, folder, monkeypatch):
     ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
-
-    def disk_full(path, *args, **kwargs):
-        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("builtins.open", disk_full)
     with pytest.raises(StorageError, match="No space left on device"):
@@ -190,9 +191,6 @@ def test_a_commit_that_cannot_move_its_files_is_kept_and_finished_at_restart(sto
 
 def test_a_failed_init_keeps_the_data(store, folder, monkeypatch):
     ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
-
-    def disk_full(path, *args, **kwargs):
-        raise OSError(28, "No space left on device")
 
     monkeypatch.setattr("builtins.open", disk_full)
     with pytest.raises(StorageError, match="No space left on device"):
