@@ -36,13 +36,8 @@ CONTAINERS=()
 VOLUME_CREATED=
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/vegsales-docker-test.XXXXXX")
 
-say() { printf '==> %s\n' "$*"; }
-ok() { PASSED=$((PASSED + 1)); printf '  ok  %s\n' "$*"; }
-fail() {
-    printf 'FAIL: %s\n' "$*" >&2
-    printf 'docker/test.sh: %d passed, 1 failed\n' "$PASSED" >&2
-    exit 1
-}
+# shellcheck source=docker/common.sh
+source "$(dirname "$0")/common.sh"
 # Runs a command with its output in a log file; on failure shows the log's tail and fails with $1.
 logged() {
     local message=$1 log=$WORK/$2

@@ -39,13 +39,8 @@ DATABASE_CREATED=
 NGINX_STARTED=
 POLICY_RC_CREATED=
 
-say() { printf '==> %s\n' "$*"; }
-ok() { PASSED=$((PASSED + 1)); printf '  ok  %s\n' "$*"; }
-fail() {
-    printf 'FAIL: %s\n' "$*" >&2
-    printf 'docker/topology-test.sh: %d passed, 1 failed\n' "$PASSED" >&2
-    exit 1
-}
+# shellcheck source=docker/common.sh
+source "$(dirname "$0")/common.sh"
 
 stop_pid() {  # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL
     local pid=$1
