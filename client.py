@@ -1,4 +1,4 @@
-"""See the service work: python client.py [--url http://127.0.0.1:8000]
+"""See the service work: python client.py [--url URL]  (default: $VEGSALES_URL, else http://127.0.0.1:8000)
 
 Empties the store, posts a few records (one of them invalid), then prints what each
 endpoint answers. Uses only the standard library.
@@ -6,6 +6,7 @@ endpoint answers. Uses only the standard library.
 
 import argparse
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -32,7 +33,7 @@ def call(url: str, method: str = "GET", body: object = None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--url", default=os.environ.get("VEGSALES_URL", "http://127.0.0.1:8000"))
     base = parser.parse_args().url.rstrip("/")
     try:
         call(f"{base}/health")

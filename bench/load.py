@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from bench.growth import spellings  # noqa: E402
 from tests.servers import Server, request  # noqa: E402
 from vegsales.pipeline import gold_from_bronze  # noqa: E402
+from vegsales.records import week_start  # noqa: E402
 from vegsales.tables import BronzeRow, GoldRow  # noqa: E402
 from vegsales.vegetables import Vocabulary  # noqa: E402
 
@@ -118,7 +119,7 @@ def check_consistency(urls: list[str], acks: Path) -> dict:
     """Gold equals the pipeline run on bronze (on every replica); every acknowledged post is in bronze."""
     raw = request(f"{urls[0]}/get_raw_sales", timeout=120)[1]
     golds = [[GoldRow(**row) for row in request(f"{url}/get_monthly_sales", timeout=120)[1]] for url in urls]
-    bronze = [BronzeRow(**row) for row in raw]
+    bronze = [BronzeRow(**row, week_start=week_start(row["date"]), received_at="") for row in raw]
     stored = {(row.date, row.vegetable): row.kilo_sold for row in bronze}
     acknowledged = json.loads(acks.read_text())
     values: dict = {}

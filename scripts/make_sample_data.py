@@ -243,8 +243,8 @@ def summary(rows: list[Row], path: Path) -> list[str]:
 
 def check_with_pipeline(rows: list[Row]) -> list[str]:
     """What the real pipeline disagrees with; empty when all is as planted. Needs vegsales installed."""
-    from vegsales.pipeline import clean_records, gold_from_bronze
-    from vegsales.tables import BronzeRow
+    from vegsales.pipeline import gold_from_bronze
+    from vegsales.silver import FeedRules, clean_records
     from vegsales.vegetables import UnknownVegetable, Vocabulary
 
     vocabulary = Vocabulary.load()
@@ -258,14 +258,14 @@ def check_with_pipeline(rows: list[Row]) -> list[str]:
         if not isinstance(vocabulary.resolve(name), UnknownVegetable):
             problems.append(f"{name!r} was meant to be unknown, resolves to {vocabulary.resolve(name)!r}")
     records = [{"date": row.date, "vegetable": row.vegetable, "kilo_sold": row.kilo_sold} for row in rows]
-    accepted, rejected = clean_records(records, vocabulary)
+    accepted, rejected = clean_records(records, FeedRules(vocabulary))
     rejected_indexes = [rejection.index for rejection in rejected]
     planted_indexes = [index for index, row in enumerate(rows) if row.problem]
     if rejected_indexes != planted_indexes:
         problems.append(f"rejected rows {rejected_indexes} are not the planted ones {planted_indexes}")
-    keys = Counter(row.key for row in accepted)
+    keys = Counter(record.bronze.key for record in accepted)
     problems.extend(f"two valid rows for {key}" for key, count in keys.items() if count > 1)
-    gold = gold_from_bronze([BronzeRow(row.date, row.raw_vegetable, row.kilo_sold) for row in accepted], vocabulary)
+    gold = gold_from_bronze([record.bronze for record in accepted], vocabulary)
     flagged = sorted((row.year_month, row.vegetable) for row in gold if row.is_outlier)
     planted = sorted((spike.month, spike.vegetable) for spike in SPIKES)
     if flagged != planted:

@@ -17,6 +17,7 @@ from vegsales.storage import Store
 from vegsales.storage.csv import CsvStore
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
+from vegsales.tables import BronzeRow
 
 POSTGRES_URL = os.environ.get("VEGSALES_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -138,3 +139,11 @@ def client(make_store) -> Iterator[TestClient]:
 
 def sale(date: str, vegetable: str, kilo_sold) -> dict:
     return {"date": date, "vegetable": vegetable, "kilo_sold": kilo_sold}
+
+
+RECEIVED = "2026-01-01T00:00:00.000000Z"
+
+
+def bronze(date: str, vegetable: str, kilo_sold: float, week_start: str | None = None, received_at: str = RECEIVED):
+    """A bronze row as a calendar date names it by default: the first day of its week."""
+    return BronzeRow(date, vegetable, kilo_sold, week_start or date, received_at)

@@ -13,20 +13,24 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from anyio import to_thread
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .pipeline import IngestReport, ingest, ingest_posts
+from .pipeline import IngestReport, ingest, ingest_posts, replay_rejected
+from .quarantine import MAX_REJECTED, record_value
 from .records import SaleRecord
-from .storage import StorageError, Store, StoreBusy
-from .vegetables import Vocabulary
+from .silver import FeedRules
+from .storage import TABLES, StorageError, Store, StoreBusy
+from .tables import BronzeRow, RejectedRow
 from .views import JsonTable
 
 INLINE_RECORDS = 100
@@ -40,6 +44,8 @@ log = logging.getLogger("vegsales")
 class Limits:
     max_body_bytes: int = 16 * 1024 * 1024  # 100,000 records take ~7 MB
     max_records: int = 100_000
+    max_rejected: int = MAX_REJECTED
+    """Distinct rejected records kept in quarantine."""
 
 
 class ApiError(Exception):
@@ -73,8 +79,8 @@ class PostQueue:
     (fsyncs, database round trips) is paid once per batch instead of once per post.
     """
 
-    def __init__(self, store: Store, vocabulary: Vocabulary):
-        self._store, self._vocabulary = store, vocabulary
+    def __init__(self, store: Store, rules: FeedRules, max_rejected: int):
+        self._store, self._rules, self._max_rejected = store, rules, max_rejected
         self._waiting: list[tuple[list, asyncio.Future]] = []
         self._writing = False
 
@@ -95,7 +101,8 @@ class PostQueue:
                     size += len(batch[-1][0])
                 try:
                     posts = [items for items, _ in batch]
-                    reports = await to_thread.run_sync(ingest_posts, self._store, self._vocabulary, posts)
+                    write = partial(ingest_posts, self._store, self._rules, posts, max_rejected=self._max_rejected)
+                    reports = await to_thread.run_sync(write)
                 except Exception as error:  # every post of the batch gets the error
                     for _, future in batch:
                         if not future.done():  # done: its client went away
@@ -111,10 +118,10 @@ class PostQueue:
 class Sales:
     """What each endpoint does, whichever way the request arrived."""
 
-    def __init__(self, store: Store, vocabulary: Vocabulary, limits: Limits):
-        self.store, self.vocabulary, self.limits = store, vocabulary, limits
-        self.queue = PostQueue(store, vocabulary)
-        self.raw_sales = JsonTable(store.bronze_changes, key=lambda row: row.key)
+    def __init__(self, store: Store, rules: FeedRules, limits: Limits):
+        self.store, self.rules, self.limits = store, rules, limits
+        self.queue = PostQueue(store, rules, limits.max_rejected)
+        self.raw_sales = JsonTable(store.bronze_changes, key=lambda row: row.key, render=raw_sale_json)
         self.monthly_sales = JsonTable(
             store.gold_changes, key=lambda row: row.key, variants={"without_outliers": lambda row: not row.is_outlier}
         )
@@ -132,9 +139,11 @@ class Sales:
             # A small post on a store with a quick commit costs less than a hop to a worker thread,
             # unless another writer holds the store: then it waits in a thread, not on the event loop.
             with suppress(StoreBusy):
-                report = ingest(self.store, self.vocabulary, items, wait=False)
+                report = ingest(self.store, self.rules, items, wait=False, max_rejected=self.limits.max_rejected)
         if report is None:
-            report = await to_thread.run_sync(ingest, self.store, self.vocabulary, items)
+            report = await to_thread.run_sync(
+                lambda: ingest(self.store, self.rules, items, max_rejected=self.limits.max_rejected)
+            )
         return json_reply(200 if report.stored_any else 422, report)
 
     def raw(self, accept_encoding: str, if_none_match: str) -> Reply:
@@ -159,6 +168,11 @@ class FieldErrorOut(BaseModel):
     message: str
 
 
+class WarningOut(BaseModel):
+    index: int
+    message: str
+
+
 class RejectionOut(BaseModel):
     index: int
     errors: list[FieldErrorOut]
@@ -170,6 +184,31 @@ class IngestReportOut(BaseModel):
     updated: int
     unchanged: int
     rejected: list[RejectionOut]
+    warnings: list[WarningOut]
+
+
+class RejectedSale(BaseModel):
+    record_hash: str
+    record: Any = Field(description="The record as sent; when `truncated`, its first 10 KiB of JSON text")
+    truncated: bool
+    errors: list[FieldErrorOut]
+    first_received: str
+    last_received: str
+    times: int
+
+
+class RejectedSales(BaseModel):
+    total: int = Field(description="Records in quarantine")
+    dropped: int = Field(description="Records dropped, oldest first, to keep at most the configured number")
+    rows: list[RejectedSale] = Field(description="The most recently received first")
+
+
+class ReplayReportOut(BaseModel):
+    replayed: int
+    still_rejected: int
+    inserted: int
+    updated: int
+    unchanged: int
 
 
 class RawSale(BaseModel):
@@ -203,9 +242,10 @@ POST_BODY_DOC = {
 }
 
 
-def create_app(store: Store, vocabulary: Vocabulary | None = None, limits: Limits = Limits()) -> "SalesApp":
+def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Limits()) -> "SalesApp":
     """The API over `store`; the store is closed when the app shuts down."""
-    sales = Sales(store, vocabulary or Vocabulary.load(), limits)
+    rules = rules or FeedRules()
+    sales = Sales(store, rules, limits)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -258,7 +298,20 @@ def create_app(store: Store, vocabulary: Vocabulary | None = None, limits: Limit
     async def init_database() -> dict:
         """Create the tables if they do not exist, else empty them."""
         await to_thread.run_sync(store.init)
-        return {"status": "ok", "tables": ["bronze_sales", "silver_sales", "gold_sales"]}
+        return {"status": "ok", "tables": list(TABLES)}
+
+    @route("/get_rejected_sales", ["GET"], responses={200: {"model": RejectedSales}, 400: {"model": ErrorBody}})
+    async def get_rejected_sales(limit: int = Query(1000, ge=1, le=limits.max_rejected)) -> Response:
+        """Quarantine: every rejected record kept once, with its reasons, the most recently received first."""
+        rows, total = await to_thread.run_sync(store.rejected_sales, limit)
+        dropped = int((await to_thread.run_sync(store.meta)).get("rejected_dropped", "0"))
+        return to_response(json_reply(200, {"total": total, "dropped": dropped, "rows": list(map(rejected_out, rows))}))
+
+    @route("/replay_rejected", ["POST"], responses={200: {"model": ReplayReportOut}, 503: {"model": ErrorBody}})
+    async def replay() -> Response:
+        """Check every quarantined record again: those now valid are stored and leave quarantine."""
+        report = await to_thread.run_sync(replay_rejected, store, rules)
+        return to_response(json_reply(200, report))
 
     @route("/health", ["GET"], responses={503: {"model": ErrorBody}})
     async def health() -> dict:
@@ -323,6 +376,23 @@ class SalesApp:
         query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
         headers = conditional_headers(lambda name: header(scope, name.encode()))
         return self._sales.monthly(query.get("remove_outliers", "false"), *headers)
+
+
+def raw_sale_json(row: BronzeRow) -> bytes:
+    """A bronze row as /get_raw_sales shows it: the record as received."""
+    return orjson.dumps({"date": row.date, "vegetable": row.vegetable, "kilo_sold": row.kilo_sold})
+
+
+def rejected_out(row: RejectedRow) -> dict:
+    return {
+        "record_hash": row.record_hash,
+        "record": row.record if row.truncated else record_value(row.record),
+        "truncated": row.truncated,
+        "errors": orjson.loads(row.errors),
+        "first_received": row.first_received,
+        "last_received": row.last_received,
+        "times": row.times,
+    }
 
 
 def header(scope: dict, name: bytes) -> str | None:

@@ -1,6 +1,7 @@
 """The `vegsales` command: serve the API on a chosen backend, and talk to a running service."""
 
 import csv
+import json
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .client import DEFAULT_URL, SalesClient, ServiceError
+from .quarantine import MAX_REJECTED
+from .records import WEEK_DATES, WeekDate
 from .server import DEFAULT_LOCATIONS
+from .silver import FeedRules
 from .storage import StorageError
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
@@ -61,6 +65,22 @@ def main() -> None:
     envvar="VEGSALES_WORKERS",
     help="server processes sharing the port (sqlite, postgres)",
 )
+@click.option(
+    "--week-date",
+    type=click.Choice(WEEK_DATES),
+    default="start",
+    show_default=True,
+    envvar="VEGSALES_WEEK_DATE",
+    help="whether a calendar date is the first or the last day of its week",
+)
+@click.option(
+    "--max-rejected",
+    type=click.IntRange(1, 10_000_000),
+    default=MAX_REJECTED,
+    show_default=True,
+    envvar="VEGSALES_MAX_REJECTED",
+    help="distinct rejected records kept in quarantine (the least recent go first)",
+)
 @click.option("--access-log/--no-access-log", default=False, envvar="VEGSALES_ACCESS_LOG")
 def serve(
     backend: str,
@@ -70,6 +90,8 @@ def serve(
     port: int,
     vocabulary: Path | None,
     workers: int,
+    week_date: WeekDate,
+    max_rejected: int,
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
@@ -80,7 +102,7 @@ def serve(
     check_location_flag(backend)
     if workers > 1 and backend in SINGLE_PROCESS_BACKENDS:
         raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
-    settings = Settings(backend, data_dir if backend == "csv" else db, vocabulary)
+    settings = Settings(backend, data_dir if backend == "csv" else db, vocabulary, week_date, max_rejected)
     try:
         app = build_app(settings)  # fails fast, and brings silver and gold in line, before any worker starts
     except (StorageError, VocabularyError) as error:
@@ -166,9 +188,9 @@ def _progress(console: Console) -> Progress:
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
 def monthly(url: str, remove_outliers: bool, vegetable: str | None, as_csv: bool) -> None:
     """Print monthly sales, outliers highlighted."""
+    wanted = canonical_name(vegetable) if vegetable else None
     rows = call(lambda client: client.monthly(remove_outliers=remove_outliers), url)
-    if vegetable:
-        wanted = canonical_name(vegetable)
+    if wanted:
         rows = [row for row in rows if row["vegetable"] == wanted]
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
@@ -186,8 +208,44 @@ def monthly(url: str, remove_outliers: bool, vegetable: str | None, as_csv: bool
 
 
 def canonical_name(name: str) -> str:
+    """The vocabulary's name for `name`; ends the command with suggestions when it knows none."""
     match = Vocabulary.load().resolve(name)
-    return name.strip().lower() if isinstance(match, UnknownVegetable) else match
+    if isinstance(match, UnknownVegetable):
+        fail(match.message)
+    return match
+
+
+@main.command()
+@url_option
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
+def rejected(url: str, limit: int, as_csv: bool) -> None:
+    """Print the quarantine: rejected records with their reasons, the most recent first."""
+    answer = call(lambda client: client.rejected(limit), url)
+    rows = answer["rows"]
+    reasons = ["; ".join(f"{e['field']}: {e['message']}" for e in row["errors"]) for row in rows]
+    records = [row["record"] if row["truncated"] else json.dumps(row["record"], ensure_ascii=False) for row in rows]
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("last_received", "times", "record", "errors"))
+        writer.writerows(
+            (r["last_received"], r["times"], text, why) for r, text, why in zip(rows, records, reasons, strict=True)
+        )
+        return
+    title = f"Rejected records: {len(rows):,} of {answer['total']:,} shown, {answer['dropped']:,} dropped"
+    table = Table("last received", "times", "record", "reasons", title=title)
+    for row, text, why in zip(rows, records, reasons, strict=True):
+        table.add_row(row["last_received"], str(row["times"]), text + (" [truncated]" if row["truncated"] else ""), why)
+    Console().print(table)
+
+
+@main.command("replay-rejected")
+@url_option
+def replay_rejected(url: str) -> None:
+    """Check every quarantined record again with the server's rules; store those now valid."""
+    report = call(lambda client: client.replay_rejected(), url)
+    counts = ", ".join(f"{name} {report[name]:,}" for name in ("inserted", "updated", "unchanged"))
+    click.echo(f"replayed {report['replayed']:,}, still rejected {report['still_rejected']:,} ({counts})")
 
 
 @main.command()
@@ -245,13 +303,19 @@ def fail(message: str) -> None:
 @click.option("--force", is_flag=True, help="write into a target that already holds sales")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True)
 @click.option("--vocabulary", type=click.Path(dir_okay=False, path_type=Path), envvar="VEGSALES_VOCABULARY")
-def migrate(source: str, target: str, force: bool, chunk_size: int, vocabulary: Path | None) -> None:
-    """Copy every bronze row to another store, rebuilding silver and gold there."""
-    from .pipeline import ingest
+@click.option(
+    "--week-date", type=click.Choice(WEEK_DATES), default="start", show_default=True, envvar="VEGSALES_WEEK_DATE"
+)
+def migrate(
+    source: str, target: str, force: bool, chunk_size: int, vocabulary: Path | None, week_date: WeekDate
+) -> None:
+    """Copy every bronze row and the quarantine to another store, rebuilding silver and gold there."""
+    from .pipeline import copy_into
 
-    words = load_vocabulary(vocabulary)
+    rules = FeedRules(load_vocabulary(vocabulary), week_date)
     with opened(source) as origin:
         rows = origin.bronze_changes(None).rows
+        rejected, _ = origin.rejected_sales(limit=2**62)
     with opened(target) as destination:
         held = len(destination.bronze_changes(None).rows)
         if held and not force:
@@ -259,20 +323,19 @@ def migrate(source: str, target: str, force: bool, chunk_size: int, vocabulary: 
         totals = dict.fromkeys(("inserted", "updated", "unchanged", "rejected"), 0)
         with _progress(Console(stderr=True)) as progress:
             task = progress.add_task("migrating", total=len(rows))
-            for start in range(0, len(rows), chunk_size):
-                chunk = [
-                    {"date": r.date, "vegetable": r.vegetable, "kilo_sold": r.kilo_sold}
-                    for r in rows[start : start + chunk_size]
-                ]
-                report = ingest(destination, words, chunk)
+            for start in range(0, max(len(rows), 1), chunk_size):
+                chunk = rows[start : start + chunk_size]
+                report = copy_into(destination, rules, chunk, rejected if start == 0 else ())
                 for name in ("inserted", "updated", "unchanged"):
                     totals[name] += getattr(report, name)
                 totals["rejected"] += len(report.rejected)
                 progress.advance(task, len(chunk))
     summary = ", ".join(f"{name} {count:,}" for name, count in totals.items())
-    click.echo(f"copied {len(rows):,} sales from {source} to {target}: {summary}")
+    click.echo(
+        f"copied {len(rows):,} sales and {len(rejected):,} rejected records from {source} to {target}: {summary}"
+    )
     if totals["rejected"]:
-        fail(f"{totals['rejected']:,} sales were rejected by the target's vocabulary")
+        fail(f"{totals['rejected']:,} sales were rejected by the target's rules (now in its quarantine)")
 
 
 def location_backend(location: str) -> str:

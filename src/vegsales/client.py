@@ -61,6 +61,14 @@ class SalesClient:
         params = {"remove_outliers": "true" if remove_outliers else "false"}
         return self._table(self._call("GET", "/get_monthly_sales", params=params), as_frame)
 
+    def rejected(self, limit: int = 1000) -> dict:
+        """The quarantine: {"total", "dropped", "rows": [...]}, the most recently received first."""
+        return self._call("GET", "/get_rejected_sales", params={"limit": limit})
+
+    def replay_rejected(self) -> dict:
+        """Check every quarantined record again; those now valid are stored."""
+        return self._call("POST", "/replay_rejected")
+
     def init_database(self) -> dict:
         """Create the tables, or empty them."""
         return self._call("POST", "/init_database")

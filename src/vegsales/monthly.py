@@ -39,12 +39,12 @@ def weeks_overlapping(year_month: str) -> tuple[str, str]:
 def monthly_sales(silver_rows: Iterable[SilverRow]) -> dict[tuple[str, str], float]:
     """Monthly kilos per (year_month, vegetable): each week split n/7 by the days in each month.
 
-    Rows are summed in the order given; give them sorted by (date, raw_vegetable) so that a
+    Rows are summed in the order given; give them sorted by (week_start, raw_vegetable) so that a
     month recomputed alone comes out bit-for-bit equal to a full recomputation.
     """
     totals: dict[tuple[str, str], float] = {}
     for row in silver_rows:
-        for year_month, days in month_days(row.date):
+        for year_month, days in month_days(row.week_start):
             key = (year_month, row.vegetable)
             totals[key] = totals.get(key, 0.0) + row.kilo_sold * days / WEEK_DAYS
     return totals

@@ -1,22 +1,32 @@
-"""ingest(store, vocabulary, items): validate, write bronze, bring silver and gold up to date."""
+"""ingest(store, rules, items): validate, write bronze, bring silver and gold up to date, and keep
+every rejected record in quarantine. Also what start-up and replay do with stored data."""
 
+import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import gold_sales, outlier_months
-from .records import FieldError, validate_record
+from .quarantine import MAX_REJECTED, errors_text, merged, record_value, rejected_row
+from .records import WeekDate, week_start
+from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
 from .storage import Store, WriteTransaction
-from .tables import BronzeKey, BronzeRow, GoldRow, SilverRow
+from .tables import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
+
+log = logging.getLogger("vegsales")
+OVERLAP_DAYS = 6
+"""Two weeks of one raw name whose first days are 1 to 6 days apart count those days twice."""
 
 
 @dataclass(frozen=True, slots=True)
-class Rejection:
+class RecordWarning:
     index: int
-    errors: list[FieldError]
+    message: str
 
 
 @dataclass(slots=True)
@@ -28,82 +38,171 @@ class IngestReport:
     updated: int = 0
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
 
     @property
     def stored_any(self) -> bool:
         return self.received == 0 or len(self.rejected) < self.received
 
 
-def clean_records(items: Sequence[Any], vocabulary: Vocabulary) -> tuple[list[SilverRow], list[Rejection]]:
-    """Valid records as silver rows (raw name kept), in order, and the reasons for the others."""
-    accepted, rejected = [], []
-    for index, item in enumerate(items):
-        checked = validate_record(item)
-        if isinstance(checked, list):
-            rejected.append(Rejection(index, checked))
-            continue
-        vegetable = vocabulary.resolve(checked.vegetable)
-        if isinstance(vegetable, UnknownVegetable):
-            rejected.append(Rejection(index, [FieldError("vegetable", vegetable.message)]))
-            continue
-        accepted.append(SilverRow(checked.date, vegetable, checked.kilo_sold, checked.vegetable))
-    return accepted, rejected
+@dataclass(slots=True)
+class ReplayReport:
+    """What a replay of the quarantine did: `replayed` records left it, as counted by the others."""
+
+    replayed: int = 0
+    still_rejected: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
 
 
-def ingest(store: Store, vocabulary: Vocabulary, items: Sequence[Any], wait: bool = True) -> IngestReport:
-    """Store every valid record (the last one wins for a repeated key) and report on each.
-
-    With wait=False, raise StoreBusy (having stored nothing) if another writer holds the store."""
-    return ingest_posts(store, vocabulary, [items], wait)[0]
+def ingest(
+    store: Store,
+    rules: FeedRules,
+    items: Sequence[Any],
+    wait: bool = True,
+    received_at: str | None = None,
+    max_rejected: int = MAX_REJECTED,
+) -> IngestReport:
+    """Store every valid record (the last one wins for a repeated key), quarantine the others, and
+    report on each. With wait=False, raise StoreBusy (having stored nothing) if another writer
+    holds the store."""
+    return ingest_posts(store, rules, [items], wait, received_at, max_rejected)[0]
 
 
 def ingest_posts(
-    store: Store, vocabulary: Vocabulary, posts: Sequence[Sequence[Any]], wait: bool = True
+    store: Store,
+    rules: FeedRules,
+    posts: Sequence[Sequence[Any]],
+    wait: bool = True,
+    received_at: str | None = None,
+    max_rejected: int = MAX_REJECTED,
 ) -> list[IngestReport]:
     """Several posts in one transaction, applied in order as if sent one by one: one report each.
 
     One write lock, one commit and one gold update serve them all."""
-    cleaned = [clean_records(items, vocabulary) for items in posts]
+    now = received_at or utc_now()
+    cleaned = [clean_records(items, rules, now) for items in posts]
     reports = [
         IngestReport(received=len(items), rejected=rejected)
         for items, (_, rejected) in zip(posts, cleaned, strict=True)
     ]
-    if not any(accepted for accepted, _ in cleaned):
+    quarantined = [
+        rejected_row(items[rejection.index], rejection.errors, now)
+        for items, (_, rejected) in zip(posts, cleaned, strict=True)
+        for rejection in rejected
+    ]
+    if not quarantined and not any(accepted for accepted, _ in cleaned):
         return reports
-    keyed = [[((row.date, row.raw_vegetable), row) for row in accepted] for accepted, _ in cleaned]
     with store.write(wait) as transaction:
-        kilos = transaction.bronze_kilos({key for post in keyed for key, _ in post})
-        changed: dict[BronzeKey, SilverRow] = {}
-        # Records apply in order, as if posted one by one: counts say what each one did.
-        for report, post in zip(reports, keyed, strict=True):
-            for key, row in post:
-                before = kilos.get(key)
-                if before == row.kilo_sold:
-                    report.unchanged += 1
-                    continue
-                if before is None:
-                    report.inserted += 1
-                else:
-                    report.updated += 1
-                kilos[key] = row.kilo_sold
-                changed[key] = row
-        if changed:
-            rows = list(changed.values())
-            transaction.put_bronze([BronzeRow(r.date, r.raw_vegetable, r.kilo_sold) for r in rows])
-            transaction.put_silver(rows)
-            refresh_gold(transaction, rows)
+        apply_records(transaction, [(report, accepted) for report, (accepted, _) in zip(reports, cleaned, strict=True)])
+        if quarantined:
+            quarantine(transaction, quarantined, max_rejected)
     return reports
+
+
+def copy_into(
+    store: Store,
+    rules: FeedRules,
+    bronze: Sequence[BronzeRow],
+    rejected: Sequence[RejectedRow] = (),
+    max_rejected: int = MAX_REJECTED,
+) -> IngestReport:
+    """Another store's rows written into this one in one transaction: each bronze row read again
+    with these rules, keeping the time it was received (the later value wins), and the other
+    store's quarantine merged into this one's."""
+    report = IngestReport(received=len(bronze))
+    accepted, quarantined = [], list(rejected)
+    for index, row in enumerate(bronze):
+        item = {"date": row.date, "vegetable": row.vegetable, "kilo_sold": row.kilo_sold}
+        checked = clean_record(item, rules, row.received_at)
+        if isinstance(checked, list):
+            report.rejected.append(Rejection(index, checked))
+            quarantined.append(rejected_row(item, checked, row.received_at))
+        else:
+            accepted.append(Accepted(index, *checked))
+    with store.write() as transaction:
+        apply_records(transaction, [(report, accepted)])
+        if quarantined:
+            quarantine(transaction, quarantined, max_rejected)
+    return report
+
+
+def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, list[Accepted]]]) -> None:
+    """Write accepted records in order, counting what each did in its post's report.
+
+    A record older than the stored value of its key (a replayed one) does not replace it: the
+    value received last wins."""
+    records = [record for _, accepted in posts for record in accepted]
+    if not records:
+        return
+    first, last = min(r.bronze.week_start for r in records), max(r.bronze.week_start for r in records)
+    window = _shifted(first, -OVERLAP_DAYS), _shifted(last, OVERLAP_DAYS)
+    current = {row.key: row for row in transaction.bronze_between({r.bronze.vegetable for r in records}, *window)}
+    changed: dict[BronzeKey, Accepted] = {}
+    for report, accepted in posts:
+        for record in accepted:
+            row, before = record.bronze, current.get(record.bronze.key)
+            if before is not None and (
+                (before.kilo_sold, before.date) == (row.kilo_sold, row.date) or before.received_at > row.received_at
+            ):
+                report.unchanged += 1
+                continue
+            if before is None:
+                report.inserted += 1
+            else:
+                report.updated += 1
+            current[row.key] = row
+            changed[row.key] = record
+    for report, accepted in posts:
+        report.warnings.extend(filter(None, (_overlap_warning(record, current) for record in accepted)))
+    if changed:
+        transaction.put_bronze([record.bronze for record in changed.values()])
+        silver = [record.silver() for record in changed.values()]
+        transaction.put_silver(silver)
+        refresh_gold(transaction, silver)
+
+
+def _overlap_warning(record: Accepted, stored: dict[BronzeKey, BronzeRow]) -> RecordWarning | None:
+    start, name = record.bronze.key
+    overlaps = [
+        f"{other} ({_days(OVERLAP_DAYS + 1 - abs(days))})"
+        for days, other in _neighbours(start)
+        if (other, name) in stored
+    ]
+    if not overlaps:
+        return None
+    return RecordWarning(
+        record.index,
+        f"the week of {start} overlaps the stored week of {', '.join(overlaps)} of {name!r}: "
+        "those days are counted twice",
+    )
+
+
+def _days(count: int) -> str:
+    return "1 day" if count == 1 else f"{count} days"
+
+
+@lru_cache(maxsize=16_384)
+def _neighbours(week: str) -> tuple[tuple[int, str], ...]:
+    """The first days of weeks overlapping the week starting on `week`, with their offsets."""
+    return tuple((days, _shifted(week, days)) for days in range(-OVERLAP_DAYS, OVERLAP_DAYS + 1) if days != 0)
+
+
+@lru_cache(maxsize=16_384)
+def _shifted(day: str, days: int) -> str:
+    return (dt.date.fromisoformat(day) + dt.timedelta(days=days)).isoformat()
 
 
 def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) -> None:
     """Recompute the months the changed weeks fall in, then the outlier flags of their vegetables."""
     months_by_vegetable: dict[str, set[str]] = defaultdict(set)
     for row in changed:
-        months_by_vegetable[row.vegetable].update(months_of_week(row.date))
+        months_by_vegetable[row.vegetable].update(months_of_week(row.week_start))
     for vegetable, months in months_by_vegetable.items():
-        first_date = weeks_overlapping(min(months))[0]
-        last_date = weeks_overlapping(max(months))[1]
-        recomputed = monthly_sales(transaction.silver_rows(vegetable, first_date, last_date))
+        first_week = weeks_overlapping(min(months))[0]
+        last_week = weeks_overlapping(max(months))[1]
+        recomputed = monthly_sales(transaction.silver_rows(vegetable, first_week, last_week))
         before = {row.year_month: row for row in transaction.gold_rows(vegetable)}
         kilos_by_month = {month: row.kilo_sold for month, row in before.items()}
         kilos_by_month.update({month: kilos for (month, _), kilos in recomputed.items() if month in months})
@@ -117,34 +216,109 @@ def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) ->
         )
 
 
-def silver_sales(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[SilverRow]:
-    """Bronze rows under their canonical vegetable name, sorted by (date, raw name)."""
-    rows = []
-    for row in sorted(bronze, key=lambda row: row.key):
-        vegetable = vocabulary.resolve(row.vegetable)
-        if isinstance(vegetable, UnknownVegetable):
-            raise ValueError(vegetable.message)
-        rows.append(SilverRow(row.date, vegetable, row.kilo_sold, row.vegetable))
-    return rows
+def quarantine(transaction: WriteTransaction, rejected: Sequence[Any], max_rejected: int) -> None:
+    """Keep rejected records (once each, counted), then drop the least recent past `max_rejected`."""
+    stored = transaction.rejected_rows({row.record_hash for row in rejected})
+    transaction.put_rejected(merged(rejected, stored))
+    dropped = transaction.trim_rejected(max_rejected)
+    if dropped:
+        total = int(transaction.meta().get("rejected_dropped", "0")) + dropped
+        transaction.set_meta("rejected_dropped", str(total))
 
 
-def sync_with_vocabulary(store: Store, vocabulary: Vocabulary) -> list[str]:
-    """Rebuild silver and gold if the vocabulary now cleans some stored raw name differently.
+def replay_rejected(store: Store, rules: FeedRules) -> ReplayReport:
+    """Check every quarantined record again: those now valid are stored (the value received last
+    wins) and leave quarantine; the others keep their place, with today's reasons."""
+    with store.write() as transaction:
+        return _replay(transaction, rules)
 
-    Returns the raw names that changed. Refuses (VocabularyError) when a stored name is no longer
-    recognised at all: its records could not be kept in silver.
+
+def _replay(transaction: WriteTransaction, rules: FeedRules) -> ReplayReport:
+    quarantined = sorted(transaction.all_rejected(), key=lambda row: (row.last_received, row.record_hash))
+    now_valid: list[Accepted] = []
+    replayed: list[str] = []
+    reasons_changed: list[Any] = []
+    for row in quarantined:
+        # A truncated record cannot be read back: it stays, for a person to look at.
+        checked = [] if row.truncated else clean_record(record_value(row.record), rules, row.last_received)
+        if isinstance(checked, tuple):
+            now_valid.append(Accepted(len(now_valid), *checked))
+            replayed.append(row.record_hash)
+        elif checked and (errors := errors_text(checked)) != row.errors:
+            row.errors = errors
+            reasons_changed.append(row)
+    report = IngestReport(received=len(now_valid))
+    apply_records(transaction, [(report, now_valid)])
+    if replayed:
+        transaction.delete_rejected(replayed)
+    if reasons_changed:
+        transaction.put_rejected(reasons_changed)
+    return ReplayReport(
+        len(replayed), len(quarantined) - len(replayed), report.inserted, report.updated, report.unchanged
+    )
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What start-up did to bring a store in line with the rules it is served with."""
+
+    renamed: list[str] = field(default_factory=list)
+    week_date_changed: str | None = None
+    superseded: list[BronzeRow] = field(default_factory=list)
+    replay: ReplayReport | None = None
+
+
+def sync_with_rules(store: Store, rules: FeedRules) -> SyncReport:
+    """Bring stored data in line with `rules`, in one transaction, if they changed since the last start.
+
+    A new `week_date` re-keys bronze (a calendar date names another week) and rebuilds silver
+    and gold; a vocabulary that cleans a stored raw name differently rebuilds silver and gold;
+    either, or any change of the rules, replays the quarantine. Refuses (VocabularyError) when a
+    stored name is no longer recognised at all: its records could not be kept in silver.
     """
-    changed = {raw: old for raw, old in store.silver_names().items() if vocabulary.resolve(raw) != old}
+    report = SyncReport()
+    with store.write() as transaction:
+        meta = transaction.meta()
+        stored_week_date = meta.get("week_date", rules.week_date)
+        if meta.get("rules") == rules.fingerprint and stored_week_date == rules.week_date:
+            return report
+        report.renamed = renamed_names(transaction.silver_names(), rules.vocabulary)
+        bronze = None
+        if stored_week_date != rules.week_date:
+            report.week_date_changed = f"{stored_week_date} -> {rules.week_date}"
+            bronze, report.superseded = rekeyed(transaction.bronze_rows(), rules.week_date)
+        if bronze is not None or report.renamed:
+            rows = bronze if bronze is not None else transaction.bronze_rows()
+            silver = silver_sales(rows, rules.vocabulary)
+            transaction.replace_tables(bronze, silver, gold_sales(monthly_sales(silver)))
+        report.replay = _replay(transaction, rules)
+        transaction.set_meta("week_date", rules.week_date)
+        transaction.set_meta("rules", rules.fingerprint)
+    return report
+
+
+def renamed_names(silver_names: dict[str, str], vocabulary: Vocabulary) -> list[str]:
+    """Stored raw names the vocabulary now cleans differently; VocabularyError if it lost any."""
+    changed = {raw: old for raw, old in silver_names.items() if vocabulary.resolve(raw) != old}
     lost = sorted(raw for raw in changed if isinstance(vocabulary.resolve(raw), UnknownVegetable))
     if lost:
         raise VocabularyError(
             f"the vocabulary no longer recognises {', '.join(map(repr, lost))}, used by stored records: add them back"
         )
-    if changed:
-        with store.write() as transaction:
-            silver = silver_sales(transaction.bronze_rows(), vocabulary)
-            transaction.replace_silver_and_gold(silver, gold_sales(monthly_sales(silver)))
     return sorted(changed)
+
+
+def rekeyed(bronze: Iterable[BronzeRow], week_date: WeekDate) -> tuple[list[BronzeRow], list[BronzeRow]]:
+    """Bronze rows under the week their `date` names with `week_date`; where two rows now name the
+    same week, the one received last is kept and the other returned as superseded."""
+    kept: dict[BronzeKey, BronzeRow] = {}
+    superseded = []
+    for row in sorted(bronze, key=lambda row: (row.received_at, row.date)):
+        row = BronzeRow(row.date, row.vegetable, row.kilo_sold, week_start(row.date, week_date), row.received_at)
+        if (before := kept.get(row.key)) is not None:
+            superseded.append(before)
+        kept[row.key] = row
+    return list(kept.values()), superseded
 
 
 def gold_from_bronze(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[GoldRow]:

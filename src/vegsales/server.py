@@ -7,8 +7,11 @@ from pathlib import Path
 
 import uvicorn
 
-from .api import SalesApp, create_app
-from .pipeline import sync_with_vocabulary
+from .api import Limits, SalesApp, create_app
+from .pipeline import SyncReport, sync_with_rules
+from .quarantine import MAX_REJECTED
+from .records import WeekDate
+from .silver import FeedRules
 from .storage import Store
 from .vegetables import Vocabulary
 
@@ -26,13 +29,20 @@ class Settings:
     backend: str = "sqlite"
     location: str | None = None
     vocabulary: Path | None = None
+    week_date: WeekDate = "start"
+    max_rejected: int = MAX_REJECTED
 
     @property
     def store_location(self) -> str:
         return self.location or DEFAULT_LOCATIONS[self.backend]
 
     def to_environment(self) -> dict[str, str]:
-        variables = {"VEGSALES_BACKEND": self.backend, "VEGSALES_LOCATION": self.store_location}
+        variables = {
+            "VEGSALES_BACKEND": self.backend,
+            "VEGSALES_LOCATION": self.store_location,
+            "VEGSALES_WEEK_DATE": self.week_date,
+            "VEGSALES_MAX_REJECTED": str(self.max_rejected),
+        }
         if self.vocabulary:
             variables["VEGSALES_VOCABULARY"] = str(self.vocabulary)
         return variables
@@ -44,6 +54,8 @@ class Settings:
             backend=os.environ.get("VEGSALES_BACKEND", "sqlite"),
             location=os.environ.get("VEGSALES_LOCATION"),
             vocabulary=Path(vocabulary) if vocabulary else None,
+            week_date="end" if os.environ.get("VEGSALES_WEEK_DATE") == "end" else "start",
+            max_rejected=int(os.environ.get("VEGSALES_MAX_REJECTED", MAX_REJECTED)),
         )
 
 
@@ -69,16 +81,34 @@ def open_store(backend: str, location: str) -> Store:
 
 
 def build_app(settings: Settings) -> SalesApp:
-    vocabulary = Vocabulary.load(settings.vocabulary)
+    """The app over the configured store, its data first brought in line with the rules."""
+    rules = FeedRules(Vocabulary.load(settings.vocabulary), settings.week_date)
     store = open_store(settings.backend, settings.store_location)
     try:
-        renamed = sync_with_vocabulary(store, vocabulary)
+        log_sync(sync_with_rules(store, rules))
     except BaseException:
         store.close()
         raise
-    if renamed:
-        log.warning("vocabulary changed for %d stored names: silver and gold rebuilt from bronze", len(renamed))
-    return create_app(store, vocabulary)
+    return create_app(store, rules, Limits(max_rejected=settings.max_rejected))
+
+
+def log_sync(report: SyncReport) -> None:
+    if report.week_date_changed:
+        log.warning(
+            "week date changed (%s): bronze re-keyed, silver and gold rebuilt from bronze; %d rows superseded",
+            report.week_date_changed,
+            len(report.superseded),
+        )
+        for row in report.superseded:
+            log.warning("superseded by a later record of the same week: %s", row)
+    if report.renamed:
+        log.warning("vocabulary changed for %d stored names: silver and gold rebuilt from bronze", len(report.renamed))
+    if report.replay and (report.replay.replayed or report.replay.still_rejected):
+        log.warning(
+            "rules changed: quarantine replayed %d, still rejected %d",
+            report.replay.replayed,
+            report.replay.still_rejected,
+        )
 
 
 def app_from_environment() -> SalesApp:

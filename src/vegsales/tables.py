@@ -1,36 +1,45 @@
-"""One typed row per table: bronze (as received), silver (clean names), gold (monthly).
+"""One typed row per table: bronze (as received), silver (clean names), gold (monthly), and the
+quarantine of rejected records.
 
 Plain slotted dataclasses, not frozen: a frozen one costs 3x more to build, and gold rows are
 built by the dozen on every post.
 """
 
+import datetime as dt
 from dataclasses import dataclass
 
 BronzeKey = tuple[str, str]
-"""(date, vegetable exactly as sent): the identity of a bronze and a silver row."""
+"""(first day of the week, vegetable exactly as sent): the identity of a bronze and a silver row."""
 
 
 @dataclass(slots=True)
 class BronzeRow:
     date: str
+    """As sent: a calendar date or a week notation (an integer 202005 is kept as "202005")."""
     vegetable: str
     kilo_sold: float
+    week_start: str
+    """The first day (ISO date) of the 7-day week the record covers."""
+    received_at: str
+    """When the stored value was received (UTC, ISO 8601 with microseconds): the later one wins."""
 
     @property
     def key(self) -> BronzeKey:
-        return (self.date, self.vegetable)
+        return (self.week_start, self.vegetable)
 
 
 @dataclass(slots=True)
 class SilverRow:
-    date: str
+    week_start: str
     vegetable: str
     kilo_sold: float
     raw_vegetable: str
+    date: str
+    """The date as sent, next to the week it names."""
 
     @property
     def key(self) -> BronzeKey:
-        return (self.date, self.raw_vegetable)
+        return (self.week_start, self.raw_vegetable)
 
 
 @dataclass(slots=True)
@@ -43,3 +52,27 @@ class GoldRow:
     @property
     def key(self) -> tuple[str, str]:
         return (self.year_month, self.vegetable)
+
+
+@dataclass(slots=True)
+class RejectedRow:
+    """A record that was rejected, kept once however often it was sent."""
+
+    record_hash: str
+    record: str
+    """The record as sent, as JSON text (cut at MAX_RECORD_CHARS when `truncated`)."""
+    truncated: bool
+    errors: str
+    """The reasons, as JSON text: the `errors` list of the post report."""
+    first_received: str
+    last_received: str
+    times: int
+
+    @property
+    def key(self) -> str:
+        return self.record_hash
+
+
+def utc_now() -> str:
+    """Now, as `received_at` holds it: fixed width, so that text order is time order."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -1,5 +1,7 @@
 """Vegetable names in English, French or Spanish, with typos, mapped to one canonical English name."""
 
+import hashlib
+import json
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
@@ -48,6 +50,9 @@ class Vocabulary:
 
     def __init__(self, aliases: dict[str, list[str]]):
         self.canonical_names = frozenset(aliases)
+        canonical_form = json.dumps({name: sorted(names) for name, names in sorted(aliases.items())})
+        self.fingerprint = hashlib.sha256(canonical_form.encode()).hexdigest()[:16]
+        """Changes whenever the vocabulary does (not with the order or layout of its file)."""
         self._exact = _spellings(aliases)
         self._keys = list(self._exact)
         self._longest = max(map(len, self._keys), default=0)

@@ -86,10 +86,11 @@ class JsonTable(Generic[Row]):
         changes: Callable[[Cursor | None], Changes[Row]],
         key: Callable[[Row], Hashable],
         variants: dict[str, Callable[[Row], bool]] | None = None,
+        render: Callable[[Row], bytes] = orjson.dumps,
     ):
         self._changes = changes
         self._key = key
-        self._rows: RenderedRows[bytes] = RenderedRows(key, orjson.dumps)
+        self._rows: RenderedRows[bytes] = RenderedRows(key, render)
         self._filters = variants or {}
         self._cursor: Cursor | None = None
         self._pieces = {name: Pieces() for name in ["all", *self._filters]}

@@ -7,9 +7,11 @@ import time
 
 import pytest
 
+from tests.conftest import bronze
 from tests.servers import Server, request
 from vegsales.pipeline import gold_from_bronze
-from vegsales.tables import BronzeRow, GoldRow
+from vegsales.storage.csv import CsvStore
+from vegsales.tables import GoldRow
 from vegsales.vegetables import Vocabulary
 
 NAMES = ["Tomate", "tomatto", "Poire", "carotte", "Zanahoria", "poireau", "Brusselsprout"]
@@ -41,7 +43,7 @@ def post_until_stopped(url: str, stop: threading.Event, acknowledged: dict, atte
 
 def parse_csv_files(folder) -> dict[str, list[list[str]]]:
     tables = {}
-    for name, width in (("bronze.csv", 3), ("silver.csv", 4), ("gold.csv", 4)):
+    for name, width in (("bronze.csv", 5), ("silver.csv", 5), ("gold.csv", 4), ("rejected.csv", 7), ("meta.csv", 2)):
         text = (folder / name).read_text(encoding="utf-8")
         assert text.endswith("\n"), f"{name} is truncated"
         rows = list(csv.reader(text.splitlines(keepends=True), strict=True))
@@ -76,8 +78,8 @@ def test_kill_9_mid_stream_loses_no_acknowledged_post(tmp_path):
     missing = {key for key in acknowledged if raw.get(key) != acknowledged[key]}
     assert not missing, f"{len(missing)} acknowledged records lost"
     assert all(attempted.get(key) == kilos for key, kilos in raw.items()), "a record nobody posted"
-    bronze = [BronzeRow(date, vegetable, kilos) for (date, vegetable), kilos in raw.items()]
-    assert gold == gold_from_bronze(bronze, Vocabulary.load())
+    rows = [bronze(date, vegetable, kilos) for (date, vegetable), kilos in raw.items()]
+    assert gold == gold_from_bronze(rows, Vocabulary.load())
     files = parse_csv_files(folder)
     assert len(files["bronze.csv"]) == len(raw) + 1
 
@@ -94,19 +96,20 @@ def test_a_second_server_on_the_same_folder_refuses_to_start(tmp_path):
         assert request(f"{first.url}/health")[0] == 200
 
 
+BRONZE = "date,vegetable,kilo_sold,week_start,received_at\n"
+
+
 @pytest.mark.parametrize(
-    ("bronze", "message"),
+    ("text", "message"),
     [
-        ("date,vegetable,kilo_sold\n2020-01-06,Tomate,70\n2020-01-13,Tomate,seventy\n", "bronze.csv, line 3:"),
-        ("date,vegetable,kilo\n", "bronze.csv, line 1: header must be date,vegetable,kilo_sold"),
+        (f"{BRONZE}2020-01-06,Tomate,70,2020-01-06,t\n2020-01-13,Tomate,seventy,2020-01-13,t\n", "bronze.csv, line 3:"),
+        ("date,vegetable,kilo\n", "bronze.csv, line 1: header must be date,vegetable,kilo_sold,week_start,received_at"),
     ],
 )
-def test_a_hand_broken_file_stops_start_up_with_file_and_line(tmp_path, bronze, message):
+def test_a_hand_broken_file_stops_start_up_with_file_and_line(tmp_path, text, message):
     folder = tmp_path / "csv"
-    folder.mkdir()
-    (folder / "bronze.csv").write_text(bronze, encoding="utf-8")
-    (folder / "silver.csv").write_text("date,vegetable,kilo_sold,raw_vegetable\n", encoding="utf-8")
-    (folder / "gold.csv").write_text("year_month,vegetable,kilo_sold,is_outlier\n", encoding="utf-8")
+    CsvStore(folder).close()
+    (folder / "bronze.csv").write_text(text, encoding="utf-8")
     server = Server("app_csv.py", "--data-dir", str(folder))
     assert server.process.wait(timeout=30) == 1
     error = server.process.stderr.read()

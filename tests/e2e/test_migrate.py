@@ -7,8 +7,8 @@ from tests.e2e.test_cli import SAMPLE
 from vegsales.cli import main, read_sales_csv
 from vegsales.pipeline import ingest
 from vegsales.server import open_store
+from vegsales.silver import FeedRules
 from vegsales.storage.sqlite import SqliteStore
-from vegsales.vegetables import Vocabulary
 
 
 @pytest.fixture
@@ -16,7 +16,7 @@ def sample_database(tmp_path) -> str:
     path = str(tmp_path / "sales.db")
     store = SqliteStore(path)
     _, records = read_sales_csv(SAMPLE, console=None)
-    ingest(store, Vocabulary.load(), records)
+    ingest(store, FeedRules(), records)
     store.close()
     return path
 

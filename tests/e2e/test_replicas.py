@@ -5,9 +5,10 @@ import threading
 
 import pytest
 
+from tests.conftest import bronze
 from tests.servers import Server, request
 from vegsales.pipeline import gold_from_bronze
-from vegsales.tables import BronzeRow, GoldRow
+from vegsales.tables import GoldRow
 from vegsales.vegetables import Vocabulary
 
 
@@ -66,7 +67,7 @@ def test_concurrent_posts_on_both_replicas_lose_nothing(replicas):
     stored = {(row["date"], row["vegetable"]): row["kilo_sold"] for row in raw}
     assert stored.keys() == acknowledged.keys()
     assert all(stored[key] in kilos for key, kilos in acknowledged.items())
-    bronze = [BronzeRow(**row) for row in raw]
+    rows = [bronze(**row) for row in raw]
     for server in (first, second):
         gold = [GoldRow(**row) for row in request(f"{server.url}/get_monthly_sales")[1]]
-        assert gold == gold_from_bronze(bronze, Vocabulary.load())
+        assert gold == gold_from_bronze(rows, Vocabulary.load())

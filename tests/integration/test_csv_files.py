@@ -5,17 +5,21 @@ import os
 
 import pytest
 
+from tests.conftest import RECEIVED, bronze
 from vegsales.pipeline import ingest
+from vegsales.silver import FeedRules
 from vegsales.storage import StorageError
-from vegsales.storage.csv import COMMIT, NEW_COMMIT, BadFile, CsvStore
-from vegsales.tables import BronzeRow
-from vegsales.vegetables import Vocabulary
+from vegsales.storage.csv import CsvStore
+from vegsales.storage.csv_format import BadFile
+from vegsales.storage.folder_commit import COMMIT, NEW_COMMIT
 
-VOCABULARY = Vocabulary.load()
+RULES = FeedRules()
 HEADERS = {
-    "bronze.csv": "date,vegetable,kilo_sold\n",
-    "silver.csv": "date,vegetable,kilo_sold,raw_vegetable\n",
+    "bronze.csv": "date,vegetable,kilo_sold,week_start,received_at\n",
+    "silver.csv": "week_start,vegetable,kilo_sold,raw_vegetable,date\n",
     "gold.csv": "year_month,vegetable,kilo_sold,is_outlier\n",
+    "rejected.csv": "record_hash,record,truncated,errors,first_received,last_received,times\n",
+    "meta.csv": "key,value\nschema_version,2\n",
 }
 
 
@@ -39,40 +43,59 @@ def sale(date, vegetable, kilos):
     return {"date": date, "vegetable": vegetable, "kilo_sold": kilos}
 
 
-def test_a_new_folder_gets_three_files_with_headers(store, folder):
+def test_a_new_folder_gets_a_file_per_table_with_its_header(store, folder):
     assert {name: read(folder, name) for name in HEADERS} == HEADERS
+    assert sorted(path.name for path in folder.iterdir()) == sorted([*HEADERS, "vegsales.lock"])
 
 
-def test_a_post_writes_the_three_tables_as_sorted_csv(store, folder):
-    ingest(store, VOCABULARY, [sale("2020-01-27", "tomatto", 7), sale("2020-01-27", "Tomate", 70)])
-    assert read(folder, "bronze.csv") == HEADERS["bronze.csv"] + "2020-01-27,Tomate,70.0\n2020-01-27,tomatto,7.0\n"
+def test_a_post_writes_the_tables_as_sorted_csv(store, folder):
+    records = [sale("2020-W05", "tomatto", 7), sale("2020-01-27", "Tomate", 70), sale("2020-01-27", "mango", 1)]
+    ingest(store, RULES, records, received_at=RECEIVED)
+    assert read(folder, "bronze.csv") == HEADERS["bronze.csv"] + (
+        f"2020-01-27,Tomate,70.0,2020-01-27,{RECEIVED}\n2020-W05,tomatto,7.0,2020-01-27,{RECEIVED}\n"
+    )
     assert read(folder, "silver.csv") == (
-        HEADERS["silver.csv"] + "2020-01-27,tomato,70.0,Tomate\n2020-01-27,tomato,7.0,tomatto\n"
+        HEADERS["silver.csv"] + "2020-01-27,tomato,70.0,Tomate,2020-01-27\n2020-01-27,tomato,7.0,tomatto,2020-W05\n"
     )
     assert read(folder, "gold.csv") == (HEADERS["gold.csv"] + "2020-01,tomato,55.0,false\n2020-02,tomato,22.0,false\n")
+    assert list(csv.reader(read(folder, "rejected.csv").splitlines())) == [
+        HEADERS["rejected.csv"].strip().split(","),
+        [
+            "9d6539a391f6e0685322639b90e2de7d",
+            '{"date":"2020-01-27","vegetable":"mango","kilo_sold":1}',
+            "false",
+            '[{"field":"vegetable","message":"unknown vegetable \'mango\'; closest: mushroom (60%), apple (43%)"}]',
+            RECEIVED,
+            RECEIVED,
+            "1",
+        ],
+    ]
 
 
 def test_a_corrected_record_replaces_its_line(store, folder):
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 7.5)])
-    assert read(folder, "bronze.csv") == HEADERS["bronze.csv"] + "2020-01-06,Tomate,7.5\n"
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 70)], received_at=RECEIVED)
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 7.5)], received_at=RECEIVED)
+    assert read(folder, "bronze.csv") == HEADERS["bronze.csv"] + f"2020-01-06,Tomate,7.5,2020-01-06,{RECEIVED}\n"
 
 
 def test_names_with_commas_quotes_and_newlines_survive_the_files(folder):
     name = 'Tomate, "ronde"\nde saison'
     store = CsvStore(folder)
     with store.write() as transaction:
-        transaction.put_bronze([BronzeRow("2020-01-06", name, 1.0)])
+        transaction.put_bronze([bronze("2020-01-06", name, 1.0)])
     store.close()
     with open(folder / "bronze.csv", newline="", encoding="utf-8") as file:
-        assert list(csv.reader(file)) == [["date", "vegetable", "kilo_sold"], ["2020-01-06", name, "1.0"]]
+        assert list(csv.reader(file)) == [
+            ["date", "vegetable", "kilo_sold", "week_start", "received_at"],
+            ["2020-01-06", name, "1.0", "2020-01-06", RECEIVED],
+        ]
     reopened = CsvStore(folder)
-    assert reopened.bronze_changes(None).rows == [BronzeRow("2020-01-06", name, 1.0)]
+    assert reopened.bronze_changes(None).rows == [bronze("2020-01-06", name, 1.0)]
     reopened.close()
 
 
 def test_init_leaves_only_the_headers(store, folder):
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 70), sale("2020-01-06", "mango", 1)])
     store.init()
     assert {name: read(folder, name) for name in HEADERS} == HEADERS
 
@@ -88,43 +111,56 @@ def test_the_folder_is_free_again_once_the_store_is_closed(folder):
 
 
 def test_a_commit_that_reached_its_commit_point_is_rolled_forward(store, folder):
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 70)])
     store.close()
     # A crash after the commit point, with bronze already moved and silver/gold not yet.
     committed = folder / COMMIT
     committed.mkdir()
-    (committed / "silver.csv").write_text(HEADERS["silver.csv"] + "2020-01-06,tomato,5.0,Tomate\n")
+    (committed / "silver.csv").write_text(HEADERS["silver.csv"] + "2020-01-06,tomato,5.0,Tomate,2020-01-06\n")
     (committed / "gold.csv").write_text(HEADERS["gold.csv"] + "2020-01,tomato,5.0,false\n")
-    (folder / "bronze.csv").write_text(HEADERS["bronze.csv"] + "2020-01-06,Tomate,5.0\n")
+    (folder / "bronze.csv").write_text(HEADERS["bronze.csv"] + f"2020-01-06,Tomate,5.0,2020-01-06,{RECEIVED}\n")
     recovered = CsvStore(folder)
     assert not committed.exists()
-    assert read(folder, "silver.csv").endswith("2020-01-06,tomato,5.0,Tomate\n")
+    assert read(folder, "silver.csv").endswith("2020-01-06,tomato,5.0,Tomate,2020-01-06\n")
     assert recovered.gold_changes(None).rows[0].kilo_sold == 5.0
     recovered.close()
 
 
 def test_a_commit_that_did_not_reach_its_commit_point_is_dropped(store, folder):
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 70)], received_at=RECEIVED)
     store.close()
     (folder / NEW_COMMIT).mkdir()
     (folder / NEW_COMMIT / "bronze.csv").write_text(HEADERS["bronze.csv"] + "2020-01-06,Tom")
     recovered = CsvStore(folder)
     assert not (folder / NEW_COMMIT).exists()
-    assert recovered.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
+    assert recovered.bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 70.0)]
     recovered.close()
+
+
+BRONZE, REJECTED = HEADERS["bronze.csv"], HEADERS["rejected.csv"]
 
 
 @pytest.mark.parametrize(
     ("file", "text", "message"),
     [
-        ("bronze.csv", "date,vegetable\n", r"bronze.csv, line 1: header must be date,vegetable,kilo_sold"),
-        ("bronze.csv", "date,vegetable,kilo_sold\n2020-01-06,Tomate,1\n2020-01-13,Tomate\n", r"line 3: expected 3"),
-        ("bronze.csv", "date,vegetable,kilo_sold\n2020-01-06,Tomate,abc\n", r"bronze.csv, line 2: could not convert"),
-        ("bronze.csv", "date,vegetable,kilo_sold\n2020-01-06,Tomate,-1\n", r"line 2: kilo_sold must be a finite"),
-        ("bronze.csv", "date,vegetable,kilo_sold\n06/01/2020,Tomate,1\n", r"line 2: unexpected value '06/01/2020'"),
-        ("bronze.csv", "date,vegetable,kilo_sold\n2020-01-06,A,1\n2020-01-06,A,2\n", r"line 3: duplicate of line 2"),
-        ("bronze.csv", 'date,vegetable,kilo_sold\n2020-01-06,"A,1\n', r"bronze.csv, line \d+: unexpected end"),
+        (
+            "bronze.csv",
+            "date,vegetable\n",
+            r"bronze.csv, line 1: header must be date,vegetable,kilo_sold,week_start,received_at",
+        ),
+        ("bronze.csv", f"{BRONZE}2020-01-06,Tomate,1,2020-01-06,t\n2020-01-13,Tomate\n", r"line 3: expected 5"),
+        ("bronze.csv", f"{BRONZE}2020-01-06,Tomate,abc,2020-01-06,t\n", r"bronze.csv, line 2: could not convert"),
+        ("bronze.csv", f"{BRONZE}2020-01-06,Tomate,-1,2020-01-06,t\n", r"line 2: kilo_sold must be a finite"),
+        ("bronze.csv", f"{BRONZE}2020-01-06,Tomate,1,06/01/2020,t\n", r"line 2: unexpected value '06/01/2020'"),
+        (
+            "bronze.csv",
+            f"{BRONZE}2020-01-06,A,1,2020-01-06,t\n2020-W02,A,2,2020-01-06,t\n",
+            r"line 3: duplicate of line 2",
+        ),
+        ("bronze.csv", f'{BRONZE}2020-01-06,"A,1\n', r"bronze.csv, line \d+: unexpected end"),
         ("gold.csv", "year_month,vegetable,kilo_sold,is_outlier\n2020-01,tomato,1,maybe\n", r"gold.csv, line 2"),
+        ("rejected.csv", f"{REJECTED}abc,{{}},false,[],t,t,0\n", r"rejected.csv, line 2: expected a count >= 1"),
+        ("meta.csv", "key,value\nschema_version,3\n", r"schema version 3, this vegsales knows 2"),
     ],
 )
 def test_a_bad_line_stops_start_up_naming_file_and_line(store, folder, file, text, message):
@@ -138,7 +174,7 @@ def test_a_bad_line_stops_start_up_naming_file_and_line(store, folder, file, tex
 def test_a_folder_missing_one_table_is_refused(store, folder):
     store.close()
     (folder / "gold.csv").unlink()
-    with pytest.raises(BadFile, match=r"holds bronze\.csv, silver\.csv but not gold\.csv"):
+    with pytest.raises(BadFile, match=r"holds bronze\.csv, silver\.csv, rejected\.csv, meta\.csv but not gold\.csv"):
         CsvStore(folder)
 
 
@@ -147,22 +183,24 @@ def disk_full(*args, **kwargs):
 
 
 def test_a_failed_file_write_stores_nothing_and_stops_writes_until_restart(store, folder, monkeypatch):
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 70)], received_at=RECEIVED)
 
     monkeypatch.setattr("builtins.open", disk_full)
     with pytest.raises(StorageError, match="No space left on device"):
-        ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 1)])
+        ingest(store, RULES, [sale("2020-01-13", "Tomate", 1)])
     monkeypatch.undo()
-    assert store.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
+    assert store.bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 70.0)]
     with pytest.raises(StorageError, match="stopped writing after an I/O error"):
-        ingest(store, VOCABULARY, [sale("2020-01-20", "Tomate", 2)])
+        ingest(store, RULES, [sale("2020-01-20", "Tomate", 2)])
     with pytest.raises(StorageError, match="restart it"):
         store.check()
     store.close()
     restarted = CsvStore(folder)
-    assert restarted.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
-    assert ingest(restarted, VOCABULARY, [sale("2020-01-13", "Tomate", 2)]).inserted == 1
-    assert read(folder, "bronze.csv").endswith("2020-01-06,Tomate,70.0\n2020-01-13,Tomate,2.0\n")
+    assert restarted.bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 70.0)]
+    assert ingest(restarted, RULES, [sale("2020-01-13", "Tomate", 2)], received_at=RECEIVED).inserted == 1
+    assert read(folder, "bronze.csv").endswith(
+        f"2020-01-06,Tomate,70.0,2020-01-06,{RECEIVED}\n2020-01-13,Tomate,2.0,2020-01-13,{RECEIVED}\n"
+    )
     restarted.close()
 
 
@@ -175,27 +213,27 @@ def test_a_commit_that_cannot_move_its_files_is_kept_and_finished_at_restart(sto
         real_replace(source, target)
 
     monkeypatch.setattr(os, "replace", fail_for_silver)
-    report = ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    report = ingest(store, RULES, [sale("2020-01-06", "Tomate", 70)], received_at=RECEIVED)
     monkeypatch.undo()
     assert report.inserted == 1  # committed: durable in .commit/
-    assert store.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
+    assert store.bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 70.0)]
     with pytest.raises(StorageError, match="stopped writing"):
-        ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 1)])
+        ingest(store, RULES, [sale("2020-01-13", "Tomate", 1)])
     store.close()
     restarted = CsvStore(folder)
     assert not (folder / COMMIT).exists()
-    assert read(folder, "silver.csv").endswith("2020-01-06,tomato,70.0,Tomate\n")
+    assert read(folder, "silver.csv").endswith("2020-01-06,tomato,70.0,Tomate,2020-01-06\n")
     assert [row.kilo_sold for row in restarted.gold_changes(None).rows] == [70.0]
     restarted.close()
 
 
 def test_a_failed_init_keeps_the_data(store, folder, monkeypatch):
-    ingest(store, VOCABULARY, [sale("2020-01-06", "Tomate", 70)])
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 70)], received_at=RECEIVED)
 
     monkeypatch.setattr("builtins.open", disk_full)
     with pytest.raises(StorageError, match="No space left on device"):
         store.init()
     monkeypatch.undo()
-    assert store.bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 70.0)]
-    assert read(folder, "bronze.csv").endswith("2020-01-06,Tomate,70.0\n")
-    assert ingest(store, VOCABULARY, [sale("2020-01-13", "Tomate", 1)]).inserted == 1
+    assert store.bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 70.0)]
+    assert read(folder, "bronze.csv").endswith(f"2020-01-06,Tomate,70.0,2020-01-06,{RECEIVED}\n")
+    assert ingest(store, RULES, [sale("2020-01-13", "Tomate", 1)]).inserted == 1

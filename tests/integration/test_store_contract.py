@@ -5,12 +5,15 @@ import threading
 
 import pytest
 
-from vegsales.pipeline import gold_from_bronze, ingest, ingest_posts, sync_with_vocabulary
+from tests.conftest import RECEIVED, bronze
+from vegsales.pipeline import SyncReport, gold_from_bronze, ingest, ingest_posts, sync_with_rules
+from vegsales.silver import FeedRules
 from vegsales.storage import StorageError, StoreBusy
-from vegsales.tables import BronzeRow, GoldRow, SilverRow
+from vegsales.tables import GoldRow, SilverRow
 from vegsales.vegetables import Vocabulary, VocabularyError
 
 VOCABULARY = Vocabulary.load()
+RULES = FeedRules(VOCABULARY)
 
 
 def write(store, bronze=(), silver=(), gold=()):
@@ -30,26 +33,35 @@ def test_new_store_is_empty(store):
 
 
 def test_bronze_rows_are_replaced_by_key(store):
-    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 1.0), BronzeRow("2020-01-06", "tomatto", 2.0)])
-    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 3.5)])
+    write(store, bronze=[bronze("2020-01-06", "Tomate", 1.0), bronze("2020-01-06", "tomatto", 2.0)])
+    write(store, bronze=[bronze("2020-01-06", "Tomate", 3.5)])
     rows = sorted(store.bronze_changes(None).rows, key=lambda row: row.key)
-    assert rows == [BronzeRow("2020-01-06", "Tomate", 3.5), BronzeRow("2020-01-06", "tomatto", 2.0)]
+    assert rows == [bronze("2020-01-06", "Tomate", 3.5), bronze("2020-01-06", "tomatto", 2.0)]
 
 
-def test_bronze_kilos_returns_only_existing_keys(store):
-    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 1.25)])
+def test_bronze_between_returns_the_rows_of_those_names_in_those_weeks(store):
+    rows = [
+        bronze("2020-01-06", "Tomate", 1.25),
+        bronze("2020-01-13", "Tomate", 2.0),
+        bronze("2020-01-20", "Tomate", 3.0),
+        bronze("2020-01-13", "tomate", 4.0),
+        bronze("2020-01-13", "Poire", 5.0),
+    ]
+    write(store, bronze=rows)
     with store.write() as transaction:
-        found = transaction.bronze_kilos({("2020-01-06", "Tomate"), ("2020-01-06", "tomate")})
-    assert found == {("2020-01-06", "Tomate"): 1.25}
+        found = transaction.bronze_between({"Tomate", "tomate"}, "2020-01-07", "2020-01-20")
+        many = transaction.bronze_between({f"name{i}" for i in range(40)} | {"Poire"}, "2020-01-01", "2020-12-31")
+    assert sorted(found, key=lambda row: row.key) == [rows[1], rows[3], rows[2]]
+    assert many == [rows[4]]
 
 
 def test_silver_rows_are_filtered_and_sorted_by_date_then_raw_name(store):
     rows = [
-        SilverRow("2020-01-13", "tomato", 1.0, "tomatto"),
-        SilverRow("2020-01-06", "tomato", 2.0, "tomatto"),
-        SilverRow("2020-01-06", "tomato", 3.0, "Tomate"),
-        SilverRow("2020-01-06", "pear", 4.0, "Poire"),
-        SilverRow("2020-02-03", "tomato", 5.0, "Tomate"),
+        SilverRow("2020-01-13", "tomato", 1.0, "tomatto", "2020-01-13"),
+        SilverRow("2020-01-06", "tomato", 2.0, "tomatto", "2020-01-06"),
+        SilverRow("2020-01-06", "tomato", 3.0, "Tomate", "2020-01-06"),
+        SilverRow("2020-01-06", "pear", 4.0, "Poire", "2020-01-06"),
+        SilverRow("2020-02-03", "tomato", 5.0, "Tomate", "2020-02-03"),
     ]
     write(store, silver=rows)
     with store.write() as transaction:
@@ -70,18 +82,18 @@ def test_gold_rows_are_replaced_by_month_and_vegetable(store):
 
 def test_a_failed_transaction_leaves_nothing(store):
     with pytest.raises(RuntimeError, match="boom"), store.write() as transaction:
-        transaction.put_bronze([BronzeRow("2020-01-06", "Tomate", 1.0)])
+        transaction.put_bronze([bronze("2020-01-06", "Tomate", 1.0)])
         raise RuntimeError("boom")
     assert store.bronze_changes(None).rows == []
 
 
 def test_change_feed_returns_only_rows_written_after_the_cursor(store):
-    write(store, bronze=[BronzeRow("2020-01-06", "Tomate", 1.0)])
+    write(store, bronze=[bronze("2020-01-06", "Tomate", 1.0)])
     first = store.bronze_changes(None)
     assert first.reset
-    write(store, bronze=[BronzeRow("2020-01-13", "Tomate", 2.0)])
+    write(store, bronze=[bronze("2020-01-13", "Tomate", 2.0)])
     second = store.bronze_changes(first.cursor)
-    assert (second.reset, second.rows) == (False, [BronzeRow("2020-01-13", "Tomate", 2.0)])
+    assert (second.reset, second.rows) == (False, [bronze("2020-01-13", "Tomate", 2.0)])
     assert second.cursor != first.cursor
     third = store.bronze_changes(second.cursor)
     assert (third.cursor, third.rows, third.reset) == (second.cursor, [], False)
@@ -90,15 +102,15 @@ def test_change_feed_returns_only_rows_written_after_the_cursor(store):
 def test_a_transaction_that_writes_nothing_keeps_the_cursor(store):
     cursor = store.bronze_changes(None).cursor
     with store.write() as transaction:
-        transaction.bronze_kilos({("2020-01-06", "Tomate")})
+        transaction.bronze_between({"Tomate"}, "2020-01-06", "2020-01-06")
     assert store.bronze_changes(cursor).cursor == cursor
 
 
 def test_init_empties_every_table_and_resets_change_feeds(store):
     write(
         store,
-        bronze=[BronzeRow("2020-01-06", "Tomate", 1.0)],
-        silver=[SilverRow("2020-01-06", "tomato", 1.0, "Tomate")],
+        bronze=[bronze("2020-01-06", "Tomate", 1.0)],
+        silver=[SilverRow("2020-01-06", "tomato", 1.0, "Tomate", "2020-01-06")],
         gold=[GoldRow("2020-01", "tomato", 1.0, False)],
     )
     cursor = store.gold_changes(None).cursor
@@ -112,9 +124,9 @@ def test_init_empties_every_table_and_resets_change_feeds(store):
 
 def test_data_survive_reopening_the_store(make_store):
     first = make_store()
-    write(first, bronze=[BronzeRow("2020-01-06", "Tomate", 1.5)])
+    write(first, bronze=[bronze("2020-01-06", "Tomate", 1.5)])
     first.close()
-    assert make_store().bronze_changes(None).rows == [BronzeRow("2020-01-06", "Tomate", 1.5)]
+    assert make_store().bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 1.5)]
 
 
 def test_a_closed_store_raises_storage_error(make_store):
@@ -133,9 +145,8 @@ def test_incremental_gold_equals_gold_recomputed_from_bronze(store):
             {"date": rng.choice(weeks), "vegetable": rng.choice(names), "kilo_sold": rng.uniform(0, 500)}
             for _ in range(rng.randint(1, 6))
         ]
-        ingest(store, VOCABULARY, batch)
-    bronze = store.bronze_changes(None).rows
-    expected = gold_from_bronze(bronze, VOCABULARY)
+        ingest(store, RULES, batch)
+    expected = gold_from_bronze(store.bronze_changes(None).rows, VOCABULARY)
     assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == expected
     assert len(expected) > 10
 
@@ -146,7 +157,7 @@ def test_a_writer_that_will_not_wait_is_told_the_store_is_busy(make_store):
 
     def hold():
         with store.write() as transaction:
-            transaction.put_bronze([BronzeRow("2020-01-06", "Tomate", 1.0)])
+            transaction.put_bronze([bronze("2020-01-06", "Tomate", 1.0)])
             started.set()
             release.wait(10)
 
@@ -160,36 +171,40 @@ def test_a_writer_that_will_not_wait_is_told_the_store_is_busy(make_store):
         release.set()
         thread.join()
     with store.write(wait=False) as transaction:
-        transaction.put_bronze([BronzeRow("2020-01-13", "Tomate", 2.0)])
+        transaction.put_bronze([bronze("2020-01-13", "Tomate", 2.0)])
     assert len(store.bronze_changes(None).rows) == 2
 
 
 def test_a_changed_vocabulary_rebuilds_silver_and_gold_from_bronze(store, tmp_path):
-    ingest(store, VOCABULARY, [{"date": "2020-01-06", "vegetable": "tomatoe", "kilo_sold": 70},
-                               {"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}])  # fmt: skip
-    assert sync_with_vocabulary(store, VOCABULARY) == []
+    records = [{"date": "2020-01-06", "vegetable": "tomatoe", "kilo_sold": 70},
+               {"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}]  # fmt: skip
+    ingest(store, RULES, records, received_at=RECEIVED)
+    assert sync_with_rules(store, RULES).renamed == []
+    assert sync_with_rules(store, RULES) == SyncReport()  # nothing changed since
     cursor = store.gold_changes(None).cursor
     path = tmp_path / "vocabulary.toml"
     path.write_text('"cherry tomato" = ["tomatoe"]\npear = ["poire"]\n', encoding="utf-8")
     vocabulary = Vocabulary.load(path)
-    assert sync_with_vocabulary(store, vocabulary) == ["tomatoe"]
+    assert sync_with_rules(store, FeedRules(vocabulary)).renamed == ["tomatoe"]
     expected = [GoldRow("2020-01", "cherry tomato", 70.0, False), GoldRow("2020-01", "pear", 7.0, False)]
     assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == expected
     assert store.gold_changes(cursor).reset
     assert sorted(store.bronze_changes(None).rows, key=lambda row: row.key) == [
-        BronzeRow("2020-01-06", "Poire", 7.0),
-        BronzeRow("2020-01-06", "tomatoe", 70.0),
+        bronze("2020-01-06", "Poire", 7.0),
+        bronze("2020-01-06", "tomatoe", 70.0),
     ]
-    assert store.silver_names() == {"tomatoe": "cherry tomato", "Poire": "pear"}
+    with store.write() as transaction:
+        assert transaction.silver_names() == {"tomatoe": "cherry tomato", "Poire": "pear"}
 
 
 def test_a_vocabulary_that_lost_a_stored_name_is_refused(store, tmp_path):
-    ingest(store, VOCABULARY, [{"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}])
+    ingest(store, RULES, [{"date": "2020-01-06", "vegetable": "Poire", "kilo_sold": 7}])
     path = tmp_path / "vocabulary.toml"
     path.write_text('tomato = ["tomate"]\n', encoding="utf-8")
     with pytest.raises(VocabularyError, match="no longer recognises 'Poire'"):
-        sync_with_vocabulary(store, Vocabulary.load(path))
-    assert store.silver_names() == {"Poire": "pear"}
+        sync_with_rules(store, FeedRules(Vocabulary.load(path)))
+    with store.write() as transaction:
+        assert transaction.silver_names() == {"Poire": "pear"}
 
 
 def test_posts_written_together_are_reported_one_by_one_in_order(store):
@@ -199,7 +214,7 @@ def test_posts_written_together_are_reported_one_by_one_in_order(store):
         {"date": "2020-01-13", "vegetable": "Poire", "kilo_sold": 3},
     ]
     third = [{"date": "2020-01-13", "vegetable": "Poire", "kilo_sold": 3}]
-    reports = ingest_posts(store, VOCABULARY, [first, second, [], third])
+    reports = ingest_posts(store, RULES, [first, second, [], third], received_at=RECEIVED)
     assert [(r.received, r.inserted, r.updated, r.unchanged, len(r.rejected)) for r in reports] == [
         (2, 1, 0, 0, 1),
         (2, 1, 1, 0, 0),
@@ -207,8 +222,8 @@ def test_posts_written_together_are_reported_one_by_one_in_order(store):
         (1, 0, 0, 1, 0),
     ]
     assert sorted(store.bronze_changes(None).rows, key=lambda row: row.key) == [
-        BronzeRow("2020-01-06", "Tomate", 2.0),
-        BronzeRow("2020-01-13", "Poire", 3.0),
+        bronze("2020-01-06", "Tomate", 2.0),
+        bronze("2020-01-13", "Poire", 3.0),
     ]
     assert gold_from_bronze(store.bronze_changes(None).rows, VOCABULARY) == sorted(
         store.gold_changes(None).rows, key=lambda row: row.key

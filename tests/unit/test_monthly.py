@@ -5,7 +5,7 @@ from vegsales.tables import SilverRow
 
 
 def silver(date: str, kilos: float, vegetable: str = "tomato", raw: str = "Tomate") -> SilverRow:
-    return SilverRow(date, vegetable, kilos, raw)
+    return SilverRow(date, vegetable, kilos, raw, date)
 
 
 @pytest.mark.parametrize(

@@ -2,30 +2,88 @@ import math
 
 import pytest
 
-from vegsales.records import FieldError, validate_record
+from vegsales.records import FieldError, validate_record, week_start
 from vegsales.tables import BronzeRow
 
 VALID = {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}
+NOTATIONS = (
+    "write a calendar date YYYY-MM-DD, an ISO week YYYY-Www (or YYYY-Www-1), or a year and ISO week YYYY-WW or YYYYWW"
+)
+NAME_RULE = "a vegetable name holds only letters, spaces, hyphens, apostrophes and periods"
 
 
 def with_(**changes) -> dict:
     return {**VALID, **changes}
 
 
+def bronze(date: str, vegetable: str, kilos: float, week: str) -> BronzeRow:
+    return BronzeRow(date, vegetable, kilos, week, "")
+
+
 @pytest.mark.parametrize(
     ("item", "expected"),
     [
-        pytest.param(VALID, BronzeRow("2020-01-27", "Tomate", 70.0), id="valid"),
-        pytest.param(with_(kilo_sold="12.5"), BronzeRow("2020-01-27", "Tomate", 12.5), id="numeric_string"),
-        pytest.param(with_(kilo_sold=0), BronzeRow("2020-01-27", "Tomate", 0.0), id="zero_kilos"),
-        pytest.param(with_(date="2020-02-29"), BronzeRow("2020-02-29", "Tomate", 70.0), id="leap_day"),
-        pytest.param(with_(vegetable=" tomatto "), BronzeRow("2020-01-27", " tomatto ", 70.0), id="raw_kept"),
-        pytest.param(with_(date="1900-01-01"), BronzeRow("1900-01-01", "Tomate", 70.0), id="first_date"),
-        pytest.param(with_(date="2999-12-31"), BronzeRow("2999-12-31", "Tomate", 70.0), id="last_date"),
+        pytest.param(VALID, bronze("2020-01-27", "Tomate", 70.0, "2020-01-27"), id="valid"),
+        pytest.param(with_(kilo_sold="12.5"), bronze("2020-01-27", "Tomate", 12.5, "2020-01-27"), id="numeric_string"),
+        pytest.param(with_(kilo_sold=0), bronze("2020-01-27", "Tomate", 0.0, "2020-01-27"), id="zero_kilos"),
+        pytest.param(with_(date="2020-02-29"), bronze("2020-02-29", "Tomate", 70.0, "2020-02-29"), id="leap_day"),
+        pytest.param(
+            with_(vegetable=" tomatto "), bronze("2020-01-27", " tomatto ", 70.0, "2020-01-27"), id="raw_kept"
+        ),
+        pytest.param(with_(date="1900-01-01"), bronze("1900-01-01", "Tomate", 70.0, "1900-01-01"), id="first_date"),
+        pytest.param(with_(date="2999-12-31"), bronze("2999-12-31", "Tomate", 70.0, "2999-12-31"), id="last_date"),
+        pytest.param(with_(date="20200127"), bronze("20200127", "Tomate", 70.0, "2020-01-27"), id="basic_calendar"),
+        pytest.param(with_(date="2020-W05"), bronze("2020-W05", "Tomate", 70.0, "2020-01-27"), id="iso_week"),
+        pytest.param(with_(date="2020W05"), bronze("2020W05", "Tomate", 70.0, "2020-01-27"), id="iso_week_basic"),
+        pytest.param(with_(date="2020-W05-1"), bronze("2020-W05-1", "Tomate", 70.0, "2020-01-27"), id="iso_monday"),
+        pytest.param(with_(date="2020-05"), bronze("2020-05", "Tomate", 70.0, "2020-01-27"), id="year_week"),
+        pytest.param(with_(date="202005"), bronze("202005", "Tomate", 70.0, "2020-01-27"), id="year_week_text"),
+        pytest.param(with_(date=202005), bronze("202005", "Tomate", 70.0, "2020-01-27"), id="year_week_integer"),
+        pytest.param(with_(date="2020-W53"), bronze("2020-W53", "Tomate", 70.0, "2020-12-28"), id="week_53_exists"),
+        pytest.param(with_(date="2021-W01"), bronze("2021-W01", "Tomate", 70.0, "2021-01-04"), id="iso_year_start"),
+        pytest.param(with_(date="2026-W01"), bronze("2026-W01", "Tomate", 70.0, "2025-12-29"), id="week_1_in_december"),
+        pytest.param(
+            with_(vegetable="Pommes de terre"), bronze("2020-01-27", "Pommes de terre", 70.0, "2020-01-27"), id="spaces"
+        ),
+        pytest.param(
+            with_(vegetable="chou-fleur"), bronze("2020-01-27", "chou-fleur", 70.0, "2020-01-27"), id="hyphen"
+        ),
+        pytest.param(
+            with_(vegetable="Brussels-sprout"),
+            bronze("2020-01-27", "Brussels-sprout", 70.0, "2020-01-27"),
+            id="capital_hyphen",
+        ),
+        pytest.param(
+            with_(vegetable="Tomate "), bronze("2020-01-27", "Tomate ", 70.0, "2020-01-27"), id="trailing_space"
+        ),
+        pytest.param(
+            with_(vegetable="pois d'été"), bronze("2020-01-27", "pois d'été", 70.0, "2020-01-27"), id="apostrophe"
+        ),
+        pytest.param(with_(vegetable="st. john"), bronze("2020-01-27", "st. john", 70.0, "2020-01-27"), id="period"),
+        pytest.param(
+            with_(vegetable="tomate\u0301"),
+            bronze("2020-01-27", "tomate\u0301", 70.0, "2020-01-27"),
+            id="combining_accent",
+        ),
+        pytest.param(with_(vegetable="ПОМИДОР"), bronze("2020-01-27", "ПОМИДОР", 70.0, "2020-01-27"), id="cyrillic"),
     ],
 )
 def test_valid_records_become_bronze_rows_as_sent(item, expected):
     assert validate_record(item) == expected
+
+
+@pytest.mark.parametrize(
+    ("date", "week_date", "expected"),
+    [
+        pytest.param("2020-01-27", "start", "2020-01-27", id="calendar_start"),
+        pytest.param("2020-02-02", "end", "2020-01-27", id="calendar_end"),
+        pytest.param("2020-01-03", "end", "2019-12-28", id="calendar_end_across_years"),
+        pytest.param("2020-W05", "end", "2020-01-27", id="iso_week_ignores_week_date"),
+        pytest.param("202005", "end", "2020-01-27", id="year_week_ignores_week_date"),
+    ],
+)
+def test_the_week_a_date_names(date, week_date, expected):
+    assert week_start(date, week_date) == expected
 
 
 @pytest.mark.parametrize(
@@ -38,17 +96,52 @@ def test_valid_records_become_bronze_rows_as_sent(item, expected):
         pytest.param(with_(brand_quality=3), "brand_quality", "Extra inputs are not permitted", id="extra_field"),
         pytest.param(with_(date="2021-02-29"), "date", "'2021-02-29' is not a real calendar date", id="feb_29_2021"),
         pytest.param(with_(date="2020-13-01"), "date", "'2020-13-01' is not a real calendar date", id="month_13"),
-        pytest.param(with_(date="not a date"), "date", "must be a date written YYYY-MM-DD", id="not_a_date"),
-        pytest.param(with_(date=None), "date", "must be a date written YYYY-MM-DD", id="null_date"),
-        pytest.param(with_(date="2020-1-27"), "date", "must be a date written YYYY-MM-DD", id="unpadded_date"),
-        pytest.param(with_(date="20200127"), "date", "must be a date written YYYY-MM-DD", id="basic_iso_date"),
-        pytest.param(with_(date="2020-01-27T00:00"), "date", "must be a date written YYYY-MM-DD", id="datetime"),
-        pytest.param(with_(date=20200127), "date", "must be a date written YYYY-MM-DD", id="number_date"),
+        pytest.param(with_(date="not a date"), "date", f"'not a date' is not a date or a week; {NOTATIONS}", id="text"),
+        pytest.param(with_(date=None), "date", f"must be a date or a week, got null; {NOTATIONS}", id="null_date"),
+        pytest.param(with_(date=True), "date", f"must be a date or a week, got a boolean; {NOTATIONS}", id="bool"),
+        pytest.param(with_(date=2020.5), "date", f"must be a date or a week, got a number; {NOTATIONS}", id="float"),
+        pytest.param(
+            with_(date="2020-1-27"), "date", f"'2020-1-27' is not a date or a week; {NOTATIONS}", id="unpadded"
+        ),
+        pytest.param(with_(date="2020-01-27T00:00"), "date", "is not a date or a week", id="datetime"),
+        pytest.param(
+            with_(date=20200127),
+            "date",
+            f"the number 20200127 is not a year and week YYYYWW; {NOTATIONS}",
+            id="number_date",
+        ),
+        pytest.param(
+            with_(date="2021-W53"),
+            "date",
+            f"'2021-W53' is not a week: ISO year 2021 has weeks 01 to 52; {NOTATIONS}",
+            id="week_53_of_2021",
+        ),
+        pytest.param(
+            with_(date="2020-W00"), "date", "'2020-W00' is not a week: ISO year 2020 has weeks 01 to 53", id="week_0"
+        ),
+        pytest.param(
+            with_(date="202054"), "date", "'202054' is not a week: ISO year 2020 has weeks 01 to 53", id="w54"
+        ),
+        pytest.param(
+            with_(date=202054), "date", "'202054' is not a week: ISO year 2020 has weeks 01 to 53", id="w54_integer"
+        ),
+        pytest.param(
+            with_(date="2020-5"), "date", f"'2020-5' is not a date or a week; {NOTATIONS}", id="week_unpadded"
+        ),
+        pytest.param(
+            with_(date="2020-W05-3"),
+            "date",
+            "'2020-W05-3' names weekday 3 of a week: a week is written by "
+            "its Monday (YYYY-Www-1) or with no weekday (YYYY-Www)",
+            id="wednesday",
+        ),
         pytest.param(
             with_(date="9999-12-30"), "date", "'9999-12-30' is outside 1900-01-01 .. 2999-12-31", id="year_9999"
         ),
         pytest.param(with_(date="0001-01-01"), "date", "'0001-01-01' is outside 1900-01-01 .. 2999-12-31", id="year_1"),
         pytest.param(with_(date="1899-12-31"), "date", "is outside 1900-01-01 .. 2999-12-31", id="before_1900"),
+        pytest.param(with_(date="1899-W52"), "date", "'1899-W52' is outside 1900-01-01 .. 2999-12-31", id="week_1899"),
+        pytest.param(with_(date="2020-01-27\x00"), "date", "'2020-01-27\\x00' is not a date or a week", id="nul_date"),
         pytest.param(with_(vegetable=""), "vegetable", "String should have at least 1 character", id="empty_name"),
         pytest.param(with_(vegetable="   "), "vegetable", "must contain at least one non-space", id="blank_name"),
         pytest.param(with_(vegetable="x" * 101), "vegetable", "at most 100 characters", id="long_name"),
@@ -57,6 +150,7 @@ def test_valid_records_become_bronze_rows_as_sent(item, expected):
         pytest.param(with_(kilo_sold=True), "kilo_sold", "must be a number, not a boolean", id="bool_kilos"),
         pytest.param(with_(kilo_sold=None), "kilo_sold", "Input should be a valid number", id="null_kilos"),
         pytest.param(with_(kilo_sold="abc"), "kilo_sold", "'abc' is not a number", id="text_kilos"),
+        pytest.param(with_(kilo_sold="12\x00"), "kilo_sold", "'12\\x00' is not a number", id="nul_kilos"),
         pytest.param(with_(kilo_sold=-5), "kilo_sold", "greater than or equal to 0", id="negative_kilos"),
         pytest.param(with_(kilo_sold="nan"), "kilo_sold", "must be a finite number", id="nan_string"),
         pytest.param(with_(kilo_sold=float("inf")), "kilo_sold", "must be a finite number", id="infinity"),
@@ -70,6 +164,47 @@ def test_invalid_records_are_rejected_with_the_field_and_reason(item, field, mes
     assert any(e.field == field and message in e.message for e in errors), errors
 
 
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [
+        pytest.param("carrot\n", "a control character U+000A at position 7", id="newline"),
+        pytest.param("Carrot\t", "a control character U+0009 at position 7", id="tab"),
+        pytest.param("car\x00rot", "a control character U+0000 at position 4", id="nul"),
+        pytest.param("carrot\x7f", "a control character U+007F at position 7", id="delete"),
+        pytest.param("carrot\x85", "a control character U+0085 at position 7", id="c1_next_line"),
+        pytest.param(
+            "\u200bcarrot", "an invisible format character U+200B (ZERO WIDTH SPACE) at position 1", id="zwsp"
+        ),
+        pytest.param(
+            "\ufeffcarrot", "an invisible format character U+FEFF (ZERO WIDTH NO-BREAK SPACE) at position 1", id="bom"
+        ),
+        pytest.param(
+            "carrot\u202e",
+            "an invisible format character U+202E (RIGHT-TO-LEFT OVERRIDE) at position 7",
+            id="bidi_override",
+        ),
+        pytest.param("car\u2028rot", "a line or paragraph separator U+2028 at position 4", id="line_separator"),
+        pytest.param("car\u2029rot", "a line or paragraph separator U+2029 at position 4", id="paragraph_separator"),
+        pytest.param("carrot2", "a digit '2' at position 7", id="digit"),
+        pytest.param("carrot²", "a digit '²' at position 7", id="superscript_digit"),
+        pytest.param("=A1+tomato", "the character '=' at position 1", id="formula"),
+        pytest.param("+tomato", "the character '+' at position 1", id="plus"),
+        pytest.param("@tomato", "the character '@' at position 1", id="at"),
+        pytest.param("<b>tomato</b>", "the character '<' at position 1", id="markup"),
+        pytest.param("tomato>", "the character '>' at position 7", id="greater_than"),
+        pytest.param('to"mato', "the character '\"' at position 3", id="double_quote"),
+        pytest.param("tomato;", "the character ';' at position 7", id="semicolon"),
+        pytest.param("tomato, red", "the character ',' at position 7", id="comma"),
+        pytest.param("to\\mato", "the character '\\\\' at position 3", id="backslash"),
+        pytest.param("tomato|x", "the character '|' at position 7", id="pipe"),
+        pytest.param("tomato & co", "the character '&' (U+0026) at position 8", id="ampersand"),
+        pytest.param("tomato 🍅", "the character '🍅' (U+1F345) at position 8", id="emoji"),
+    ],
+)
+def test_dirty_names_are_rejected_naming_the_character_and_its_position(name, what):
+    assert validate_record(with_(vegetable=name)) == [FieldError("vegetable", f"contains {what}: {NAME_RULE}")]
+
+
 def test_negative_zero_is_stored_as_zero():
     row = validate_record(with_(kilo_sold=-0.0))
     assert math.copysign(1.0, row.kilo_sold) == 1.0
@@ -79,3 +214,9 @@ def test_every_problem_of_a_record_is_reported():
     errors = validate_record({"date": "2021-02-29", "kilo_sold": -1, "brand_quality": "A"})
     assert sorted(e.field for e in errors) == ["brand_quality", "date", "kilo_sold", "vegetable"]
     assert FieldError("vegetable", "Field required") in errors
+
+
+def test_the_received_time_is_kept_on_the_row():
+    assert validate_record(VALID, "end", "2026-01-01T00:00:00.000000Z") == BronzeRow(
+        "2020-01-27", "Tomate", 70.0, "2020-01-21", "2026-01-01T00:00:00.000000Z"
+    )

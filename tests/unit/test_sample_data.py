@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vegsales.pipeline import clean_records, gold_from_bronze
-from vegsales.tables import BronzeRow
+from vegsales.pipeline import gold_from_bronze
+from vegsales.silver import FeedRules, clean_records
 from vegsales.vegetables import Vocabulary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -62,7 +62,8 @@ def records() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def cleaned(records, vocabulary):
-    return clean_records(records, vocabulary)
+    accepted, rejected = clean_records(records, FeedRules(vocabulary))
+    return [record.silver() for record in accepted], rejected, [record.bronze for record in accepted]
 
 
 def load_generator():
@@ -95,7 +96,7 @@ def test_sample_file_has_the_expected_number_of_rows(records):
 
 
 def test_every_monday_from_2020_01_06_to_2023_12_25_has_a_sale_of_every_vegetable(cleaned):
-    accepted, _ = cleaned
+    accepted, _, _ = cleaned
     mondays = {(dt.date(2020, 1, 6) + dt.timedelta(weeks=week)).isoformat() for week in range(208)}
     assert max(mondays) == "2023-12-25"
     assert {row.date for row in accepted} == mondays
@@ -104,7 +105,7 @@ def test_every_monday_from_2020_01_06_to_2023_12_25_has_a_sale_of_every_vegetabl
 
 
 def test_sample_file_holds_at_least_ten_canonical_vegetables_under_several_spellings(cleaned):
-    accepted, _ = cleaned
+    accepted, _, _ = cleaned
     spellings = Counter(row.vegetable for row in {(row.vegetable, row.raw_vegetable): row for row in accepted}.values())
     assert len(spellings) >= 10
     assert all(count >= 3 for count in spellings.values()), spellings
@@ -118,20 +119,18 @@ def test_every_spelling_the_generator_uses_resolves_to_its_intended_vegetable(vo
 
 
 def test_no_two_valid_rows_share_a_date_and_raw_name(cleaned):
-    accepted, _ = cleaned
+    accepted, _, _ = cleaned
     repeated = [key for key, count in Counter(row.key for row in accepted).items() if count > 1]
     assert repeated == []
 
 
 def test_exactly_the_planted_rows_are_rejected_each_for_its_one_reason(records, cleaned):
-    accepted, rejected = cleaned
+    accepted, rejected, _ = cleaned
     got = {rejection.index + 2: [error.field for error in rejection.errors] for rejection in rejected}
     assert got == {line: [field] for line, field in REJECTED_LINES.items()}
     assert len(accepted) == len(records) - 24
 
 
 def test_flagged_outlier_months_are_exactly_the_planted_spikes(cleaned, vocabulary):
-    accepted, _ = cleaned
-    bronze = [BronzeRow(row.date, row.raw_vegetable, row.kilo_sold) for row in accepted]
-    gold = gold_from_bronze(bronze, vocabulary)
+    gold = gold_from_bronze(cleaned[2], vocabulary)
     assert sorted((row.year_month, row.vegetable) for row in gold if row.is_outlier) == PLANTED_OUTLIERS

@@ -1,5 +1,5 @@
 """Storage backends behind one interface: `Store`."""
 
-from .base import Changes, Cursor, StorageError, Store, StoreBusy, WriteTransaction
+from .base import TABLES, Changes, Cursor, StorageError, Store, StoreBusy, WriteTransaction
 
-__all__ = ["Changes", "Cursor", "StorageError", "Store", "StoreBusy", "WriteTransaction"]
+__all__ = ["TABLES", "Changes", "Cursor", "StorageError", "Store", "StoreBusy", "WriteTransaction"]

@@ -5,12 +5,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
+from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
 
 Cursor = tuple[int, int]
 """(epoch, seq): epoch changes when the store is emptied, seq grows with every write transaction."""
 
 Row = TypeVar("Row", BronzeRow, GoldRow)
+
+SCHEMA_VERSION = 2
+"""2: bronze and silver keyed by the first day of the week, with the date as sent; rejected_sales;
+store_meta. A store of version 1 is migrated when it is opened, in one transaction."""
+
+TABLES = ("bronze_sales", "silver_sales", "gold_sales", "rejected_sales")
 
 
 class StorageError(RuntimeError):
@@ -33,8 +39,8 @@ class Changes(Generic[Row]):
 class WriteTransaction(Protocol):
     """One atomic write: everything done through it is committed together or not at all."""
 
-    def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
-        """Stored kilos of those bronze keys that exist."""
+    def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
+        """Bronze rows of those raw names whose week starts between first_week and last_week (inclusive)."""
         ...
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
@@ -45,9 +51,9 @@ class WriteTransaction(Protocol):
         """Insert or replace silver rows by key."""
         ...
 
-    def silver_rows(self, vegetable: str, first_date: str, last_date: str) -> list[SilverRow]:
-        """Silver rows of a canonical vegetable with first_date <= date <= last_date,
-        sorted by (date, raw_vegetable) in code-point order."""
+    def silver_rows(self, vegetable: str, first_week: str, last_week: str) -> list[SilverRow]:
+        """Silver rows of a canonical vegetable with first_week <= week_start <= last_week,
+        sorted by (week_start, raw_vegetable) in code-point order."""
         ...
 
     def gold_rows(self, vegetable: str) -> list[GoldRow]:
@@ -62,13 +68,49 @@ class WriteTransaction(Protocol):
         """Every bronze row."""
         ...
 
-    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
-        """Empty silver and gold and write these rows instead; change feeds start over (new epoch)."""
+    def silver_names(self) -> dict[str, str]:
+        """Each raw vegetable name in silver, with the canonical name it was cleaned into."""
+        ...
+
+    def replace_tables(
+        self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
+    ) -> None:
+        """Empty silver and gold, and bronze when rows are given for it, and write these rows
+        instead; change feeds start over (new epoch)."""
+        ...
+
+    def rejected_rows(self, hashes: Collection[str]) -> dict[str, RejectedRow]:
+        """The quarantined records among those hashes."""
+        ...
+
+    def all_rejected(self) -> list[RejectedRow]:
+        """Every quarantined record."""
+        ...
+
+    def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
+        """Insert or replace quarantined records by hash."""
+        ...
+
+    def delete_rejected(self, hashes: Collection[str]) -> None:
+        """Take those records out of quarantine."""
+        ...
+
+    def trim_rejected(self, keep: int) -> int:
+        """Delete all but the `keep` most recently received records (by last_received, then hash);
+        return how many were deleted."""
+        ...
+
+    def meta(self) -> dict[str, str]:
+        """The store's settings and counters (schema_version, week_date, rules, rejected_dropped)."""
+        ...
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set one setting or counter."""
         ...
 
 
 class Store(Protocol):
-    """Bronze, silver and gold tables, written in transactions, read as change feeds.
+    """Bronze, silver and gold tables and the quarantine, written in transactions, read as change feeds.
 
     Writers are serialised (one write transaction at a time, across processes too), so
     that the incremental gold update of one post never races another's.
@@ -80,7 +122,7 @@ class Store(Protocol):
     share one commit. False when a write is quicker than the hop to a thread."""
 
     def init(self) -> None:
-        """Create the tables if missing, else empty them."""
+        """Create the tables if missing, else empty them (and the count of dropped rejections)."""
         ...
 
     def write(self, wait: bool = True) -> AbstractContextManager[WriteTransaction]:
@@ -96,8 +138,12 @@ class Store(Protocol):
         """Gold rows written after `since` (all of them when `since` is None or stale)."""
         ...
 
-    def silver_names(self) -> dict[str, str]:
-        """Each raw vegetable name in silver, with the canonical name it was cleaned into."""
+    def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
+        """The `limit` most recently received quarantined records, newest first, and how many there are."""
+        ...
+
+    def meta(self) -> dict[str, str]:
+        """The store's settings and counters, as WriteTransaction.meta()."""
         ...
 
     def check(self) -> None:

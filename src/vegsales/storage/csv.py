@@ -1,156 +1,46 @@
-"""CSV storage: bronze.csv, silver.csv and gold.csv in one folder, served from memory.
+"""CSV storage: one file per table in one folder, served from memory.
 
 Every table lives in memory with each row's CSV line already rendered; a write rewrites the
-changed files whole, so they stay true tables (one row per key, sorted). A commit is crash-safe
-across the three files:
-
-1. the new files are written and fsynced in `.commit-new/`;
-2. renaming `.commit-new/` to `.commit/` is the commit point (then the folder is fsynced);
-3. each file is moved over its old version with os.replace, the folder fsynced, `.commit/` removed.
-
-At start-up a leftover `.commit/` is rolled forward (step 3 again) and a `.commit-new/` thrown
-away, so the three files always hold one consistent version, and a reader at any moment sees a
-whole file. Posts that arrive while a commit is being written wait and are committed together
-(group commit): one rewrite serves them all. Readers see a row only once it is on disk.
+changed files whole, so they stay true tables (one row per key, sorted), and commits them
+together, crash-safe (folder_commit.py). Posts that arrive while a commit is being written
+wait and are committed together (group commit): one rewrite serves them all. Readers see a
+sale only once it is on disk.
 """
 
-import bisect
-import csv
 import fcntl
-import io
 import logging
-import math
 import os
-import re
 import secrets
-import shutil
 import threading
-from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from ..rendered import BULK, RenderedRows
-from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .base import Changes, Cursor, StorageError, StoreBusy
+from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
+from .base import SCHEMA_VERSION, Changes, Cursor, StorageError, StoreBusy
+from .csv_format import (
+    BRONZE,
+    BRONZE_V1,
+    FORMATS,
+    GOLD,
+    META,
+    REJECTED,
+    SILVER,
+    SILVER_V1,
+    BadFile,
+    Setting,
+    Table,
+    TableFormat,
+    header_of,
+    read_rows,
+)
+from .folder_commit import FolderCommit
 
 log = logging.getLogger("vegsales")
 LOCK_FILE = "vegsales.lock"
-NEW_COMMIT, COMMIT = ".commit-new", ".commit"
 REPLACED = "(replaced)"
 """Marks, in a transaction's log, a table replaced whole."""
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_YEAR_MONTH = re.compile(r"\d{4}-\d{2}")
-
-
-class BadFile(StorageError):
-    """A CSV file that cannot be loaded as it is."""
-
-
-def _kilos(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"kilo_sold must be a finite number >= 0, got {text!r}")
-    return value
-
-
-def _text(pattern: re.Pattern | None = None) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if not text or (pattern is not None and not pattern.fullmatch(text)):
-            raise ValueError(f"unexpected value {text!r}")
-        return text
-
-    return parse
-
-
-def _flag(text: str) -> bool:
-    if text not in ("true", "false"):
-        raise ValueError(f"is_outlier must be true or false, got {text!r}")
-    return text == "true"
-
-
-@dataclass(frozen=True)
-class TableFormat:
-    file_name: str
-    header: tuple[str, ...]
-    row_type: type
-    parsers: tuple[Callable[[str], Any], ...]
-    key: Callable[[Any], Hashable]
-    index: Callable[[Any], str] | None = None
-    """Rows are also listed per value of `index` (the canonical vegetable) for range reads."""
-
-
-BRONZE = TableFormat(
-    "bronze.csv", ("date", "vegetable", "kilo_sold"), BronzeRow, (_text(_DATE), _text(), _kilos), lambda r: r.key
-)
-SILVER = TableFormat(
-    "silver.csv",
-    ("date", "vegetable", "kilo_sold", "raw_vegetable"),
-    SilverRow,
-    (_text(_DATE), _text(), _kilos, _text()),
-    lambda r: r.key,
-    index=lambda r: r.vegetable,
-)
-GOLD = TableFormat(
-    "gold.csv",
-    ("year_month", "vegetable", "kilo_sold", "is_outlier"),
-    GoldRow,
-    (_text(_YEAR_MONTH), _text(), _kilos, _flag),
-    lambda r: r.key,
-    index=lambda r: r.vegetable,
-)
-FORMATS = (BRONZE, SILVER, GOLD)
-
-
-def _csv_line(values: Sequence[Any]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(
-        [("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else v for v in values]
-    )
-    return buffer.getvalue()
-
-
-class Table(RenderedRows[str]):
-    """One table in memory: rows with their CSV lines in key order, and an optional index."""
-
-    def __init__(self, table_format: TableFormat):
-        super().__init__(table_format.key, lambda row: _csv_line([getattr(row, f) for f in table_format.header]))
-        self.format = table_format
-        self.index: dict[str, list[Hashable]] = {}
-
-    def update(self, rows: Sequence[Any]) -> list[Any | None]:
-        replaced = super().update(rows)
-        group_of = self.format.index
-        if group_of:
-            added: dict[str, list[Hashable]] = {}
-            for row, before in zip(rows, replaced, strict=True):
-                if before is None or group_of(before) != group_of(row):
-                    if before is not None:
-                        self.index[group_of(before)].remove(self.format.key(row))
-                    added.setdefault(group_of(row), []).append(self.format.key(row))
-            for group, keys in added.items():
-                members = self.index.setdefault(group, [])
-                if len(keys) > BULK:
-                    members.extend(keys)
-                    members.sort()
-                else:
-                    for key in keys:
-                        bisect.insort(members, key)
-        return replaced
-
-    def remove(self, key: Hashable) -> Any:
-        row = super().remove(key)
-        if self.format.index:
-            self.index[self.format.index(row)].remove(key)
-        return row
-
-    def clear(self) -> None:
-        super().clear()
-        self.index.clear()
-
-    def render(self) -> str:
-        return _csv_line(self.format.header) + "".join(self.rendered)
 
 
 class Published:
@@ -173,19 +63,20 @@ class Published:
 
 
 class CsvStore:
-    """The three tables as CSV files in `folder` (created if missing), one process at a time."""
+    """The tables as CSV files in `folder` (created if missing), one process at a time."""
 
     writes_wait_on_io = True
 
     def __init__(self, folder: str | Path, fsync: bool = True):
         self.folder = Path(folder)
-        self._fsync = fsync
+        self._files = FolderCommit(self.folder, fsync)
         self._write_lock = threading.Lock()  # guards the working tables
         self._commit_lock = threading.Lock()  # one file commit at a time
         self._read_lock = threading.Lock()  # guards the published tables
         self._tables = {f.file_name: Table(f) for f in FORMATS}
         self._published = {BRONZE.file_name: Published(), GOLD.file_name: Published()}
         self._pending: list[tuple[str, Hashable, Any, int]] = []
+        self._dirty: set[str] = set()  # files changed in memory since the last commit
         # A random epoch per start: cursors and ETags from before a restart never match.
         self._epoch, self._seq, self._durable_seq = secrets.randbits(52), 0, 0
         self._broken: BaseException | None = None
@@ -196,7 +87,7 @@ class CsvStore:
         except OSError as error:
             raise StorageError(f"cannot use data folder {self.folder}: {error}") from error
         try:
-            self._recover()
+            self._files.recover()
             self._load()
             for name, published in self._published.items():
                 for key, row in self._tables[name].rows.items():
@@ -207,7 +98,7 @@ class CsvStore:
 
     # -- start-up -------------------------------------------------------------------------
 
-    def _lock_folder(self):
+    def _lock_folder(self) -> IO[str]:
         lock_file = open(self.folder / LOCK_FILE, "a+")  # noqa: SIM115 - held open while the store lives
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -224,20 +115,17 @@ class CsvStore:
         lock_file.flush()
         return lock_file
 
-    def _recover(self) -> None:
-        """Finish a commit that reached its commit point; drop one that did not."""
-        shutil.rmtree(self.folder / NEW_COMMIT, ignore_errors=True)
-        if (self.folder / COMMIT).is_dir():
-            self._move_committed_files()
-
     def _load(self) -> None:
-        """Fill the working tables from the files; a new folder gets three files of headers."""
+        """Fill the tables from the files; a new folder gets files of headers, an old one is migrated."""
         present = [f.file_name for f in FORMATS if (self.folder / f.file_name).exists()]
         if not present:
-            unfinished = self._commit_files({name: table.render() for name, table in self._tables.items()})
-            if unfinished:
-                raise unfinished
-        elif len(present) < len(FORMATS):
+            self._tables[META.file_name].update([Setting("schema_version", str(SCHEMA_VERSION))])
+            self._commit_all()
+            return
+        if header_of(self.folder / BRONZE.file_name) == BRONZE_V1.header and META.file_name not in present:
+            self._migrate_from_version_1()
+            return
+        if len(present) < len(FORMATS):
             missing = ", ".join(f.file_name for f in FORMATS if f.file_name not in present)
             raise BadFile(
                 f"data folder {self.folder} holds {', '.join(present)} but not {missing}: "
@@ -245,22 +133,44 @@ class CsvStore:
             )
         for table in self._tables.values():
             table.clear()
-            table.update(list(_read_rows(self.folder / table.format.file_name, table.format)))
+            table.update(list(read_rows(self.folder / table.format.file_name, table.format)))
+        version = int(self.meta().get("schema_version", "0"))
+        if version != SCHEMA_VERSION:
+            raise BadFile(f"data folder {self.folder}: schema version {version}, this vegsales knows {SCHEMA_VERSION}")
+
+    def _migrate_from_version_1(self) -> None:
+        """Version 1 had three files keyed by the date as sent (always the first day of the week)."""
+        now, read = utc_now(), lambda table_format: list(read_rows(self.folder / table_format.file_name, table_format))
+        tables = self._tables
+        tables[BRONZE.file_name].update([BronzeRow(d, name, kilos, d, now) for d, name, kilos in read(BRONZE_V1)])
+        tables[SILVER.file_name].update([SilverRow(d, veg, kilos, raw, d) for d, veg, kilos, raw in read(SILVER_V1)])
+        tables[GOLD.file_name].update(read(GOLD))
+        settings = [Setting("schema_version", str(SCHEMA_VERSION)), Setting("week_date", "start")]
+        tables[META.file_name].update(settings)
+        self._commit_all()
+        log.warning("CSV folder %s: migrated from schema version 1 to %d", self.folder, SCHEMA_VERSION)
+
+    def _commit_all(self) -> None:
+        unfinished = self._files.commit({name: table.render() for name, table in self._tables.items()})
+        if unfinished:
+            raise unfinished
 
     # -- writing --------------------------------------------------------------------------
 
     def init(self) -> None:
         with self._commit_lock, self._write_lock:
             self._check_writable()
-            empty = {f.file_name: Table(f).render() for f in FORMATS}
+            emptied = {f.file_name: Table(f) for f in FORMATS}
+            kept = [s for s in self._tables[META.file_name].rows.values() if s.key != "rejected_dropped"]
+            emptied[META.file_name].update(kept)
             try:
-                self._stop_writing_if(self._commit_files(empty))
+                self._stop_writing_if(self._files.commit({name: table.render() for name, table in emptied.items()}))
             except OSError as error:
                 raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
-            for table in self._tables.values():
-                table.clear()
+            self._tables.update(emptied)
             self._seq += 1
             self._pending.clear()
+            self._dirty.clear()
             with self._read_lock:
                 for published in self._published.values():
                     published.rows.clear()
@@ -279,10 +189,11 @@ class CsvStore:
             except BaseException:
                 transaction.undo()
                 raise
-            if not transaction.written:
+            if not transaction.dirty:
                 return
             self._seq = seq = transaction.seq
             self._pending.extend(transaction.written)
+            self._dirty |= transaction.dirty
         finally:
             self._write_lock.release()
         self._commit_through(seq)
@@ -294,18 +205,19 @@ class CsvStore:
                 return  # another post's commit wrote this one too
             self._check_writable()  # an earlier commit failed: this write was not stored
             with self._write_lock:
-                contents = {name: table.render() for name, table in self._tables.items()}
-                pending, self._pending = self._pending, []
+                contents = {name: self._tables[name].render() for name in self._dirty}
+                pending, self._pending, self._dirty = self._pending, [], set()
                 through = self._seq
             try:
-                unfinished = self._commit_files(contents)
+                unfinished = self._files.commit(contents)
             except BaseException as error:
                 self._stop_writing_if(error)
                 raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
             with self._read_lock:
                 for name, key, row, row_seq in pending:
-                    if name is REPLACED:  # gold rows may have gone: readers start over
-                        self._published[GOLD.file_name] = Published()
+                    if name is REPLACED:  # rows may have gone: readers start over
+                        if key in self._published:
+                            self._published[key] = Published()
                         self._epoch += 1
                     elif name in self._published:
                         self._published[name].apply(key, row, row_seq)
@@ -324,46 +236,6 @@ class CsvStore:
         if self._broken is not None:
             raise StorageError(f"the CSV store stopped writing after an I/O error ({self._broken}); restart it")
 
-    def _commit_files(self, contents: dict[str, str]) -> OSError | None:
-        """Commit new versions of the files. Raises OSError when nothing was committed; returns
-        the error when the commit point was reached but not every file could be moved into
-        place (the new versions wait in .commit/ and are moved at the next start)."""
-        new = self.folder / NEW_COMMIT
-        shutil.rmtree(new, ignore_errors=True)
-        new.mkdir()
-        for name, text in contents.items():
-            with open(new / name, "w", encoding="utf-8", newline="") as file:
-                file.write(text)
-                file.flush()
-                self._sync(file.fileno())
-        self._sync_folder(new)
-        os.rename(new, self.folder / COMMIT)  # the commit point
-        try:
-            self._sync_folder(self.folder)
-            self._move_committed_files()
-        except OSError as error:
-            return error
-        return None
-
-    def _move_committed_files(self) -> None:
-        committed = self.folder / COMMIT
-        for path in committed.iterdir():
-            os.replace(path, self.folder / path.name)
-        self._sync_folder(self.folder)
-        committed.rmdir()
-
-    def _sync(self, descriptor: int) -> None:
-        if self._fsync:
-            os.fsync(descriptor)
-
-    def _sync_folder(self, folder: Path) -> None:
-        if self._fsync:
-            descriptor = os.open(folder, os.O_RDONLY)
-            try:
-                os.fsync(descriptor)
-            finally:
-                os.close(descriptor)
-
     # -- reading --------------------------------------------------------------------------
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
@@ -381,9 +253,15 @@ class CsvStore:
                 return Changes(cursor, [row for row, _ in published.rows.values()], True)
             return Changes(cursor, published.since(since[1]), False)
 
-    def silver_names(self) -> dict[str, str]:
+    def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
         with self._write_lock:
-            return {row.raw_vegetable: row.vegetable for row in self._tables[SILVER.file_name].rows.values()}
+            self._check_open()
+            rows = list(self._tables[REJECTED.file_name].rows.values())
+        rows.sort(key=lambda row: (row.last_received, row.record_hash), reverse=True)
+        return rows[:limit], len(rows)
+
+    def meta(self) -> dict[str, str]:
+        return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
 
     def check(self) -> None:
         self._check_writable()
@@ -408,39 +286,40 @@ class CsvWrite:
         self._tables = tables
         self.seq = seq
         self.written: list[tuple[str, Hashable, Any, int]] = []
+        self.dirty: set[str] = set()
         self._undo: list[tuple[Table, Hashable, Any | None]] = []
 
     def _put(self, table_format: TableFormat, rows: Sequence[Any]) -> None:
         table = self._tables[table_format.file_name]
+        self.dirty.add(table_format.file_name)
         for row, before in zip(rows, table.update(rows), strict=True):
             key = table_format.key(row)
             self._undo.append((table, key, before))
             self.written.append((table_format.file_name, key, row, self.seq))
 
+    def _delete(self, table_format: TableFormat, keys: Collection[Hashable]) -> None:
+        table = self._tables[table_format.file_name]
+        self.dirty.add(table_format.file_name)
+        for key in keys:
+            if key in table.rows:
+                self._undo.append((table, key, table.remove(key)))
+
     def undo(self) -> None:
         for table, key, before in reversed(self._undo):
             if key is REPLACED:
                 self._tables[table.format.file_name] = table
+            elif key not in table.rows:
+                table.update([before])  # a deleted row
             elif before is None:
                 table.remove(key)
             else:
                 table.update([before])
         self.written.clear()
+        self.dirty.clear()
 
-    def bronze_rows(self) -> list[BronzeRow]:
-        return list(self._tables[BRONZE.file_name].rows.values())
-
-    def replace_silver_and_gold(self, silver: Sequence[SilverRow], gold: Sequence[GoldRow]) -> None:
-        for table_format in (SILVER, GOLD):
-            self._undo.append((self._tables[table_format.file_name], REPLACED, None))
-            self._tables[table_format.file_name] = Table(table_format)
-        self.written.append((REPLACED, None, None, self.seq))
-        self._put(SILVER, silver)
-        self._put(GOLD, gold)
-
-    def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
-        rows = self._tables[BRONZE.file_name].rows
-        return {key: rows[key].kilo_sold for key in keys if key in rows}
+    def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
+        table = self._tables[BRONZE.file_name]
+        return [row for name in vegetables for row in table.between(name, first_week, last_week)]
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
         self._put(BRONZE, rows)
@@ -448,12 +327,8 @@ class CsvWrite:
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
         self._put(SILVER, rows)
 
-    def silver_rows(self, vegetable: str, first_date: str, last_date: str) -> list[SilverRow]:
-        table = self._tables[SILVER.file_name]
-        keys = table.index.get(vegetable, [])
-        start = bisect.bisect_left(keys, (first_date,))
-        end = bisect.bisect_left(keys, (last_date + "\x00",))  # past every (last_date, any name)
-        return [table.rows[key] for key in keys[start:end]]
+    def silver_rows(self, vegetable: str, first_week: str, last_week: str) -> list[SilverRow]:
+        return self._tables[SILVER.file_name].between(vegetable, first_week, last_week)
 
     def gold_rows(self, vegetable: str) -> list[GoldRow]:
         table = self._tables[GOLD.file_name]
@@ -462,33 +337,47 @@ class CsvWrite:
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         self._put(GOLD, rows)
 
+    def bronze_rows(self) -> list[BronzeRow]:
+        return list(self._tables[BRONZE.file_name].rows.values())
 
-def _read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
-    """The rows of one CSV file; BadFile names the file and line of the first problem."""
-    seen: dict[Hashable, int] = {}
-    try:
-        with open(path, encoding="utf-8", newline="") as file:
-            reader = csv.reader(file, strict=True)
-            header = next(reader, None)
-            if tuple(header or ()) != table_format.header:
-                raise BadFile(f"{path}, line 1: header must be {','.join(table_format.header)}, got {header}")
-            for values in reader:
-                line = reader.line_num
-                if len(values) != len(table_format.header):
-                    raise BadFile(f"{path}, line {line}: expected {len(table_format.header)} fields, got {len(values)}")
-                try:
-                    fields = [parse(value) for parse, value in zip(table_format.parsers, values, strict=True)]
-                    row = table_format.row_type(*fields)
-                except ValueError as error:
-                    raise BadFile(f"{path}, line {line}: {error}") from None
-                key = table_format.key(row)
-                if key in seen:
-                    raise BadFile(f"{path}, line {line}: duplicate of line {seen[key]} (same key {key})")
-                seen[key] = line
-                yield row
-    except csv.Error as error:
-        raise BadFile(f"{path}, line {reader.line_num}: {error}") from None
-    except UnicodeDecodeError as error:
-        raise BadFile(f"{path}: not UTF-8 text ({error})") from None
-    except OSError as error:
-        raise BadFile(f"cannot read {path}: {error}") from None
+    def silver_names(self) -> dict[str, str]:
+        return {row.raw_vegetable: row.vegetable for row in self._tables[SILVER.file_name].rows.values()}
+
+    def replace_tables(
+        self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
+    ) -> None:
+        replaced: list[tuple[TableFormat, Sequence[Any]]] = [(SILVER, silver), (GOLD, gold)]
+        if bronze is not None:
+            replaced.append((BRONZE, bronze))
+        for table_format, rows in replaced:
+            self._undo.append((self._tables[table_format.file_name], REPLACED, None))
+            self._tables[table_format.file_name] = Table(table_format)
+            self.written.append((REPLACED, table_format.file_name, None, self.seq))
+            self._put(table_format, rows)
+
+    def rejected_rows(self, hashes: Collection[str]) -> dict[str, RejectedRow]:
+        rows = self._tables[REJECTED.file_name].rows
+        return {key: rows[key] for key in hashes if key in rows}
+
+    def all_rejected(self) -> list[RejectedRow]:
+        return list(self._tables[REJECTED.file_name].rows.values())
+
+    def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
+        self._put(REJECTED, rows)
+
+    def delete_rejected(self, hashes: Collection[str]) -> None:
+        self._delete(REJECTED, hashes)
+
+    def trim_rejected(self, keep: int) -> int:
+        rows = self._tables[REJECTED.file_name].rows
+        if len(rows) <= keep:
+            return 0
+        oldest = sorted(rows.values(), key=lambda row: (row.last_received, row.record_hash))[: len(rows) - keep]
+        self._delete(REJECTED, [row.record_hash for row in oldest])
+        return len(oldest)
+
+    def meta(self) -> dict[str, str]:
+        return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._put(META, [Setting(key, value)])

@@ -7,18 +7,21 @@ A post holds the lock for about a millisecond. Readers never wait: a change-feed
 statement, so it sees one snapshot (version and rows together).
 """
 
+import logging
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .base import Changes, Cursor, StorageError, StoreBusy
-from .sql import SqlReads
+from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
+from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, StorageError, StoreBusy
+from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, SqlTransaction, rejected_row
+
+log = logging.getLogger("vegsales")
 
 # COLLATE "C": ORDER BY in code-point order, as Python sorts (the gold sums depend on it).
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS store_version (
     id integer PRIMARY KEY CHECK (id = 1),
     epoch bigint NOT NULL,
@@ -26,22 +29,31 @@ CREATE TABLE IF NOT EXISTS store_version (
 );
 -- A random first epoch: a recreated database never reuses an old ETag.
 INSERT INTO store_version VALUES (1, floor(random() * 2 ^ 52)::bigint, 0) ON CONFLICT (id) DO NOTHING;
+CREATE TABLE IF NOT EXISTS store_meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+INSERT INTO store_meta VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING;
 CREATE TABLE IF NOT EXISTS bronze_sales (
-    date text COLLATE "C" NOT NULL,
+    week_start text COLLATE "C" NOT NULL,
     vegetable text COLLATE "C" NOT NULL,
+    date text COLLATE "C" NOT NULL,
     kilo_sold double precision NOT NULL,
+    received_at text NOT NULL,
     change_seq bigint NOT NULL,
-    PRIMARY KEY (date, vegetable)
+    PRIMARY KEY (week_start, vegetable)
 );
 CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
+CREATE INDEX IF NOT EXISTS bronze_sales_vegetable_week ON bronze_sales (vegetable, week_start);
 CREATE TABLE IF NOT EXISTS silver_sales (
-    date text COLLATE "C" NOT NULL,
+    week_start text COLLATE "C" NOT NULL,
     vegetable text COLLATE "C" NOT NULL,
     kilo_sold double precision NOT NULL,
     raw_vegetable text COLLATE "C" NOT NULL,
-    PRIMARY KEY (date, raw_vegetable)
+    date text COLLATE "C" NOT NULL,
+    PRIMARY KEY (week_start, raw_vegetable)
 );
-CREATE INDEX IF NOT EXISTS silver_sales_vegetable_date ON silver_sales (vegetable, date, raw_vegetable);
+CREATE INDEX IF NOT EXISTS silver_sales_vegetable_week ON silver_sales (vegetable, week_start, raw_vegetable);
 CREATE TABLE IF NOT EXISTS gold_sales (
     year_month text COLLATE "C" NOT NULL,
     vegetable text COLLATE "C" NOT NULL,
@@ -51,6 +63,32 @@ CREATE TABLE IF NOT EXISTS gold_sales (
     PRIMARY KEY (vegetable, year_month)
 );
 CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
+CREATE TABLE IF NOT EXISTS rejected_sales (
+    record_hash text COLLATE "C" PRIMARY KEY,
+    record text NOT NULL,
+    truncated boolean NOT NULL,
+    errors text NOT NULL,
+    first_received text COLLATE "C" NOT NULL,
+    last_received text COLLATE "C" NOT NULL,
+    times integer NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received, record_hash);
+"""
+
+# Version 1 keyed bronze and silver by the date as sent, always the first day of the week.
+FROM_VERSION_1 = """
+CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO store_meta VALUES ('week_date', 'start');
+ALTER TABLE bronze_sales ADD COLUMN week_start text COLLATE "C", ADD COLUMN received_at text;
+UPDATE bronze_sales
+   SET week_start = date, received_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
+ALTER TABLE bronze_sales ALTER COLUMN week_start SET NOT NULL, ALTER COLUMN received_at SET NOT NULL,
+    DROP CONSTRAINT bronze_sales_pkey, ADD PRIMARY KEY (week_start, vegetable);
+ALTER TABLE silver_sales RENAME COLUMN date TO week_start;
+ALTER TABLE silver_sales ADD COLUMN date text COLLATE "C";
+UPDATE silver_sales SET date = week_start;
+ALTER TABLE silver_sales ALTER COLUMN date SET NOT NULL;
+DROP INDEX silver_sales_vegetable_date;
 """
 
 # One statement: the version and the rows come from the same snapshot. A cursor from another
@@ -83,11 +121,27 @@ class PostgresStore:
             with psycopg.connect(url, connect_timeout=10, **options) as connection:
                 # Concurrent first starts of several replicas: one creates the tables, the others wait.
                 connection.execute("SELECT pg_advisory_xact_lock(hashtext('vegsales schema'))")
-                connection.execute(SCHEMA)
+                self._create_or_migrate(connection)
             self._pool.open(wait=True, timeout=10)
         except (psycopg.Error, PoolTimeout) as error:
             self._pool.close()
             raise StorageError(f"cannot open PostgreSQL database {redact(url)}: {error}") from error
+
+    def _create_or_migrate(self, connection: psycopg.Connection) -> None:
+        """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
+        old = connection.execute(
+            "SELECT to_regclass('bronze_sales') IS NOT NULL AND to_regclass('store_meta') IS NULL"
+        ).fetchone()[0]
+        if old:
+            connection.execute(FROM_VERSION_1)
+        connection.execute(SCHEMA)
+        version = int(connection.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
+            )
+        if old:
+            log.warning("PostgreSQL database %s: migrated from schema version 1 to %d", redact(self.url), version)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
@@ -102,7 +156,8 @@ class PostgresStore:
     def init(self) -> None:
         with self._connection() as connection, connection.transaction():
             connection.execute("SELECT seq FROM store_version FOR UPDATE")
-            connection.execute("TRUNCATE bronze_sales, silver_sales, gold_sales")
+            connection.execute(f"TRUNCATE {', '.join(TABLES)}")
+            connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
             connection.execute("UPDATE store_version SET epoch = epoch + 1, seq = seq + 1")
 
     @contextmanager
@@ -122,8 +177,8 @@ class PostgresStore:
                 raise psycopg.Rollback  # a replay changed nothing: keep the version (and the ETags)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
-        rows = self._changes("bronze_sales", "date, vegetable, kilo_sold", since)
-        return self._to_changes(rows, since, lambda date, vegetable, kilos, _: BronzeRow(date, vegetable, kilos))
+        rows = self._changes("bronze_sales", BRONZE_COLUMNS, since)
+        return self._to_changes(rows, since, lambda *values: BronzeRow(*values[:-1]))
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
         rows = self._changes("gold_sales", "year_month, vegetable, kilo_sold, is_outlier", since)
@@ -144,9 +199,20 @@ class PostgresStore:
         found = [make_row(*row[2:]) for row in rows if row[2] is not None]
         return Changes((epoch, seq), found, since is None or since[0] != epoch)
 
-    def silver_names(self) -> dict[str, str]:
+    def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
         with self._connection() as connection:
-            return dict(connection.execute("SELECT DISTINCT raw_vegetable, vegetable FROM silver_sales").fetchall())
+            found = connection.execute(
+                f"SELECT {REJECTED_COLUMNS}, count(*) OVER () FROM rejected_sales "
+                "ORDER BY last_received DESC, record_hash DESC LIMIT %s",
+                (limit,),
+            ).fetchall()
+            if found:
+                return [rejected_row(*values[:-1]) for values in found], found[0][-1]
+            return [], connection.execute("SELECT count(*) FROM rejected_sales").fetchone()[0]
+
+    def meta(self) -> dict[str, str]:
+        with self._connection() as connection:
+            return dict(connection.execute("SELECT key, value FROM store_meta").fetchall())
 
     def check(self) -> None:
         with self._connection() as connection:
@@ -156,7 +222,7 @@ class PostgresStore:
         self._pool.close()
 
 
-class PostgresWrite(SqlReads):
+class PostgresWrite(SqlTransaction):
     """The operations of one PostgreSQL write transaction (which holds the write lock)."""
 
     PARAM = "%s"
@@ -170,37 +236,47 @@ class PostgresWrite(SqlReads):
         self.wrote = True
         return self._seq
 
-    def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
-        dates, vegetables = zip(*keys, strict=True) if keys else ((), ())
+    def _write(self, sql: str, parameters: Sequence) -> None:
+        self.wrote = True
+        self._connection.execute(sql, parameters)
+
+    def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
         rows = self._connection.execute(
-            "SELECT b.date, b.vegetable, b.kilo_sold FROM bronze_sales b "
-            "JOIN unnest(%s::text[], %s::text[]) AS k(date, vegetable) USING (date, vegetable)",
-            (list(dates), list(vegetables)),
+            f"SELECT {BRONZE_COLUMNS} FROM bronze_sales WHERE vegetable = ANY(%s) AND week_start BETWEEN %s AND %s",
+            (list(vegetables), first_week, last_week),
         )
-        return {(date, vegetable): kilos for date, vegetable, kilos in rows}
+        return [BronzeRow(*row) for row in rows]
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
         self._connection.execute(
-            "INSERT INTO bronze_sales (date, vegetable, kilo_sold, change_seq) "
-            "SELECT date, vegetable, kilo_sold, %s FROM unnest(%s::text[], %s::text[], %s::float8[]) "
-            "AS r(date, vegetable, kilo_sold) "
-            "ON CONFLICT (date, vegetable) DO UPDATE "
-            "SET kilo_sold = excluded.kilo_sold, change_seq = excluded.change_seq",
-            (self._change_seq(), [r.date for r in rows], [r.vegetable for r in rows], [r.kilo_sold for r in rows]),
+            "INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq) "
+            "SELECT week_start, vegetable, date, kilo_sold, received_at, %s "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[]) "
+            "AS r(week_start, vegetable, date, kilo_sold, received_at) "
+            "ON CONFLICT (week_start, vegetable) DO UPDATE SET date = excluded.date, kilo_sold = excluded.kilo_sold, "
+            "received_at = excluded.received_at, change_seq = excluded.change_seq",
+            (
+                self._change_seq(),
+                [r.week_start for r in rows],
+                [r.vegetable for r in rows],
+                [r.date for r in rows],
+                [r.kilo_sold for r in rows],
+                [r.received_at for r in rows],
+            ),
         )
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
-        self.wrote = True
-        self._connection.execute(
-            "INSERT INTO silver_sales (date, vegetable, kilo_sold, raw_vegetable) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[]) "
-            "ON CONFLICT (date, raw_vegetable) DO UPDATE "
-            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold",
+        self._write(
+            "INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[]) "
+            "ON CONFLICT (week_start, raw_vegetable) DO UPDATE "
+            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold, date = excluded.date",
             (
-                [r.date for r in rows],
+                [r.week_start for r in rows],
                 [r.vegetable for r in rows],
                 [r.kilo_sold for r in rows],
                 [r.raw_vegetable for r in rows],
+                [r.date for r in rows],
             ),
         )
 
@@ -221,6 +297,45 @@ class PostgresWrite(SqlReads):
                 [r.kilo_sold for r in rows],
                 [r.is_outlier for r in rows],
             ),
+        )
+
+    def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
+        self._write(
+            f"INSERT INTO rejected_sales ({REJECTED_COLUMNS}) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s::text[], "
+            "%s::int[]) "
+            "ON CONFLICT (record_hash) DO UPDATE SET record = excluded.record, truncated = excluded.truncated, "
+            "errors = excluded.errors, first_received = excluded.first_received, "
+            "last_received = excluded.last_received, times = excluded.times",
+            (
+                [r.record_hash for r in rows],
+                [r.record for r in rows],
+                [r.truncated for r in rows],
+                [r.errors for r in rows],
+                [r.first_received for r in rows],
+                [r.last_received for r in rows],
+                [r.times for r in rows],
+            ),
+        )
+
+    def delete_rejected(self, hashes: Collection[str]) -> None:
+        self._write("DELETE FROM rejected_sales WHERE record_hash = ANY(%s)", (list(hashes),))
+
+    def trim_rejected(self, keep: int) -> int:
+        dropped = super().trim_rejected(keep)
+        self.wrote = self.wrote or dropped > 0
+        return dropped
+
+    def replace_tables(
+        self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
+    ) -> None:
+        self.wrote = True
+        super().replace_tables(bronze, silver, gold)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._write(
+            "INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
         )
 
 

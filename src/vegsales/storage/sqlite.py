@@ -1,5 +1,6 @@
 """SQLite storage: one file, WAL journal, one writer at a time, readers never blocked."""
 
+import logging
 import secrets
 import sqlite3
 import threading
@@ -8,32 +9,41 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from ..tables import BronzeKey, BronzeRow, GoldRow, SilverRow
-from .base import Changes, Cursor, StorageError, StoreBusy
-from .sql import SqlReads
+from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
+from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, StorageError, StoreBusy
+from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, SqlTransaction, rejected_row, rejected_values
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS store_version (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     epoch INTEGER NOT NULL,
     seq INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS store_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO store_meta VALUES ('schema_version', '{SCHEMA_VERSION}');
 CREATE TABLE IF NOT EXISTS bronze_sales (
-    date TEXT NOT NULL,
+    week_start TEXT NOT NULL,
     vegetable TEXT NOT NULL,
+    date TEXT NOT NULL,
     kilo_sold REAL NOT NULL,
+    received_at TEXT NOT NULL,
     change_seq INTEGER NOT NULL,
-    PRIMARY KEY (date, vegetable)
+    PRIMARY KEY (week_start, vegetable)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
+CREATE INDEX IF NOT EXISTS bronze_sales_vegetable_week ON bronze_sales (vegetable, week_start);
 CREATE TABLE IF NOT EXISTS silver_sales (
-    date TEXT NOT NULL,
+    week_start TEXT NOT NULL,
     vegetable TEXT NOT NULL,
     kilo_sold REAL NOT NULL,
     raw_vegetable TEXT NOT NULL,
-    PRIMARY KEY (date, raw_vegetable)
+    date TEXT NOT NULL,
+    PRIMARY KEY (week_start, raw_vegetable)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS silver_sales_vegetable_date ON silver_sales (vegetable, date, raw_vegetable);
+CREATE INDEX IF NOT EXISTS silver_sales_vegetable_week ON silver_sales (vegetable, week_start, raw_vegetable);
 CREATE TABLE IF NOT EXISTS gold_sales (
     year_month TEXT NOT NULL,
     vegetable TEXT NOT NULL,
@@ -43,16 +53,48 @@ CREATE TABLE IF NOT EXISTS gold_sales (
     PRIMARY KEY (vegetable, year_month)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
+CREATE TABLE IF NOT EXISTS rejected_sales (
+    record_hash TEXT PRIMARY KEY,
+    record TEXT NOT NULL,
+    truncated INTEGER NOT NULL,
+    errors TEXT NOT NULL,
+    first_received TEXT NOT NULL,
+    last_received TEXT NOT NULL,
+    times INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received, record_hash);
 """
 
-TABLES = ("bronze_sales", "silver_sales", "gold_sales")
+# Version 1 keyed bronze and silver by the date as sent, always the first day of the week.
+FROM_VERSION_1 = """
+DROP INDEX bronze_sales_change_seq;
+DROP INDEX silver_sales_vegetable_date;
+ALTER TABLE bronze_sales RENAME TO bronze_sales_v1;
+ALTER TABLE silver_sales RENAME TO silver_sales_v1;
+{schema}
+INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq)
+    SELECT date, vegetable, date, kilo_sold, :now, change_seq FROM bronze_sales_v1;
+INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date)
+    SELECT date, vegetable, kilo_sold, raw_vegetable, date FROM silver_sales_v1;
+DROP TABLE bronze_sales_v1;
+DROP TABLE silver_sales_v1;
+INSERT INTO store_meta VALUES ('week_date', 'start');
+"""
+
+log = logging.getLogger("vegsales")
 CHECKPOINT_SECONDS = 0.5
 BUSY_TIMEOUT_SECONDS = 10
-BULK_LOOKUP = 1000
+FEW_NAMES = 16
+"""Up to this many raw names, bronze is read through its (vegetable, week_start) index, name by name."""
+
+
+def statements(script: str) -> list[str]:
+    """The statements of a script, to run one by one inside a transaction (executescript commits)."""
+    return [statement for statement in script.split(";") if statement.strip()]
 
 
 class SqliteStore:
-    """The three tables in one SQLite file, created (with its folder) on first use."""
+    """The tables in one SQLite file, created (with its folder) on first use."""
 
     writes_wait_on_io = False
 
@@ -70,16 +112,33 @@ class SqliteStore:
             # Checkpoints (copying the WAL into the database, with an fsync) run in a background
             # thread, not inside the COMMIT of a post: a post never waits for one.
             self._writer.execute("PRAGMA wal_autocheckpoint = 0")
-            self._writer.executescript(SCHEMA)
-            # A random first epoch: a recreated database never reuses an old ETag.
-            self._writer.execute("INSERT OR IGNORE INTO store_version VALUES (1, ?, 0)", (secrets.randbits(52),))
+            with self._transaction() as connection:
+                self._create_or_migrate(connection)
             self._checkpointer_stop = threading.Event()
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_regularly, args=(self._connect(),), name="sqlite-checkpoint", daemon=True
             )
             self._checkpointer.start()
-        except (OSError, sqlite3.Error) as error:
+        except (OSError, sqlite3.Error, StorageError) as error:
+            for connection in self._connections:
+                connection.close()
             raise StorageError(f"cannot open SQLite database {self.path}: {error}") from error
+
+    def _create_or_migrate(self, connection: sqlite3.Connection) -> None:
+        """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
+        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        old = "bronze_sales" in tables and "store_meta" not in tables
+        for statement in statements(FROM_VERSION_1.format(schema=SCHEMA) if old else SCHEMA):
+            connection.execute(statement, {"now": utc_now()} if ":now" in statement else ())
+        version = int(dict(connection.execute("SELECT key, value FROM store_meta"))["schema_version"])
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
+            )
+        # A random first epoch: a recreated database never reuses an old ETag.
+        connection.execute("INSERT OR IGNORE INTO store_version VALUES (1, ?, 0)", (secrets.randbits(52),))
+        if old:
+            log.warning("SQLite database %s: migrated from schema version 1 to %d", self.path, SCHEMA_VERSION)
 
     def _checkpoint_regularly(self, connection: sqlite3.Connection) -> None:
         while not self._checkpointer_stop.wait(CHECKPOINT_SECONDS):
@@ -111,6 +170,7 @@ class SqliteStore:
         with self._transaction() as connection:
             for table in TABLES:
                 connection.execute(f"DELETE FROM {table}")
+            connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
             connection.execute("UPDATE store_version SET epoch = epoch + 1")
 
     @contextmanager
@@ -158,7 +218,7 @@ class SqliteStore:
             yield SqliteWrite(connection)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
-        return self._changes(since, "SELECT date, vegetable, kilo_sold FROM bronze_sales", BronzeRow)
+        return self._changes(since, f"SELECT {BRONZE_COLUMNS} FROM bronze_sales", BronzeRow)
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
         query = "SELECT year_month, vegetable, kilo_sold, is_outlier FROM gold_sales"
@@ -184,9 +244,23 @@ class SqliteStore:
             raise StorageError(f"SQLite read failed: {error}") from error
         return Changes((epoch, seq), [make_row(*row) for row in rows], reset)
 
-    def silver_names(self) -> dict[str, str]:
+    def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
+        query = f"SELECT {REJECTED_COLUMNS} FROM rejected_sales ORDER BY last_received DESC, record_hash DESC LIMIT ?"
+        connection = self._reader()
         try:
-            return dict(self._reader().execute("SELECT DISTINCT raw_vegetable, vegetable FROM silver_sales"))
+            connection.execute("BEGIN")
+            try:
+                rows = [rejected_row(*values) for values in connection.execute(query, (limit,))]
+                (total,) = connection.execute("SELECT count(*) FROM rejected_sales").fetchone()
+            finally:
+                connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite read failed: {error}") from error
+        return rows, total
+
+    def meta(self) -> dict[str, str]:
+        try:
+            return dict(self._reader().execute("SELECT key, value FROM store_meta"))
         except sqlite3.Error as error:
             raise StorageError(f"SQLite read failed: {error}") from error
 
@@ -210,7 +284,7 @@ def gold_row(year_month: str, vegetable: str, kilo_sold: float, is_outlier: int)
     return GoldRow(year_month, vegetable, kilo_sold, is_outlier == 1)
 
 
-class SqliteWrite(SqlReads):
+class SqliteWrite(SqlTransaction):
     """The operations of one SQLite write transaction."""
 
     PARAM = "?"
@@ -226,38 +300,34 @@ class SqliteWrite(SqlReads):
             self._seq = self._connection.execute(query).fetchall()[0][0]
         return self._seq
 
-    def bronze_kilos(self, keys: Collection[BronzeKey]) -> dict[BronzeKey, float]:
-        if len(keys) > BULK_LOOKUP:
-            # One range scan over the dates concerned beats thousands of point lookups.
-            dates = [date for date, _ in keys]
-            rows = self._connection.execute(
-                "SELECT date, vegetable, kilo_sold FROM bronze_sales WHERE date BETWEEN ? AND ?",
-                (min(dates), max(dates)),
-            )
-            return {(date, vegetable): kilos for date, vegetable, kilos in rows if (date, vegetable) in keys}
-        query = "SELECT kilo_sold FROM bronze_sales WHERE date = ? AND vegetable = ?"
-        found = {}
-        for key in keys:
-            row = self._connection.execute(query, key).fetchone()
-            if row is not None:
-                found[key] = row[0]
+    def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
+        select = f"SELECT {BRONZE_COLUMNS} FROM bronze_sales WHERE week_start BETWEEN ? AND ?"
+        if len(vegetables) > FEW_NAMES:
+            # One range scan over the weeks concerned beats thousands of point lookups.
+            rows = self._connection.execute(select, (first_week, last_week))
+            return [BronzeRow(*row) for row in rows if row[1] in vegetables]
+        found = []
+        for vegetable in vegetables:
+            rows = self._connection.execute(f"{select} AND vegetable = ?", (first_week, last_week, vegetable))
+            found += [BronzeRow(*row) for row in rows]
         return found
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
         seq = self._change_seq()
         self._connection.executemany(
-            "INSERT INTO bronze_sales (date, vegetable, kilo_sold, change_seq) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (date, vegetable) DO UPDATE "
-            "SET kilo_sold = excluded.kilo_sold, change_seq = excluded.change_seq",
-            [(row.date, row.vegetable, row.kilo_sold, seq) for row in rows],
+            "INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (week_start, vegetable) DO UPDATE "
+            "SET date = excluded.date, kilo_sold = excluded.kilo_sold, received_at = excluded.received_at, "
+            "change_seq = excluded.change_seq",
+            [(row.week_start, row.vegetable, row.date, row.kilo_sold, row.received_at, seq) for row in rows],
         )
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
         self._connection.executemany(
-            "INSERT INTO silver_sales (date, vegetable, kilo_sold, raw_vegetable) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (date, raw_vegetable) DO UPDATE "
-            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold",
-            [(row.date, row.vegetable, row.kilo_sold, row.raw_vegetable) for row in rows],
+            "INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (week_start, raw_vegetable) DO UPDATE "
+            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold, date = excluded.date",
+            [(row.week_start, row.vegetable, row.kilo_sold, row.raw_vegetable, row.date) for row in rows],
         )
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
@@ -269,3 +339,15 @@ class SqliteWrite(SqlReads):
             "change_seq = excluded.change_seq",
             [(row.year_month, row.vegetable, row.kilo_sold, row.is_outlier, seq) for row in rows],
         )
+
+    def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
+        self._connection.executemany(
+            f"INSERT OR REPLACE INTO rejected_sales ({REJECTED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            map(rejected_values, rows),
+        )
+
+    def delete_rejected(self, hashes: Collection[str]) -> None:
+        self._connection.executemany("DELETE FROM rejected_sales WHERE record_hash = ?", [(h,) for h in hashes])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._connection.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", (key, value))
