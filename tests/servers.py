@@ -36,6 +36,8 @@ class Server:
     def __init__(self, script: str, *args: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ""
+        """What the server wrote on stderr, once it has stopped."""
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / script), *args, "--port", str(self.port)],
             stdout=subprocess.PIPE,
@@ -68,6 +70,8 @@ class Server:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
+        if not self.process.stderr.closed:
+            self.log = self.process.stderr.read()
         for stream in (self.process.stdout, self.process.stderr):
             stream.close()
 

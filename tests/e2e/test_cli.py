@@ -2,6 +2,8 @@
 
 import csv
 import io
+import os
+import subprocess
 import sys
 
 import pytest
@@ -215,3 +217,51 @@ def test_the_server_refuses_a_vocabulary_that_lost_stored_names(tmp_path):
     error = refused.process.stderr.read()
     refused.stop()
     assert "error: the vocabulary no longer recognises 'Poire', used by stored records: add them back" in error
+
+
+def test_monthly_of_an_unknown_vegetable_names_the_closest_and_exits_1(url):
+    result = run("monthly", "--url", url, "--vegetable", "mango")
+    assert result.exit_code == 1
+    assert result.stderr == "error: unknown vegetable 'mango'; closest: mushroom (60%), apple (43%)\n"
+
+
+def test_rejected_lists_the_quarantine_and_replay_reports_what_it_did(url):
+    run("import", SAMPLE, "--url", url)
+    result = run("rejected", "--url", url, "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 24
+    assert {"record": '{"date": "2020-06-31", "vegetable": "chou de Bruxelles", "kilo_sold": "111.5"}',
+            "errors": "date: '2020-06-31' is not a real calendar date"}.items() <= next(
+        row for row in rows if "2020-06-31" in row["record"]).items()  # fmt: skip
+    table = run("rejected", "--url", url, "--limit", "5").stdout
+    assert "Rejected records: 5 of 24 shown, 0 dropped" in table
+    result = run("replay-rejected", "--url", url)
+    assert result.exit_code == 0
+    assert result.stdout == "replayed 0, still rejected 24 (inserted 0, updated 0, unchanged 0)\n"
+
+
+def test_client_py_honours_vegsales_url(server):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "client.py")],
+        env={**os.environ, "VEGSALES_URL": server.url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"GET {server.url}/health -> 200\n")
+    assert f"POST {server.url}/post_sales -> 200\n" in result.stdout
+
+
+def test_a_server_started_with_another_week_date_rebuilds_and_says_so(tmp_path):
+    database = str(tmp_path / "sales.db")
+    with Server("app_sql.py", "--db", database) as running, SalesClient(running.url) as client:
+        client.post([{"date": "2020-02-02", "vegetable": "Tomate", "kilo_sold": 70}])
+        assert client.monthly()[0]["year_month"] == "2020-02"
+    with Server("app_sql.py", "--db", database, "--week-date", "end") as running, SalesClient(running.url) as client:
+        assert [(r["year_month"], r["kilo_sold"]) for r in client.monthly()] == [("2020-01", 50.0), ("2020-02", 20.0)]
+        assert client.raw() == [{"date": "2020-02-02", "vegetable": "Tomate", "kilo_sold": 70.0}]
+    assert (
+        "week date changed (start -> end): bronze re-keyed, silver and gold rebuilt from bronze; 0 rows" in running.log
+    )

@@ -9,7 +9,7 @@ from tests.conftest import RECEIVED, bronze
 from vegsales.pipeline import SyncReport, gold_from_bronze, ingest, ingest_posts, sync_with_rules
 from vegsales.silver import FeedRules
 from vegsales.storage import StorageError, StoreBusy
-from vegsales.tables import GoldRow, SilverRow
+from vegsales.tables import GoldRow, RejectedRow, SilverRow
 from vegsales.vegetables import Vocabulary, VocabularyError
 
 VOCABULARY = Vocabulary.load()
@@ -228,3 +228,60 @@ def test_posts_written_together_are_reported_one_by_one_in_order(store):
     assert gold_from_bronze(store.bronze_changes(None).rows, VOCABULARY) == sorted(
         store.gold_changes(None).rows, key=lambda row: row.key
     )
+
+
+def rejected(record_hash: str, last: str, times: int = 1) -> RejectedRow:
+    return RejectedRow(record_hash, '{"a":1}', False, "[]", "2026-01-01T00:00:00.000000Z", last, times)
+
+
+def test_quarantine_rows_are_kept_by_hash_and_trimmed_least_recent_first(store):
+    day = "2026-01-0{}T00:00:00.000000Z".format
+    rows = [rejected("b", day(3)), rejected("a", day(2)), rejected("c", day(2)), rejected("d", day(4), times=5)]
+    with store.write() as transaction:
+        transaction.put_rejected(rows)
+        assert transaction.rejected_rows({"a", "d", "zz"}) == {"a": rows[1], "d": rows[3]}
+    assert store.rejected_sales(limit=10) == ([rows[3], rows[0], rows[2], rows[1]], 4)
+    with store.write() as transaction:
+        assert transaction.trim_rejected(keep=2) == 2
+        assert transaction.trim_rejected(keep=2) == 0
+        transaction.delete_rejected(["d", "nothing"])
+    assert store.rejected_sales(limit=1) == ([rows[0]], 1)
+
+
+def test_settings_are_kept_and_a_failed_transaction_keeps_the_old_ones(make_store):
+    store = make_store()
+    with store.write() as transaction:
+        transaction.set_meta("week_date", "end")
+    with pytest.raises(RuntimeError), store.write() as transaction:
+        transaction.set_meta("week_date", "start")
+        transaction.put_rejected([rejected("a", RECEIVED)])
+        raise RuntimeError
+    assert store.meta()["week_date"] == "end"
+    assert store.rejected_sales(limit=10) == ([], 0)
+    store.close()
+    assert make_store().meta() == {"schema_version": "2", "week_date": "end"}
+
+
+def test_a_new_week_date_re_keys_bronze_and_the_later_record_of_a_week_wins(store):
+    ingest(store, RULES, [sale("2020-02-02", "Tomate", 70), sale("2020-02-09", "Poire", 1)], received_at=RECEIVED)
+    ingest(store, RULES, [sale("2020-W05", "Tomate", 5)], received_at="2026-01-02T00:00:00.000000Z")
+    assert sync_with_rules(store, RULES).week_date_changed is None
+    cursor = store.bronze_changes(None).cursor
+    report = sync_with_rules(store, FeedRules(VOCABULARY, "end"))
+    assert report.week_date_changed == "start -> end"
+    assert report.superseded == [bronze("2020-02-02", "Tomate", 70.0, "2020-01-27")]
+    assert store.bronze_changes(cursor).reset
+    assert sorted(store.bronze_changes(None).rows, key=lambda row: row.key) == [
+        bronze("2020-W05", "Tomate", 5.0, "2020-01-27", "2026-01-02T00:00:00.000000Z"),
+        bronze("2020-02-09", "Poire", 1.0, "2020-02-03"),
+    ]
+    assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == [
+        GoldRow("2020-01", "tomato", 5 * 5 / 7, False),
+        GoldRow("2020-02", "pear", 1.0, False),
+        GoldRow("2020-02", "tomato", 5 * 2 / 7, False),
+    ]
+    assert store.meta()["week_date"] == "end"
+
+
+def sale(date, vegetable, kilos) -> dict:
+    return {"date": date, "vegetable": vegetable, "kilo_sold": kilos}
