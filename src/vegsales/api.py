@@ -1,43 +1,44 @@
 """create_app(store): the HTTP API.
 
-The three hot endpoints (post_sales, get_raw_sales, get_monthly_sales) are answered by a thin
-ASGI front, `SalesApp`, that calls the same handlers as the FastAPI routes but skips FastAPI's
-routing and request machinery: ~0.2 ms a request, a quarter of the server's CPU at 1,000 req/s.
-Everything else (/docs, /openapi.json, init, health, 404s) is FastAPI's, and the routes below
-document all endpoints in /docs.
+The three hot endpoints (post_sales, get_raw_sales, get_monthly_sales) are answered by
+`asgi.HotRoutes`; FastAPI serves /docs, /openapi.json and the other endpoints, and documents
+the hot ones from routes that are never run. Shapes in /docs are the types the endpoints
+serve (dataclasses and TypedDicts), not copies of them.
 """
 
-import asyncio
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
 
 import orjson
 from anyio import to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Receive, Scope, Send
+from typing_extensions import TypedDict  # pydantic reads its field types on Python 3.11
 
-from .pipeline import IngestReport, ingest, ingest_posts, replay_rejected
+from .asgi import ApiError, ErrorBody, HotRoutes, Reply, ResponseHeaders, header, json_reply, read_body, reply_for
+from .pipeline import IngestReport, PostWriter, ReplayReport
 from .quarantine import MAX_REJECTED, record_value
 from .records import SaleRecord
 from .silver import FeedRules
-from .storage import TABLES, StorageError, Store, StoreBusy
-from .tables import BronzeRow, RejectedRow
+from .storage import TABLES, StorageError, Store
+from .tables import BronzeRow, GoldRow, RejectedRow
 from .views import JsonTable
 
-INLINE_RECORDS = 100
-BATCH_RECORDS = 10_000
 INLINE_BYTES = 256 * 1024
-BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-log = logging.getLogger("vegsales")
+RemoveOutliers = Literal[
+    "true", "True", "TRUE", "1", "yes", "Yes", "YES", "false", "False", "FALSE", "0", "no", "No", "NO"
+]
+BOOLEANS = {word: word.lower() in ("true", "1", "yes") for word in get_args(RemoveOutliers)}
+SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff")]
 
 
 @dataclass(frozen=True)
@@ -48,391 +49,267 @@ class Limits:
     """Distinct rejected records kept in quarantine."""
 
 
-class ApiError(Exception):
-    """A request the API refuses, with its HTTP status and a machine-readable code."""
+class RawSale(TypedDict):
+    """A bronze row as /get_raw_sales serves it: the record as received."""
 
-    def __init__(self, status: int, error: str, message: str):
-        super().__init__(message)
-        self.status, self.error, self.message = status, error, message
-
-
-@dataclass
-class Reply:
-    status: int
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_reply(status: int, payload: object, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, orjson.dumps(payload), headers or {})
-
-
-def error_reply(status: int, error: str, message: str) -> Reply:
-    return json_reply(status, {"error": error, "message": message})
-
-
-class PostQueue:
-    """Posts for a store whose writes wait on I/O go through one writer thread, several at a time.
-
-    Each waiting post is still validated and reported on its own, but one transaction (one
-    write lock, one commit, one gold update) serves them all: under load, the I/O of a write
-    (fsyncs, database round trips) is paid once per batch instead of once per post.
-    """
-
-    def __init__(self, store: Store, rules: FeedRules, max_rejected: int):
-        self._store, self._rules, self._max_rejected = store, rules, max_rejected
-        self._waiting: list[tuple[list, asyncio.Future]] = []
-        self._writing = False
-
-    async def ingest(self, items: list) -> IngestReport:
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.append((items, future))
-        if not self._writing:
-            self._writing = True
-            asyncio.get_running_loop().create_task(self._write_waiting())
-        return await future
-
-    async def _write_waiting(self) -> None:
-        try:
-            while self._waiting:
-                batch, size = [], 0
-                while self._waiting and (not batch or size + len(self._waiting[0][0]) <= BATCH_RECORDS):
-                    batch.append(self._waiting.pop(0))
-                    size += len(batch[-1][0])
-                try:
-                    posts = [items for items, _ in batch]
-                    write = partial(ingest_posts, self._store, self._rules, posts, max_rejected=self._max_rejected)
-                    reports = await to_thread.run_sync(write)
-                except Exception as error:  # every post of the batch gets the error
-                    for _, future in batch:
-                        if not future.done():  # done: its client went away
-                            future.set_exception(error)
-                else:
-                    for (_, future), report in zip(batch, reports, strict=True):
-                        if not future.done():
-                            future.set_result(report)
-        finally:
-            self._writing = False
-
-
-class Sales:
-    """What each endpoint does, whichever way the request arrived."""
-
-    def __init__(self, store: Store, rules: FeedRules, limits: Limits):
-        self.store, self.rules, self.limits = store, rules, limits
-        self.queue = PostQueue(store, rules, limits.max_rejected)
-        self.raw_sales = JsonTable(store.bronze_changes, key=lambda row: row.key, render=raw_sale_json)
-        self.monthly_sales = JsonTable(
-            store.gold_changes, key=lambda row: row.key, variants={"without_outliers": lambda row: not row.is_outlier}
-        )
-
-    async def post(self, chunks: AsyncIterator[bytes], content_length: str | None) -> Reply:
-        body = await read_body(chunks, content_length, self.limits.max_body_bytes)
-        if len(body) <= INLINE_BYTES:
-            items = parse_records(body, self.limits.max_records)
-        else:  # parsing megabytes would stall every other request
-            items = await to_thread.run_sync(parse_records, body, self.limits.max_records)
-        report = None
-        if self.store.writes_wait_on_io:
-            report = await self.queue.ingest(items)
-        elif len(items) <= INLINE_RECORDS:
-            # A small post on a store with a quick commit costs less than a hop to a worker thread,
-            # unless another writer holds the store: then it waits in a thread, not on the event loop.
-            with suppress(StoreBusy):
-                report = ingest(self.store, self.rules, items, wait=False, max_rejected=self.limits.max_rejected)
-        if report is None:
-            report = await to_thread.run_sync(
-                lambda: ingest(self.store, self.rules, items, max_rejected=self.limits.max_rejected)
-            )
-        return json_reply(200 if report.stored_any else 422, report)
-
-    def raw(self, accept_encoding: str, if_none_match: str) -> Reply:
-        return table_reply(self.raw_sales, "all", accept_encoding, if_none_match)
-
-    def monthly(self, remove_outliers: str, accept_encoding: str, if_none_match: str) -> Reply:
-        flag = BOOLEANS.get(remove_outliers.strip().lower())
-        if flag is None:
-            raise ApiError(400, "invalid_parameter", f"remove_outliers must be true or false, got {remove_outliers!r}")
-        variant = "without_outliers" if flag else "all"
-        return table_reply(self.monthly_sales, variant, accept_encoding, if_none_match)
-
-
-# Shapes shown in /docs; the endpoints render bytes directly.
-class ErrorBody(BaseModel):
-    error: str
-    message: str
-
-
-class FieldErrorOut(BaseModel):
-    field: str
-    message: str
-
-
-class WarningOut(BaseModel):
-    index: int
-    message: str
-
-
-class RejectionOut(BaseModel):
-    index: int
-    errors: list[FieldErrorOut]
-
-
-class IngestReportOut(BaseModel):
-    received: int
-    inserted: int
-    updated: int
-    unchanged: int
-    rejected: list[RejectionOut]
-    warnings: list[WarningOut]
-
-
-class RejectedSale(BaseModel):
-    record_hash: str
-    record: Any = Field(description="The record as sent; when `truncated`, its first 10 KiB of JSON text")
-    truncated: bool
-    errors: list[FieldErrorOut]
-    first_received: str
-    last_received: str
-    times: int
-
-
-class RejectedSales(BaseModel):
-    total: int = Field(description="Records in quarantine")
-    dropped: int = Field(description="Records dropped, oldest first, to keep at most the configured number")
-    rows: list[RejectedSale] = Field(description="The most recently received first")
-
-
-class ReplayReportOut(BaseModel):
-    replayed: int
-    still_rejected: int
-    inserted: int
-    updated: int
-    unchanged: int
-
-
-class RawSale(BaseModel):
     date: str
     vegetable: str
     kilo_sold: float
 
 
-class MonthlySale(BaseModel):
-    year_month: str
-    vegetable: str
-    kilo_sold: float
-    is_outlier: bool
+class RejectedSale(TypedDict):
+    record_hash: str
+    record: Any
+    """The record as sent; when `truncated`, its first 10 KiB of JSON text."""
+    truncated: bool
+    errors: list[ErrorBody | dict[str, str]]
+    first_received: str
+    last_received: str
+    times: int
 
 
-RECORDS_SCHEMA = {"type": "array", "items": SaleRecord.model_json_schema()}
+class RejectedSales(TypedDict):
+    """The quarantine: `total` records kept, `dropped` so far to stay within the bound, newest first."""
+
+    total: int
+    dropped: int
+    rows: list[RejectedSale]
+
+
+class Tables(TypedDict):
+    status: Literal["ok"]
+    tables: list[str]
+
+
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+def raw_sale_json(row: BronzeRow) -> bytes:
+    return orjson.dumps(RawSale(date=row.date, vegetable=row.vegetable, kilo_sold=row.kilo_sold))
+
+
+def rejected_sale(row: RejectedRow) -> RejectedSale:
+    return RejectedSale(
+        record_hash=row.record_hash,
+        record=row.record if row.truncated else record_value(row.record),
+        truncated=row.truncated,
+        errors=orjson.loads(row.errors),
+        first_received=row.first_received,
+        last_received=row.last_received,
+        times=row.times,
+    )
+
+
+class Sales:
+    """The hot endpoints, answered from ASGI scopes."""
+
+    def __init__(self, store: Store, writer: PostWriter, limits: Limits):
+        self.store, self.writer, self.limits = store, writer, limits
+        self.raw_sales = JsonTable(store.bronze_changes, key=lambda row: row.key, render=raw_sale_json)
+        self.monthly_sales = JsonTable(
+            store.gold_changes, key=lambda row: row.key, variants={"without_outliers": lambda row: not row.is_outlier}
+        )
+
+    async def post(self, scope: Scope, receive: Receive) -> Reply:
+        body = await read_body(receive, header(scope, b"content-length"), self.limits.max_body_bytes)
+        if len(body) <= INLINE_BYTES:
+            items = parse_records(body, self.limits.max_records)
+        else:  # parsing megabytes would stall every other request
+            items = await to_thread.run_sync(parse_records, body, self.limits.max_records)
+        report = await self.writer.ingest(items)
+        return json_reply(200 if report.stored_any else 422, report)
+
+    async def raw(self, scope: Scope, receive: Receive) -> Reply:
+        return table_reply(self.raw_sales, "all", scope)
+
+    async def monthly(self, scope: Scope, receive: Receive) -> Reply:
+        query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+        value = query.get("remove_outliers", "false")
+        flag = BOOLEANS.get(value)
+        if flag is None:
+            raise ApiError(400, "invalid_parameter", f"remove_outliers must be true or false, got {value!r}")
+        return table_reply(self.monthly_sales, "without_outliers" if flag else "all", scope)
+
+
+class SalesApp:
+    """The service as one ASGI app, middleware outermost; `close()` releases the store of an app
+    that will not be served (a served one closes it at shutdown)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Any], api: FastAPI, store: Store):
+        self.app, self.api, self._store = app, api, store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def close(self) -> None:
+        self._store.close()
+
+
+ERROR = {"model": ErrorBody}
+STORAGE_DOWN = {"model": ErrorBody, "description": "The store cannot be read or written now; nothing was changed"}
+NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current: no body"}
+
+
+def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Limits()) -> SalesApp:
+    """The API over `store`; the store is closed when the app shuts down."""
+    writer = PostWriter(store, rules or FeedRules(), limits.max_rejected)
+    sales = Sales(store, writer, limits)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        sales.raw_sales.refresh()
+        sales.monthly_sales.refresh()
+        yield
+        store.close()
+
+    api = FastAPI(title="vegsales", summary="Weekly vegetable sales in, clean monthly sales out.", lifespan=lifespan)
+
+    def route(path: str, methods: list[str], **options: Any) -> Callable:
+        def register(endpoint: Callable) -> Callable:
+            for method in methods:  # one route per method: each gets its own operation id in /docs
+                operation = f"{endpoint.__name__}_{method.lower()}"
+                api.add_api_route(path, endpoint, methods=[method], operation_id=operation, **options)
+            return endpoint
+
+        return register
+
+    async def served_by_hot_routes() -> None:
+        raise RuntimeError("this route only documents an endpoint that asgi.HotRoutes serves")
+
+    def documented(path: str, method: str, summary: str, **options: Any) -> None:
+        api.add_api_route(
+            path, served_by_hot_routes, methods=[method], operation_id=f"{path.strip('/')}_{method.lower()}",
+            summary=summary, **options,
+        )  # fmt: skip
+
+    documented(
+        "/post_sales",
+        "POST",
+        "Store weekly sales: every valid record is written, every invalid one reported and kept in quarantine",
+        openapi_extra=POST_BODY_DOC,
+        responses={
+            200: {"model": IngestReport, "description": "At least one record stored (or none sent)"},
+            400: {"model": ErrorBody, "description": "Body is not JSON, or not a list of records"},
+            413: {"model": ErrorBody, "description": "Body over 16 MiB, or over 100,000 records"},
+            422: {"model": IngestReport, "description": "Every record was rejected"},
+            503: STORAGE_DOWN,
+        },
+    )
+    documented(
+        "/get_raw_sales",
+        "GET",
+        "Bronze: every record as received, one per (week, vegetable as sent), sorted by week then vegetable",
+        responses={200: {"model": list[RawSale]}, 304: NOT_MODIFIED, 503: STORAGE_DOWN},
+    )
+
+    async def monthly_doc(remove_outliers: RemoveOutliers = "false") -> None:
+        raise RuntimeError("this route only documents an endpoint that asgi.HotRoutes serves")
+
+    api.add_api_route(
+        "/get_monthly_sales",
+        monthly_doc,
+        methods=["GET"],
+        operation_id="get_monthly_sales_get",
+        summary="Gold: kilos per month and vegetable, sorted by month then vegetable; remove_outliers leaves out "
+        "the months tagged as outliers",
+        responses={200: {"model": list[GoldRow]}, 304: NOT_MODIFIED, 400: ERROR, 503: STORAGE_DOWN},
+    )
+
+    @route("/init_database", ["GET", "POST"], responses={200: {"model": Tables}, 503: STORAGE_DOWN})
+    async def init_database() -> Response:
+        """Create the tables if they do not exist, else empty them (the quarantine too)."""
+        await to_thread.run_sync(store.init)
+        return to_response(json_reply(200, Tables(status="ok", tables=list(TABLES))))
+
+    @route("/get_rejected_sales", ["GET"], responses={200: {"model": RejectedSales}, 400: ERROR, 503: STORAGE_DOWN})
+    async def get_rejected_sales(limit: Annotated[int, Query(ge=1, le=limits.max_rejected)] = 1000) -> Response:
+        """Quarantine: every rejected record kept once, with its reasons, the most recently received first."""
+        rows, total = await to_thread.run_sync(store.rejected_sales, limit)
+        dropped = int((await to_thread.run_sync(store.meta)).get("rejected_dropped", "0"))
+        quarantine = RejectedSales(total=total, dropped=dropped, rows=[rejected_sale(row) for row in rows])
+        return to_response(json_reply(200, quarantine))
+
+    @route("/replay_rejected", ["POST"], responses={200: {"model": ReplayReport}, 503: STORAGE_DOWN})
+    async def replay_rejected() -> Response:
+        """Check every quarantined record again: those now valid are stored and leave quarantine."""
+        return to_response(json_reply(200, await writer.replay_rejected()))
+
+    @route("/health", ["GET"], responses={200: {"model": Health}, 503: STORAGE_DOWN})
+    async def health() -> Response:
+        """200 when the service can serve requests."""
+        await to_thread.run_sync(store.check)
+        return to_response(json_reply(200, Health(status="ok")))
+
+    add_error_handlers(api)
+    api.openapi = lambda: openapi_document(api)  # type: ignore[method-assign]
+    hot = HotRoutes(
+        {
+            ("POST", "/post_sales"): sales.post,
+            ("GET", "/get_raw_sales"): sales.raw,
+            ("GET", "/get_monthly_sales"): sales.monthly,
+        },
+        fallback=api,
+        unsafe_gets=frozenset({"/init_database"}),
+    )
+    return SalesApp(ResponseHeaders(hot, SECURITY_HEADERS), api, store)
+
+
+RECORD_OR_ANYTHING = {
+    "anyOf": [
+        SaleRecord.model_json_schema(),
+        {"description": "Anything else is rejected on its own, with its reasons, and kept in quarantine"},
+    ]
+}
+RECORDS = {"type": "array", "maxItems": Limits.max_records, "items": RECORD_OR_ANYTHING}
+EXAMPLE = [
+    {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70},
+    {"date": "2020-W05", "vegetable": "tomatto", "kilo_sold": "7.5"},
+    {"date": 202006, "vegetable": "Poire", "kilo_sold": 14},
+]
 POST_BODY_DOC = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {
                 "schema": {
-                    "oneOf": [
-                        RECORDS_SCHEMA,
-                        {"type": "object", "properties": {"data": RECORDS_SCHEMA}, "required": ["data"]},
+                    "anyOf": [
+                        RECORDS,
+                        {
+                            "type": "object",
+                            "properties": {"data": RECORDS},
+                            "required": ["data"],
+                            "additionalProperties": False,
+                        },
                     ]
-                }
+                },
+                "examples": {"records": {"value": EXAMPLE}, "envelope": {"value": {"data": EXAMPLE}}},
             }
         },
     }
 }
 
 
-def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Limits()) -> "SalesApp":
-    """The API over `store`; the store is closed when the app shuts down."""
-    rules = rules or FeedRules()
-    sales = Sales(store, rules, limits)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        sales.raw_sales.refresh()
-        sales.monthly_sales.refresh()
-        yield
-        store.close()
-
-    app = FastAPI(title="vegsales", summary="Weekly vegetable sales in, clean monthly sales out.", lifespan=lifespan)
-
-    def route(path: str, methods: list[str], **options):
-        """Serve `path` with and without a trailing slash (no redirect: POST bodies survive)."""
-
-        def register(endpoint):
-            for method in methods:  # one route per method: each gets its own operation id in /docs
-                operation = f"{endpoint.__name__}_{method.lower()}"
-                app.add_api_route(path, endpoint, methods=[method], operation_id=operation, **options)
-                app.add_api_route(path + "/", endpoint, methods=[method], include_in_schema=False)
-            return endpoint
-
-        return register
-
-    @route(
-        "/post_sales",
-        ["POST"],
-        openapi_extra=POST_BODY_DOC,
-        responses={
-            200: {"model": IngestReportOut, "description": "At least one record stored (or none sent)"},
-            400: {"model": ErrorBody, "description": "Body is not JSON, or not a list of records"},
-            413: {"model": ErrorBody, "description": "Body or list too large"},
-            422: {"model": IngestReportOut, "description": "Every record was rejected"},
-        },
-    )
-    async def post_sales(request: Request) -> Response:
-        """Store weekly sales: every valid record is written, every invalid one reported."""
-        return to_response(await sales.post(request.stream(), request.headers.get("content-length")))
-
-    @route("/get_raw_sales", ["GET"], responses={200: {"model": list[RawSale]}})
-    async def get_raw_sales(request: Request) -> Response:
-        """Bronze: every record as received, one per (date, vegetable), sorted by date then vegetable."""
-        return to_response(sales.raw(*conditional_headers(request.headers.get)))
-
-    @route("/get_monthly_sales", ["GET"], responses={200: {"model": list[MonthlySale]}, 400: {"model": ErrorBody}})
-    async def get_monthly_sales(request: Request, remove_outliers: str = "false") -> Response:
-        """Gold: kilos per month and vegetable, sorted by month then vegetable; `remove_outliers`
-        (true/false/1/0/yes/no) leaves out the months tagged as outliers."""
-        return to_response(sales.monthly(remove_outliers, *conditional_headers(request.headers.get)))
-
-    @route("/init_database", ["GET", "POST"])
-    async def init_database() -> dict:
-        """Create the tables if they do not exist, else empty them."""
-        await to_thread.run_sync(store.init)
-        return {"status": "ok", "tables": list(TABLES)}
-
-    @route("/get_rejected_sales", ["GET"], responses={200: {"model": RejectedSales}, 400: {"model": ErrorBody}})
-    async def get_rejected_sales(limit: int = Query(1000, ge=1, le=limits.max_rejected)) -> Response:
-        """Quarantine: every rejected record kept once, with its reasons, the most recently received first."""
-        rows, total = await to_thread.run_sync(store.rejected_sales, limit)
-        dropped = int((await to_thread.run_sync(store.meta)).get("rejected_dropped", "0"))
-        return to_response(json_reply(200, {"total": total, "dropped": dropped, "rows": list(map(rejected_out, rows))}))
-
-    @route("/replay_rejected", ["POST"], responses={200: {"model": ReplayReportOut}, 503: {"model": ErrorBody}})
-    async def replay() -> Response:
-        """Check every quarantined record again: those now valid are stored and leave quarantine."""
-        report = await to_thread.run_sync(replay_rejected, store, rules)
-        return to_response(json_reply(200, report))
-
-    @route("/health", ["GET"], responses={503: {"model": ErrorBody}})
-    async def health() -> dict:
-        """200 when the service can serve requests."""
-        store.check()
-        return {"status": "ok"}
-
-    add_error_handlers(app)
-    return SalesApp(app, sales)
-
-
-class SalesApp:
-    """ASGI app: the hot endpoints answered directly, everything else passed to FastAPI."""
-
-    def __init__(self, api: FastAPI, sales: Sales):
-        self.api = api
-        self._hot: dict[tuple[str, str], Callable[[dict, Callable], Awaitable[Reply]]] = {
-            ("POST", "/post_sales"): self._post,
-            ("GET", "/get_raw_sales"): self._raw,
-            ("GET", "/get_monthly_sales"): self._monthly,
-        }
-        self._sales = sales
-
-    def close(self) -> None:
-        """Release the store, for an app that will not be served."""
-        self._sales.store.close()
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] == "http":
-            path = scope["path"]
-            handler = self._hot.get((scope["method"], path[:-1] if path.endswith("/") else path))
-            if handler is not None:
-                try:
-                    reply = await handler(scope, receive)
-                except ApiError as error:
-                    reply = error_reply(error.status, error.error, error.message)
-                except StorageError as error:
-                    reply = error_reply(503, "storage_unavailable", str(error))
-                except Exception:
-                    log.exception("unexpected error on %s %s", scope["method"], path)
-                    reply = error_reply(500, "internal_error", "unexpected server error")
-                await send_reply(send, reply)
-                return
-        await self.api(scope, receive, send)
-
-    async def _post(self, scope: dict, receive: Callable) -> Reply:
-        async def chunks() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ApiError(400, "client_disconnected", "the client went away before sending the body")
-                yield message.get("body", b"")
-                if not message.get("more_body", False):
-                    return
-
-        return await self._sales.post(chunks(), header(scope, b"content-length"))
-
-    async def _raw(self, scope: dict, receive: Callable) -> Reply:
-        return self._sales.raw(*conditional_headers(lambda name: header(scope, name.encode())))
-
-    async def _monthly(self, scope: dict, receive: Callable) -> Reply:
-        query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-        headers = conditional_headers(lambda name: header(scope, name.encode()))
-        return self._sales.monthly(query.get("remove_outliers", "false"), *headers)
-
-
-def raw_sale_json(row: BronzeRow) -> bytes:
-    """A bronze row as /get_raw_sales shows it: the record as received."""
-    return orjson.dumps({"date": row.date, "vegetable": row.vegetable, "kilo_sold": row.kilo_sold})
-
-
-def rejected_out(row: RejectedRow) -> dict:
-    return {
-        "record_hash": row.record_hash,
-        "record": row.record if row.truncated else record_value(row.record),
-        "truncated": row.truncated,
-        "errors": orjson.loads(row.errors),
-        "first_received": row.first_received,
-        "last_received": row.last_received,
-        "times": row.times,
-    }
-
-
-def header(scope: dict, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-def conditional_headers(get: Callable[[str], str | None]) -> tuple[str, str]:
-    return get("accept-encoding") or "", get("if-none-match") or ""
-
-
-async def send_reply(send: Callable, reply: Reply) -> None:
-    headers = []
-    if reply.status != 304:  # a 304 describes the 200 it stands for: no length of its own
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(reply.body)).encode())]
-    headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers.items()]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body})
+def openapi_document(api: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, without the 422 it adds to every operation with parameters: this API
+    answers a bad parameter with 400, and only /post_sales answers 422."""
+    if api.openapi_schema is None:
+        document = get_openapi(title=api.title, version=api.version, summary=api.summary, routes=api.routes)
+        for path, operations in document["paths"].items():
+            for operation in operations.values():
+                if path != "/post_sales":
+                    operation["responses"].pop("422", None)
+        for name in ("HTTPValidationError", "ValidationError"):
+            document.get("components", {}).get("schemas", {}).pop(name, None)
+        api.openapi_schema = document
+    return api.openapi_schema
 
 
 def to_response(reply: Reply) -> Response:
-    return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type="application/json")
+    return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
-async def read_body(chunks: AsyncIterator[bytes], content_length: str | None, max_bytes: int) -> bytes:
-    too_large = ApiError(413, "body_too_large", f"the body exceeds {max_bytes} bytes")
-    if content_length and content_length.isdigit() and int(content_length) > max_bytes:
-        raise too_large
-    parts, size = [], 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        parts.append(chunk)
-    return b"".join(parts)
-
-
-def parse_records(body: bytes, max_records: int) -> list:
+def parse_records(body: bytes, max_records: int) -> list[Any]:
     """The list of records in a body: a JSON array, or an object {"data": [...]}."""
     expected = 'expected a JSON array of records, or an object {"data": [...]}'
     if not body.strip():
@@ -457,8 +334,9 @@ def parse_records(body: bytes, max_records: int) -> list:
     return payload
 
 
-def table_reply(table: JsonTable, variant: str, accept_encoding: str, if_none_match: str) -> Reply:
+def table_reply(table: JsonTable[Any], variant: str, scope: Scope) -> Reply:
     """The table's current JSON, with an ETag; 304 when the client already has it."""
+    accept_encoding, if_none_match = header(scope, b"accept-encoding") or "", header(scope, b"if-none-match") or ""
     table.refresh()
     etag = table.etag(variant)
     headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
@@ -489,29 +367,31 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return weights.get("gzip", weights.get("*", 0.0)) > 0
 
 
-def add_error_handlers(app: FastAPI) -> None:
-    def error(status: int, code: str, message: str) -> JSONResponse:
-        return JSONResponse({"error": code, "message": message}, status_code=status)
+def add_error_handlers(api: FastAPI) -> None:
+    """FastAPI's own errors, as ApiErrors, and every exception through the one mapping."""
 
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.error, exc.message)
+    def allowed_methods(path: str) -> str:
+        methods = {m for r in api.routes if isinstance(r, APIRoute) and r.path == path for m in r.methods}
+        if "GET" in methods and path != "/init_database":  # HEAD never empties the store
+            methods.add("HEAD")
+        return ", ".join(sorted(methods))
 
-    @app.exception_handler(StorageError)
-    async def storage_error(request: Request, exc: StorageError) -> JSONResponse:
-        return error(503, "storage_unavailable", str(exc))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        response = error(exc.status_code, code, str(exc.detail))
-        response.headers.update(exc.headers or {})
-        return response
+        headers = {"Allow": allowed_methods(request.url.path)} if exc.status_code == 405 else {}
+        return to_response(reply_for(ApiError(exc.status_code, code, str(exc.detail), headers), request.scope))
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error(400, "invalid_request", "; ".join(e["msg"] for e in exc.errors()))
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return to_response(reply_for(ApiError(400, "invalid_request", message), request.scope))
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return error(500, "internal_error", "unexpected server error")
+    async def any_error(request: Request, exc: Exception) -> Response:
+        return to_response(reply_for(exc, request.scope))
+
+    api.add_exception_handler(StarletteHTTPException, http_error)
+    api.add_exception_handler(RequestValidationError, invalid_request)
+    # Starlette re-raises what reaches its Exception handler (after answering), for the server's log.
+    for error in (ApiError, StorageError, Exception):
+        api.add_exception_handler(error, any_error)

@@ -1,20 +1,24 @@
 """ingest(store, rules, items): validate, write bronze, bring silver and gold up to date, and keep
 every rejected record in quarantine. Also what start-up and replay do with stored data."""
 
+import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
+
+from anyio import to_thread
 
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import gold_sales, outlier_months
 from .quarantine import MAX_REJECTED, errors_text, merged, record_value, rejected_row
 from .records import WeekDate, week_start
 from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
-from .storage import Store, WriteTransaction
+from .storage import Store, StoreBusy, WriteTransaction
 from .tables import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
@@ -324,3 +328,69 @@ def rekeyed(bronze: Iterable[BronzeRow], week_date: WeekDate) -> tuple[list[Bron
 def gold_from_bronze(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[GoldRow]:
     """The whole gold table computed from scratch: what the incremental updates must equal."""
     return gold_sales(monthly_sales(silver_sales(bronze, vocabulary)))
+
+
+INLINE_RECORDS = 100
+"""Up to this many records, a post to a store with a quick commit is written on the event loop."""
+BATCH_RECORDS = 10_000
+"""At most this many records of waiting posts share one transaction."""
+
+
+class PostWriter:
+    """The write policy: how posts reach the store, chosen by what a write costs there.
+
+    A store whose writes wait on I/O (fsyncs, database round trips) gets one writer thread fed
+    with the posts that wait, several at a time: each post is validated and reported on its own,
+    but one transaction (one lock, one commit, one gold update) serves them all. On a store with a
+    quick commit a small post is written inline, cheaper than a hop to a thread, unless another
+    writer holds the store; big posts go to a worker thread so that reads go on meanwhile.
+    """
+
+    def __init__(self, store: Store, rules: FeedRules, max_rejected: int = MAX_REJECTED):
+        self.store, self.rules, self.max_rejected = store, rules, max_rejected
+        self._waiting: list[tuple[Sequence[Any], asyncio.Future[IngestReport]]] = []
+        self._writing = False
+        self._task: asyncio.Task[None] | None = None  # referenced, so that it is not collected mid-write
+
+    async def ingest(self, items: Sequence[Any]) -> IngestReport:
+        """Store a post's valid records, quarantine the others; its report."""
+        if self.store.writes_wait_on_io:
+            return await self._queued(items)
+        if len(items) <= INLINE_RECORDS:
+            with suppress(StoreBusy):
+                return ingest(self.store, self.rules, items, wait=False, max_rejected=self.max_rejected)
+        return await to_thread.run_sync(partial(ingest, self.store, self.rules, items, max_rejected=self.max_rejected))
+
+    async def replay_rejected(self) -> ReplayReport:
+        return await to_thread.run_sync(replay_rejected, self.store, self.rules)
+
+    async def _queued(self, items: Sequence[Any]) -> IngestReport:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestReport] = loop.create_future()
+        self._waiting.append((items, future))
+        if not self._writing:
+            self._writing = True
+            self._task = loop.create_task(self._write_waiting())
+        return await future
+
+    async def _write_waiting(self) -> None:
+        try:
+            while self._waiting:
+                batch, size = [], 0
+                while self._waiting and (not batch or size + len(self._waiting[0][0]) <= BATCH_RECORDS):
+                    batch.append(self._waiting.pop(0))
+                    size += len(batch[-1][0])
+                posts = [items for items, _ in batch]
+                try:
+                    write = partial(ingest_posts, self.store, self.rules, posts, max_rejected=self.max_rejected)
+                    reports = await to_thread.run_sync(write)
+                except Exception as error:  # every post of the batch gets the error
+                    for _, future in batch:
+                        if not future.done():  # done: its client went away
+                            future.set_exception(error)
+                else:
+                    for (_, future), report in zip(batch, reports, strict=True):
+                        if not future.done():
+                            future.set_result(report)
+        finally:
+            self._writing = False

@@ -381,13 +381,13 @@ def test_an_unavailable_store_gives_503_json_not_500(make_store):
 
 
 def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
-    import vegsales.api
+    import vegsales.pipeline
 
-    def broken(*args):
+    def broken(*args, **options):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(vegsales.api, "ingest", broken)
-    monkeypatch.setattr(vegsales.api, "ingest_posts", broken)
+    monkeypatch.setattr(vegsales.pipeline, "ingest", broken)
+    monkeypatch.setattr(vegsales.pipeline, "ingest_posts", broken)
     response = post(client, [sale("2020-01-06", "Tomate", 1)])
     assert (response.status_code, response.json()) == (
         500,
@@ -395,10 +395,19 @@ def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
     )
 
 
-def test_unsupported_methods_get_405(client):
-    assert client.head("/get_raw_sales").status_code == 405
-    options = client.options("/post_sales")
-    assert (options.status_code, options.json()["error"]) == (405, "method_not_allowed")
+def test_unsupported_methods_get_405_listing_the_allowed_ones(client):
+    for path, allowed in [("/post_sales", "POST"), ("/init_database", "GET, POST"), ("/health", "GET, HEAD")]:
+        response = client.delete(path)
+        assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
+        assert response.headers["allow"] == allowed
+
+
+def test_head_answers_like_get_without_a_body(client):
+    post(client, [sale("2020-01-06", "Tomate", 1)])
+    for path in ("/get_raw_sales", "/get_monthly_sales", "/health"):
+        get, head = client.get(path), client.head(path)
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
 
 
 def test_dates_at_the_edges_of_the_accepted_range_are_prorated(client):
