@@ -263,9 +263,9 @@ def check_with_pipeline(rows: list[Row]) -> list[str]:
     planted_indexes = [index for index, row in enumerate(rows) if row.problem]
     if rejected_indexes != planted_indexes:
         problems.append(f"rejected rows {rejected_indexes} are not the planted ones {planted_indexes}")
-    keys = Counter(record.bronze.key for record in accepted)
+    keys = Counter(row.key for row in accepted.rows)
     problems.extend(f"two valid rows for {key}" for key, count in keys.items() if count > 1)
-    gold = gold_from_bronze([record.bronze for record in accepted], vocabulary)
+    gold = gold_from_bronze(accepted.rows, vocabulary)
     flagged = sorted((row.year_month, row.vegetable) for row in gold if row.is_outlier)
     planted = sorted((spike.month, spike.vegetable) for spike in SPIKES)
     if flagged != planted:

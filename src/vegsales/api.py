@@ -27,7 +27,7 @@ from typing_extensions import TypedDict  # pydantic reads its field types on Pyt
 from .asgi import ApiError, ErrorBody, HotRoutes, Reply, ResponseHeaders, header, json_reply, read_body, reply_for
 from .pipeline import IngestReport, PostWriter, ReplayReport
 from .quarantine import MAX_REJECTED, record_value
-from .records import SaleRecord
+from .records import SALE_RECORD
 from .silver import FeedRules
 from .storage import TABLES, StorageError, Store
 from .tables import BronzeRow, GoldRow, RejectedRow
@@ -257,7 +257,7 @@ def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Li
 
 RECORD_OR_ANYTHING = {
     "anyOf": [
-        SaleRecord.model_json_schema(),
+        SALE_RECORD.json_schema(),
         {"description": "Anything else is rejected on its own, with its reasons, and kept in quarantine"},
     ]
 }

@@ -17,7 +17,7 @@ from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import gold_sales, outlier_months
 from .quarantine import MAX_REJECTED, errors_text, merged, record_value, rejected_row
 from .records import WeekDate, week_start
-from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
+from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_row, silver_sales
 from .storage import Store, StoreBusy, WriteTransaction
 from .tables import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
@@ -96,7 +96,7 @@ def ingest_posts(
         for items, (_, rejected) in zip(posts, cleaned, strict=True)
         for rejection in rejected
     ]
-    if not quarantined and not any(accepted for accepted, _ in cleaned):
+    if not quarantined and not any(len(accepted) for accepted, _ in cleaned):
         return reports
     with store.write(wait) as transaction:
         apply_records(transaction, [(report, accepted) for report, (accepted, _) in zip(reports, cleaned, strict=True)])
@@ -116,7 +116,7 @@ def copy_into(
     with these rules, keeping the time it was received (the later value wins), and the other
     store's quarantine merged into this one's."""
     report = IngestReport(received=len(bronze))
-    accepted, quarantined = [], list(rejected)
+    accepted, quarantined = Accepted(), list(rejected)
     for index, row in enumerate(bronze):
         item = {"date": row.date, "vegetable": row.vegetable, "kilo_sold": row.kilo_sold}
         checked = clean_record(item, rules, row.received_at)
@@ -124,7 +124,7 @@ def copy_into(
             report.rejected.append(Rejection(index, checked))
             quarantined.append(rejected_row(item, checked, row.received_at))
         else:
-            accepted.append(Accepted(index, *checked))
+            accepted.add(index, *checked)
     with store.write() as transaction:
         apply_records(transaction, [(report, accepted)])
         if quarantined:
@@ -132,21 +132,21 @@ def copy_into(
     return report
 
 
-def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, list[Accepted]]]) -> None:
+def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, Accepted]]) -> None:
     """Write accepted records in order, counting what each did in its post's report.
 
     A record older than the stored value of its key (a replayed one) does not replace it: the
     value received last wins."""
-    records = [record for _, accepted in posts for record in accepted]
-    if not records:
+    rows = [row for _, accepted in posts for row in accepted.rows]
+    if not rows:
         return
-    first, last = min(r.bronze.week_start for r in records), max(r.bronze.week_start for r in records)
-    window = _shifted(first, -OVERLAP_DAYS), _shifted(last, OVERLAP_DAYS)
-    current = {row.key: row for row in transaction.bronze_between({r.bronze.vegetable for r in records}, *window)}
-    changed: dict[BronzeKey, Accepted] = {}
+    weeks = [row.week_start for row in rows]
+    window = _shifted(min(weeks), -OVERLAP_DAYS), _shifted(max(weeks), OVERLAP_DAYS)
+    current = {row.key: row for row in transaction.bronze_between({row.vegetable for row in rows}, *window)}
+    changed: dict[BronzeKey, SilverRow] = {}
     for report, accepted in posts:
-        for record in accepted:
-            row, before = record.bronze, current.get(record.bronze.key)
+        for _, row, vegetable in accepted:
+            before = current.get(row.key)
             if before is not None and (
                 (before.kilo_sold, before.date) == (row.kilo_sold, row.date) or before.received_at > row.received_at
             ):
@@ -157,18 +157,18 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
             else:
                 report.updated += 1
             current[row.key] = row
-            changed[row.key] = record
+            changed[row.key] = silver_row(row, vegetable)
     for report, accepted in posts:
-        report.warnings.extend(filter(None, (_overlap_warning(record, current) for record in accepted)))
+        report.warnings.extend(filter(None, (_overlap_warning(i, row, current) for i, row, _ in accepted)))
     if changed:
-        transaction.put_bronze([record.bronze for record in changed.values()])
-        silver = [record.silver() for record in changed.values()]
+        transaction.put_bronze([current[key] for key in changed])
+        silver = list(changed.values())
         transaction.put_silver(silver)
         refresh_gold(transaction, silver)
 
 
-def _overlap_warning(record: Accepted, stored: dict[BronzeKey, BronzeRow]) -> RecordWarning | None:
-    start, name = record.bronze.key
+def _overlap_warning(index: int, row: BronzeRow, stored: dict[BronzeKey, BronzeRow]) -> RecordWarning | None:
+    start, name = row.key
     overlaps = [
         f"{other} ({_days(OVERLAP_DAYS + 1 - abs(days))})"
         for days, other in _neighbours(start)
@@ -177,7 +177,7 @@ def _overlap_warning(record: Accepted, stored: dict[BronzeKey, BronzeRow]) -> Re
     if not overlaps:
         return None
     return RecordWarning(
-        record.index,
+        index,
         f"the week of {start} overlaps the stored week of {', '.join(overlaps)} of {name!r}: "
         "those days are counted twice",
     )
@@ -239,14 +239,14 @@ def replay_rejected(store: Store, rules: FeedRules) -> ReplayReport:
 
 def _replay(transaction: WriteTransaction, rules: FeedRules) -> ReplayReport:
     quarantined = sorted(transaction.all_rejected(), key=lambda row: (row.last_received, row.record_hash))
-    now_valid: list[Accepted] = []
+    now_valid = Accepted()
     replayed: list[str] = []
     reasons_changed: list[Any] = []
     for row in quarantined:
         # A truncated record cannot be read back: it stays, for a person to look at.
         checked = [] if row.truncated else clean_record(record_value(row.record), rules, row.last_received)
         if isinstance(checked, tuple):
-            now_valid.append(Accepted(len(now_valid), *checked))
+            now_valid.add(len(now_valid), *checked)
             replayed.append(row.record_hash)
         elif checked and (errors := errors_text(checked)) != row.errors:
             row.errors = errors

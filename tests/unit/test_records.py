@@ -1,8 +1,10 @@
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vegsales.records import FieldError, validate_record, week_start
+from vegsales.records import FieldError, validate_record, validate_with_pydantic, week_start
 from vegsales.tables import BronzeRow
 
 VALID = {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}
@@ -220,3 +222,31 @@ def test_the_received_time_is_kept_on_the_row():
     assert validate_record(VALID, "end", "2026-01-01T00:00:00.000000Z") == BronzeRow(
         "2020-01-27", "Tomate", 70.0, "2020-01-21", "2026-01-01T00:00:00.000000Z"
     )
+
+
+# Each field usual half the time and anything the other half, so that every rule meets both.
+DATES = st.one_of(
+    st.sampled_from(["2020-01-27", "2020-W05", "202005", "20200127", "2020-W53"]) | st.sampled_from([202005, 202053]),
+    st.sampled_from(["2021-W53", "2021-02-29", "2020-5", "1899-12-31", "2020-W05-3", 20200127, 190000, True, None]),
+    st.integers(min_value=-1, max_value=10**9) | st.text(max_size=12) | st.floats(),
+)
+NAMES = st.one_of(
+    st.sampled_from(["Tomate", " tomatto ", "chou-fleur", "Pommes de terre", "x" * 100, "pois d'été"]),
+    st.sampled_from(["   ", "", "x" * 101, "carrot\n", "\u2000", "\u2000\u3000", "\x1c", "\u200b", "a1", "=a"]),
+    st.text(max_size=110) | st.integers() | st.none(),
+)
+KILOS = st.one_of(
+    st.floats(min_value=0, max_value=1e12) | st.integers(min_value=0, max_value=10**12),
+    st.sampled_from([-0.0, -1, 1e12 + 1, 10**12 + 1, float("nan"), float("inf"), True, False, None, "12.5", "x"]),
+    st.floats() | st.integers(min_value=-(2**70), max_value=2**70) | st.text(max_size=8),
+)
+FIELDS = st.sampled_from(["date", "vegetable", "kilo_sold", "Date", "extra"])
+RECORDS = st.fixed_dictionaries({"date": DATES, "vegetable": NAMES, "kilo_sold": KILOS}) | st.dictionaries(
+    FIELDS, st.one_of(DATES, NAMES, KILOS), max_size=4
+)
+
+
+@settings(max_examples=3000, deadline=None, derandomize=True)
+@given(RECORDS, st.sampled_from(["start", "end"]))
+def test_the_shortcut_for_usual_records_agrees_with_pydantic(item, week_date):
+    assert validate_record(item, week_date) == validate_with_pydantic(item, week_date)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from vegsales.pipeline import gold_from_bronze
-from vegsales.silver import FeedRules, clean_records
+from vegsales.silver import FeedRules, clean_records, silver_row
 from vegsales.vegetables import Vocabulary
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,7 +63,7 @@ def records() -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def cleaned(records, vocabulary):
     accepted, rejected = clean_records(records, FeedRules(vocabulary))
-    return [record.silver() for record in accepted], rejected, [record.bronze for record in accepted]
+    return [silver_row(row, vegetable) for _, row, vegetable in accepted], rejected, accepted.rows
 
 
 def load_generator():
