@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from itertools import pairwise
 from typing import Any
 
 from anyio import to_thread
@@ -158,13 +159,34 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
                 report.updated += 1
             current[row.key] = row
             changed[row.key] = silver_row(row, vegetable)
+    suspects = _names_with_overlapping_weeks(current)
     for report, accepted in posts:
-        report.warnings.extend(filter(None, (_overlap_warning(i, row, current) for i, row, _ in accepted)))
+        report.warnings.extend(
+            filter(None, (_overlap_warning(i, row, current) for i, row, _ in accepted if row.vegetable in suspects))
+        )
     if changed:
         transaction.put_bronze([current[key] for key in changed])
         silver = list(changed.values())
         transaction.put_silver(silver)
         refresh_gold(transaction, silver)
+
+
+def _names_with_overlapping_weeks(rows: Iterable[BronzeKey]) -> set[str]:
+    """Raw names with two weeks 1 to 6 days apart: one sort per name instead of 12 lookups a record."""
+    days_by_name: dict[str, list[int]] = defaultdict(list)
+    for week, name in rows:
+        days_by_name[name].append(_ordinal(week))
+    suspects = set()
+    for name, days in days_by_name.items():
+        days.sort()
+        if any(0 < later - earlier <= OVERLAP_DAYS for earlier, later in pairwise(days)):
+            suspects.add(name)
+    return suspects
+
+
+@lru_cache(maxsize=16_384)
+def _ordinal(day: str) -> int:
+    return dt.date.fromisoformat(day).toordinal()
 
 
 def _overlap_warning(index: int, row: BronzeRow, stored: dict[BronzeKey, BronzeRow]) -> RecordWarning | None:

@@ -48,11 +48,25 @@ class DateNotation:
     calendar: bool
 
 
-@lru_cache(maxsize=16_384)
 def read_date(text: str) -> DateNotation:
-    """The day a `date` text names; ValueError, naming the accepted notations, if none.
+    """The day a `date` text names; ValueError, naming the accepted notations, if none."""
+    reading = _date_reading(text)
+    if isinstance(reading, str):
+        raise ValueError(reading)
+    return reading
 
-    Dates repeat across records (one per week), so each distinct text is read once."""
+
+@lru_cache(maxsize=16_384)
+def _date_reading(text: str) -> DateNotation | str:
+    """What `text` names, or why it names nothing: dates repeat across records (one per week),
+    good and bad, so each distinct text is read once."""
+    try:
+        return _read_date(text)
+    except ValueError as error:
+        return str(error)
+
+
+def _read_date(text: str) -> DateNotation:
     if match := _CALENDAR.fullmatch(text):
         try:
             notation = DateNotation(dt.date(*map(int, match.groups())), calendar=True)
@@ -100,25 +114,34 @@ def _date_text(value: Any) -> str:
     return value
 
 
+def _week_reading(date: str | int, week_date: WeekDate) -> tuple[str, str]:
+    """(first day of the week, "") for a valid date, else ("", why not)."""
+    try:
+        return week_start(_date_text(date), week_date), ""
+    except ValueError as error:
+        return "", str(error)
+
+
 _APOSTROPHES_AND_PERIOD = "'\u2019."
 _NAME_PUNCTUATION = str.maketrans("", "", " -" + _APOSTROPHES_AND_PERIOD)
 _REFUSED = frozenset('=+@<>";,\\|')
 
 
 @lru_cache(maxsize=65_536)
-def _clean_name(name: str) -> str:
+def _name_problem(name: str) -> str:
+    """Why `name` is not a clean vegetable name ("" when it is); names repeat, so cached."""
     # Most names are letters and spaces: one C-speed check. The loop finds what else there is.
     if name.translate(_NAME_PUNCTUATION).isalpha():
-        return name
+        return ""
     for position, char in enumerate(name, 1):
         category = unicodedata.category(char)
         if category[0] in "LM" or category in ("Zs", "Pd") or char in _APOSTROPHES_AND_PERIOD:
             continue
-        raise ValueError(
+        return (
             f"contains {_describe(char, category)} at position {position}: "
             "a vegetable name holds only letters, spaces, hyphens, apostrophes and periods"
         )
-    return name
+    return ""
 
 
 def _describe(char: str, category: str) -> str:
@@ -242,23 +265,19 @@ def validate_with_pydantic(
     except ValidationError as error:
         errors = _pydantic_errors(error)
         return sorted(errors + _content_errors(item, {e.field for e in errors}, week_date), key=_field_order)
-    date = record["date"]
-    try:
-        week, name = _week_of(date, week_date), _clean_name(record["vegetable"])
-    except ValueError:
+    date, name = record["date"], record["vegetable"]
+    week = _QUICK_WEEK[week_date](date)
+    if not week or _name_problem(name):
         return _content_errors(record, set(), week_date)
     # 0.0, not -0.0: the stored value reads back as a plain zero.
     return BronzeRow(date if type(date) is str else str(date), name, record["kilo_sold"] + 0.0, week, received_at)
 
 
-def _quick_week_function(week_date: WeekDate) -> Callable[[str | int], str | None]:
+def _quick_week_function(week_date: WeekDate) -> Callable[[str | int], str]:
     # One cache per week_date: lru_cache keys a single str or int argument by itself, the fastest.
     @lru_cache(maxsize=16_384)
-    def quick_week(date: str | int) -> str | None:
-        try:
-            return _week_of(date, week_date)
-        except ValueError:
-            return None
+    def quick_week(date: str | int) -> str:
+        return _week_reading(date, week_date)[0]
 
     return quick_week
 
@@ -268,28 +287,16 @@ _QUICK_WEEK = {week_date: _quick_week_function(week_date) for week_date in WEEK_
 
 @lru_cache(maxsize=65_536)
 def _quick_name(name: str) -> bool:
-    try:
-        _clean_name(name)
-    except ValueError:
-        return False
-    return 0 < len(name) <= 100 and not name.isspace()
-
-
-@lru_cache(maxsize=16_384)
-def _week_of(date: str | int, week_date: WeekDate) -> str:
-    return week_start(_date_text(date), week_date)
+    return 0 < len(name) <= 100 and not name.isspace() and not _name_problem(name)
 
 
 def _content_errors(record: dict[str, Any], failed: set[str], week_date: WeekDate) -> list[FieldError]:
     """What is wrong with `date` and `vegetable` beyond their types (fields in `failed` are skipped)."""
     errors = []
-    checks = (("date", lambda value: _week_of(value, week_date)), ("vegetable", _clean_name))
-    for field, check in checks:
-        if field in record and field not in failed:
-            try:
-                check(record[field])
-            except ValueError as error:
-                errors.append(FieldError(field, str(error)))
+    if "date" in record and "date" not in failed and (problem := _week_reading(record["date"], week_date)[1]):
+        errors.append(FieldError("date", problem))
+    if "vegetable" in record and "vegetable" not in failed and (problem := _name_problem(record["vegetable"])):
+        errors.append(FieldError("vegetable", problem))
     return errors
 
 
