@@ -62,9 +62,9 @@ def timed_post(backend: str, records: list[object]) -> tuple[float, dict]:
         connection.http.getresponse().read()
         start = time.perf_counter()
         connection.http.request("POST", "/post_sales", body=body, headers={"Content-Type": "application/json"})
-        response = connection.http.getresponse()
-        report = json.loads(response.read())
+        answer = connection.http.getresponse().read()
         seconds = time.perf_counter() - start
+        report = json.loads(answer)
         connection.http.request("GET", "/get_rejected_sales?limit=1")
         quarantine = json.loads(connection.http.getresponse().read())
     report["quarantined"] = quarantine["total"]

@@ -23,15 +23,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-INIT = {"status": "ok", "tables": ["bronze_sales", "silver_sales", "gold_sales"]}
+INIT = {"status": "ok", "tables": ["bronze_sales", "silver_sales", "gold_sales", "rejected_sales"]}
 RECORDS = [
     {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70},
     {"date": "2020-01-27", "vegetable": "Poire", "kilo_sold": 14},
     {"date": "2021-02-29", "vegetable": "Tomate", "kilo_sold": 1},
 ]
 REJECTED = [{"index": 2, "errors": [{"field": "date", "message": "'2021-02-29' is not a real calendar date"}]}]
-REPORT = {"received": 3, "inserted": 2, "updated": 0, "unchanged": 0, "rejected": REJECTED}
-REPOST_REPORT = {"received": 3, "inserted": 0, "updated": 0, "unchanged": 2, "rejected": REJECTED}
+REPORT = {"received": 3, "inserted": 2, "updated": 0, "unchanged": 0, "rejected": REJECTED, "warnings": []}
+REPOST_REPORT = {"received": 3, "inserted": 0, "updated": 0, "unchanged": 2, "rejected": REJECTED, "warnings": []}
 RAW = [
     {"date": "2020-01-27", "vegetable": "Poire", "kilo_sold": 14},
     {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70},
@@ -186,7 +186,7 @@ class Run:
         used: dict[str, int] = {}
         for step in range(20):
             week, kilos = WEEKS[step // 2], (step // 2 + 1) * (10 if step % 2 else 1)
-            report = {"received": 1, "inserted": 1 - step % 2, "updated": step % 2, "unchanged": 0, "rejected": []}
+            report = {"received": 1, "inserted": 1 - step % 2, "updated": step % 2, "unchanged": 0, "rejected": [], "warnings": []}
             post = self.expect(
                 f"step {step}",
                 "POST",
@@ -258,8 +258,8 @@ class Run:
                 raise CheckFailed(f"a GET went to {entry['addrs']} while {dead} is marked failed: {entry['line']}")
         self.ok(f"4 more GETs answered by the live replica only (the dead one is left out for {FAIL_TIMEOUT}s)")
 
-        inserted = {"received": 1, "inserted": 1, "updated": 0, "unchanged": 0, "rejected": []}
-        unchanged = {"received": 1, "inserted": 0, "updated": 0, "unchanged": 1, "rejected": []}
+        inserted = {"received": 1, "inserted": 1, "updated": 0, "unchanged": 0, "rejected": [], "warnings": []}
+        unchanged = {"received": 1, "inserted": 0, "updated": 0, "unchanged": 1, "rejected": [], "warnings": []}
         date, kilos = JUNE[0]
         record = {"date": date, "vegetable": "Carotte", "kilo_sold": kilos}
         self.expect("POST after the kill", "POST", "/post_sales", 200, inserted, [record])

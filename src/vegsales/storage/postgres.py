@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS rejected_sales (
     last_received text COLLATE "C" NOT NULL,
     times integer NOT NULL
 );
-CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received, record_hash);
+CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received);
 """
 
 # Version 1 keyed bronze and silver by the date as sent, always the first day of the week.

@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS rejected_sales (
     last_received TEXT NOT NULL,
     times INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received, record_hash);
+CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received);
 """
 
 # Version 1 keyed bronze and silver by the date as sent, always the first day of the week.
