@@ -2,9 +2,9 @@
 
 Every table lives in memory with each row's CSV line already rendered; a write rewrites the
 changed files whole, so they stay true tables (one row per key, sorted), and commits them
-together, crash-safe (folder_commit.py). Posts that arrive while a commit is being written
-wait and are committed together (group commit): one rewrite serves them all. Readers see a
-sale only once it is on disk.
+together, crash-safe (folder_commit.py). Readers see a sale only once it is on disk. Posts that
+arrive while a commit is being written wait in the pipeline's writer, which hands them over
+together (pipeline.PostWriter): one rewrite serves them all.
 """
 
 import fcntl
@@ -70,15 +70,13 @@ class CsvStore:
     def __init__(self, folder: str | Path, fsync: bool = True):
         self.folder = Path(folder)
         self._files = FolderCommit(self.folder, fsync)
-        self._write_lock = threading.Lock()  # guards the working tables
-        self._commit_lock = threading.Lock()  # one file commit at a time
+        self._writer_lock = threading.Lock()  # one write transaction, with its file commit, at a time
+        self._tables_lock = threading.Lock()  # guards the working tables against readers of them
         self._read_lock = threading.Lock()  # guards the published tables
         self._tables = {f.file_name: Table(f) for f in FORMATS}
         self._published = {BRONZE.file_name: Published(), GOLD.file_name: Published()}
-        self._pending: list[tuple[str, Hashable, Any, int]] = []
-        self._dirty: set[str] = set()  # files changed in memory since the last commit
         # A random epoch per start: cursors and ETags from before a restart never match.
-        self._epoch, self._seq, self._durable_seq = secrets.randbits(52), 0, 0
+        self._epoch, self._seq = secrets.randbits(52), 0
         self._broken: BaseException | None = None
         self._closed = False
         try:
@@ -158,7 +156,7 @@ class CsvStore:
     # -- writing --------------------------------------------------------------------------
 
     def init(self) -> None:
-        with self._commit_lock, self._write_lock:
+        with self._writer_lock, self._tables_lock:
             self._check_writable()
             emptied = {f.file_name: Table(f) for f in FORMATS}
             kept = [s for s in self._tables[META.file_name].rows.values() if s.key != "rejected_dropped"]
@@ -168,61 +166,49 @@ class CsvStore:
             except OSError as error:
                 raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
             self._tables.update(emptied)
-            self._seq += 1
-            self._pending.clear()
-            self._dirty.clear()
             with self._read_lock:
                 for published in self._published.values():
                     published.rows.clear()
                 self._epoch += 1
-                self._durable_seq = self._seq
+                self._seq += 1
 
     @contextmanager
     def write(self, wait: bool = True) -> Iterator["CsvWrite"]:
-        if not self._write_lock.acquire(blocking=wait):
+        """A transaction on the tables in memory, then a commit of the files it changed; posts
+        that arrive meanwhile wait, and the pipeline's writer batches them into the next one."""
+        if not self._writer_lock.acquire(blocking=wait):
             raise StoreBusy
         try:
             self._check_writable()
-            transaction = CsvWrite(self._tables, self._seq + 1)
-            try:
-                yield transaction
-            except BaseException:
-                transaction.undo()
-                raise
-            if not transaction.dirty:
-                return
-            self._seq = seq = transaction.seq
-            self._pending.extend(transaction.written)
-            self._dirty |= transaction.dirty
+            with self._tables_lock:
+                transaction = CsvWrite(self._tables, self._seq + 1)
+                try:
+                    yield transaction
+                except BaseException:
+                    transaction.undo()
+                    raise
+                contents = {name: self._tables[name].render() for name in transaction.dirty}
+            if contents:
+                self._commit(contents, transaction)
         finally:
-            self._write_lock.release()
-        self._commit_through(seq)
+            self._writer_lock.release()
 
-    def _commit_through(self, seq: int) -> None:
-        """Return once the write numbered `seq` is on disk, committing it with any others waiting."""
-        with self._commit_lock:
-            if seq <= self._durable_seq:
-                return  # another post's commit wrote this one too
-            self._check_writable()  # an earlier commit failed: this write was not stored
-            with self._write_lock:
-                contents = {name: self._tables[name].render() for name in self._dirty}
-                pending, self._pending, self._dirty = self._pending, [], set()
-                through = self._seq
-            try:
-                unfinished = self._files.commit(contents)
-            except BaseException as error:
-                self._stop_writing_if(error)
-                raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
-            with self._read_lock:
-                for name, key, row, row_seq in pending:
-                    if name is REPLACED:  # rows may have gone: readers start over
-                        if key in self._published:
-                            self._published[key] = Published()
-                        self._epoch += 1
-                    elif name in self._published:
-                        self._published[name].apply(key, row, row_seq)
-                self._durable_seq = through
-            self._stop_writing_if(unfinished)
+    def _commit(self, contents: dict[str, str], transaction: "CsvWrite") -> None:
+        try:
+            unfinished = self._files.commit(contents)
+        except BaseException as error:
+            self._stop_writing_if(error)
+            raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
+        with self._read_lock:  # on disk: readers may see it now
+            for name, key, row, row_seq in transaction.written:
+                if name is REPLACED:  # rows may have gone: readers start over
+                    if key in self._published:
+                        self._published[key] = Published()
+                    self._epoch += 1
+                elif name in self._published:
+                    self._published[name].apply(key, row, row_seq)
+            self._seq = transaction.seq
+        self._stop_writing_if(unfinished)
 
     def _stop_writing_if(self, error: BaseException | None) -> None:
         # Memory may now hold changes the files do not: refuse writes (and fail /health) until a
@@ -247,21 +233,22 @@ class CsvStore:
     def _changes(self, name: str, since: Cursor | None) -> Changes:
         with self._read_lock:
             self._check_open()
-            cursor = (self._epoch, self._durable_seq)
+            cursor = (self._epoch, self._seq)
             published = self._published[name]
             if since is None or since[0] != self._epoch:
                 return Changes(cursor, [row for row, _ in published.rows.values()], True)
             return Changes(cursor, published.since(since[1]), False)
 
     def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
-        with self._write_lock:
+        with self._tables_lock:
             self._check_open()
             rows = list(self._tables[REJECTED.file_name].rows.values())
         rows.sort(key=lambda row: (row.last_received, row.record_hash), reverse=True)
         return rows[:limit], len(rows)
 
     def meta(self) -> dict[str, str]:
-        return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
+        with self._tables_lock:
+            return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
 
     def check(self) -> None:
         self._check_writable()
@@ -273,7 +260,7 @@ class CsvStore:
             raise StorageError(f"CSV store {self.folder} is closed")
 
     def close(self) -> None:
-        with self._commit_lock, self._write_lock:
+        with self._writer_lock, self._tables_lock:
             if not self._closed:
                 self._closed = True
                 self._lock_file.close()
