@@ -15,25 +15,14 @@ from rich.table import Table
 from .client import DEFAULT_URL, SalesClient, ServiceError
 from .quarantine import MAX_REJECTED
 from .records import WEEK_DATES, WeekDate
-from .server import DEFAULT_LOCATIONS
 from .silver import FeedRules
 from .storage import StorageError
+from .storage.registry import BACKENDS, open_store
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
 COLUMNS = ("date", "vegetable", "kilo_sold")
 SHOWN_REJECTIONS = 10
 url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")
-
-BACKENDS = ("sqlite", "csv", "postgres")
-
-
-def check_location_flag(backend: str) -> None:
-    """Refuse the other backend's location flag on the command line (environment values may hold both)."""
-    context = click.get_current_context()
-    wrong, right = ("db", "--data-dir") if backend == "csv" else ("data_dir", "--db")
-    if context.get_parameter_source(wrong) is ParameterSource.COMMANDLINE:
-        flag = "--" + wrong.replace("_", "-")
-        raise click.UsageError(f"{flag} does not apply to the {backend} backend, which takes {right}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,13 +31,22 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--backend", type=click.Choice(BACKENDS), default="sqlite", show_default=True, envvar="VEGSALES_BACKEND")
 @click.option(
-    "--db",
-    envvar=["VEGSALES_DB", "VEGSALES_DATABASE_URL"],
-    help=f"SQLite database file, or postgresql://user@host:port/dbname  [default: {DEFAULT_LOCATIONS['sqlite']}]",
+    "--backend",
+    type=click.Choice(list(BACKENDS)),
+    envvar="VEGSALES_BACKEND",
+    help="[default: the one the location names, else sqlite]",
 )
-@click.option("--data-dir", envvar="VEGSALES_DATA_DIR", help=f"CSV folder  [default: {DEFAULT_LOCATIONS['csv']}]")
+@click.option(
+    "--location",
+    envvar="VEGSALES_LOCATION",
+    help="a SQLite file, a CSV folder or a postgresql://user@host:port/dbname URL  "
+    f"[default: {BACKENDS['sqlite'].default_location}; {BACKENDS['csv'].default_location} for csv]",
+)
+@click.option(
+    "--db", envvar=["VEGSALES_DB", "VEGSALES_DATABASE_URL"], help="the same as --location, for sqlite or postgres"
+)
+@click.option("--data-dir", envvar="VEGSALES_DATA_DIR", help="the same as --location, for csv")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="VEGSALES_HOST")
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, envvar="VEGSALES_PORT")
 @click.option(
@@ -83,7 +81,8 @@ def main() -> None:
 )
 @click.option("--access-log/--no-access-log", default=False, envvar="VEGSALES_ACCESS_LOG")
 def serve(
-    backend: str,
+    backend: str | None,
+    location: str | None,
     db: str | None,
     data_dir: str | None,
     host: str,
@@ -95,14 +94,19 @@ def serve(
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
-    from .server import SINGLE_PROCESS_BACKENDS, Settings, backend_for, build_app
+    from .server import Settings, build_app, chosen_store
     from .server import serve as run_server
 
-    backend = backend_for(backend, db)
-    check_location_flag(backend)
-    if workers > 1 and backend in SINGLE_PROCESS_BACKENDS:
+    backend, location = chosen_store(backend, location, {"--db": db, "--data-dir": data_dir})
+    context = click.get_current_context()
+    for flag in ("--db", "--data-dir"):  # the environment may hold both; a command line means one
+        given = context.get_parameter_source(flag.lstrip("-").replace("-", "_")) is ParameterSource.COMMANDLINE
+        if given and flag != BACKENDS[backend].location_flag:
+            takes = f"--location or {BACKENDS[backend].location_flag}"
+            raise click.UsageError(f"{flag} does not apply to the {backend} backend, which takes {takes}")
+    if workers > 1 and not BACKENDS[backend].several_processes:
         raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
-    settings = Settings(backend, data_dir if backend == "csv" else db, vocabulary, week_date, max_rejected)
+    settings = Settings(backend, location, vocabulary, week_date, max_rejected)
     try:
         app = build_app(settings)  # fails fast, and brings silver and gold in line, before any worker starts
     except (StorageError, VocabularyError) as error:
@@ -338,21 +342,10 @@ def migrate(
         fail(f"{totals['rejected']:,} sales were rejected by the target's rules (now in its quarantine)")
 
 
-def location_backend(location: str) -> str:
-    """What a --from/--to location names: a PostgreSQL URL, a CSV folder, or a SQLite file."""
-    from .server import POSTGRES_SCHEMES
-
-    if location.startswith(POSTGRES_SCHEMES):
-        return "postgres"
-    return "csv" if Path(location).is_dir() or location.endswith("/") else "sqlite"
-
-
 @contextmanager
 def opened(location: str):
-    from .server import open_store
-
     try:
-        store = open_store(location_backend(location), location)
+        store = open_store(location)
     except StorageError as error:
         fail(str(error))
     try:

@@ -12,14 +12,10 @@ from .pipeline import SyncReport, sync_with_rules
 from .quarantine import MAX_REJECTED
 from .records import WeekDate
 from .silver import FeedRules
-from .storage import Store
+from .storage.registry import BACKENDS, backend_of, open_store
 from .vegetables import Vocabulary
 
 log = logging.getLogger("vegsales")
-DEFAULT_LOCATIONS = {"sqlite": "data/sales.db", "csv": "data/csv", "postgres": "postgresql://127.0.0.1:5432/vegsales"}
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
-SINGLE_PROCESS_BACKENDS = {"csv"}
-"""Backends whose data live in one process's memory: they cannot be served by several workers."""
 
 
 @dataclass(frozen=True)
@@ -27,19 +23,15 @@ class Settings:
     """What a server process needs to build its app; passed to worker processes as VEGSALES_* variables."""
 
     backend: str = "sqlite"
-    location: str | None = None
+    location: str = BACKENDS["sqlite"].default_location
     vocabulary: Path | None = None
     week_date: WeekDate = "start"
     max_rejected: int = MAX_REJECTED
 
-    @property
-    def store_location(self) -> str:
-        return self.location or DEFAULT_LOCATIONS[self.backend]
-
     def to_environment(self) -> dict[str, str]:
         variables = {
             "VEGSALES_BACKEND": self.backend,
-            "VEGSALES_LOCATION": self.store_location,
+            "VEGSALES_LOCATION": self.location,
             "VEGSALES_WEEK_DATE": self.week_date,
             "VEGSALES_MAX_REJECTED": str(self.max_rejected),
         }
@@ -50,40 +42,31 @@ class Settings:
     @classmethod
     def from_environment(cls) -> "Settings":
         vocabulary = os.environ.get("VEGSALES_VOCABULARY")
+        backend = os.environ.get("VEGSALES_BACKEND", "sqlite")
         return cls(
-            backend=os.environ.get("VEGSALES_BACKEND", "sqlite"),
-            location=os.environ.get("VEGSALES_LOCATION"),
+            backend=backend,
+            location=os.environ.get("VEGSALES_LOCATION") or BACKENDS[backend].default_location,
             vocabulary=Path(vocabulary) if vocabulary else None,
             week_date="end" if os.environ.get("VEGSALES_WEEK_DATE") == "end" else "start",
             max_rejected=int(os.environ.get("VEGSALES_MAX_REJECTED", MAX_REJECTED)),
         )
 
 
-def backend_for(backend: str, location: str | None) -> str:
-    """`--db postgresql://...` on the default (sqlite) backend means PostgreSQL."""
-    is_url = location is not None and location.startswith(POSTGRES_SCHEMES)
-    return "postgres" if backend == "sqlite" and is_url else backend
-
-
-def open_store(backend: str, location: str) -> Store:
-    """The one place that picks the storage backend."""
-    if backend == "csv":
-        from .storage.csv import CsvStore
-
-        return CsvStore(location)
-    if backend == "postgres":
-        from .storage.postgres import PostgresStore
-
-        return PostgresStore(location)
-    from .storage.sqlite import SqliteStore
-
-    return SqliteStore(location)
+def chosen_store(backend: str | None, location: str | None, aliases: dict[str, str | None]) -> tuple[str, str]:
+    """(backend, location) from the settings: `location` (or the older flag of the backend, in
+    `aliases` by flag), else the backend's default. Without a backend, the one the location
+    names; a postgresql:// URL always means PostgreSQL (`app_sql.py --db postgresql://...`)."""
+    name = backend or (backend_of(location).name if location else "sqlite")
+    location = location or aliases.get(BACKENDS[name].location_flag) or BACKENDS[name].default_location
+    if name == "sqlite" and BACKENDS["postgres"].recognises(location):
+        name = "postgres"
+    return name, location
 
 
 def build_app(settings: Settings) -> SalesApp:
     """The app over the configured store, its data first brought in line with the rules."""
     rules = FeedRules(Vocabulary.load(settings.vocabulary), settings.week_date)
-    store = open_store(settings.backend, settings.store_location)
+    store = open_store(settings.location, settings.backend)
     try:
         log_sync(sync_with_rules(store, rules))
     except BaseException:

@@ -265,3 +265,28 @@ def test_a_server_started_with_another_week_date_rebuilds_and_says_so(tmp_path):
     assert (
         "week date changed (start -> end): bronze re-keyed, silver and gold rebuilt from bronze; 0 rows" in running.log
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "sqlite", "--data-dir", "x"], "--data-dir does not apply to the sqlite backend, which takes "
+                                                     "--location or --db"),
+        (["--backend", "csv", "--db", "x.db"], "--db does not apply to the csv backend, which takes --location or "
+                                               "--data-dir"),
+        (["--backend", "csv", "--workers", "2"], "the csv backend is served by one process: use --workers 1"),
+    ],
+)  # fmt: skip
+def test_serve_refuses_a_location_flag_of_another_backend(args, message):
+    result = run("serve", *args)
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_serve_takes_one_location_setting_for_every_backend(tmp_path):
+    folder = tmp_path / "csv"
+    with Server("app_csv.py", "--location", str(folder)) as running, SalesClient(running.url) as client:
+        client.post([{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 7}])
+    assert (
+        (folder / "bronze.csv").read_text().startswith("date,vegetable,kilo_sold,week_start,received_at\n2020-01-06,")
+    )

@@ -6,8 +6,8 @@ from click.testing import CliRunner
 from tests.e2e.test_cli import SAMPLE
 from vegsales.cli import main, read_sales_csv
 from vegsales.pipeline import ingest
-from vegsales.server import open_store
 from vegsales.silver import FeedRules
+from vegsales.storage.registry import open_store
 from vegsales.storage.sqlite import SqliteStore
 
 
@@ -22,7 +22,7 @@ def sample_database(tmp_path) -> str:
 
 
 def tables(backend: str, location: str) -> tuple[list, list]:
-    store = open_store(backend, location)
+    store = open_store(location, backend)
     try:
         key = lambda row: row.key  # noqa: E731
         return sorted(store.bronze_changes(None).rows, key=key), sorted(store.gold_changes(None).rows, key=key)
