@@ -34,6 +34,7 @@ from .tables import BronzeRow, GoldRow, RejectedRow
 from .views import JsonTable
 
 INLINE_BYTES = 256 * 1024
+Endpoint = Callable[..., Any]
 RemoveOutliers = Literal[
     "true", "True", "TRUE", "1", "yes", "Yes", "YES", "false", "False", "FALSE", "0", "no", "No", "NO"
 ]
@@ -165,8 +166,8 @@ def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Li
 
     api = FastAPI(title="vegsales", summary="Weekly vegetable sales in, clean monthly sales out.", lifespan=lifespan)
 
-    def route(path: str, methods: list[str], **options: Any) -> Callable:
-        def register(endpoint: Callable) -> Callable:
+    def route(path: str, methods: list[str], **options: Any) -> Callable[[Endpoint], Endpoint]:
+        def register(endpoint: Endpoint) -> Endpoint:
             for method in methods:  # one route per method: each gets its own operation id in /docs
                 operation = f"{endpoint.__name__}_{method.lower()}"
                 api.add_api_route(path, endpoint, methods=[method], operation_id=operation, **options)
@@ -371,7 +372,7 @@ def add_error_handlers(api: FastAPI) -> None:
     """FastAPI's own errors, as ApiErrors, and every exception through the one mapping."""
 
     def allowed_methods(path: str) -> str:
-        methods = {m for r in api.routes if isinstance(r, APIRoute) and r.path == path for m in r.methods}
+        methods = {m for r in api.routes if isinstance(r, APIRoute) and r.path == path for m in r.methods or ()}
         if "GET" in methods and path != "/init_database":  # HEAD never empties the store
             methods.add("HEAD")
         return ", ".join(sorted(methods))

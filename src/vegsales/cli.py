@@ -3,8 +3,10 @@
 import csv
 import json
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 from click.core import ParameterSource
@@ -16,10 +18,11 @@ from .client import DEFAULT_URL, SalesClient, ServiceError
 from .quarantine import MAX_REJECTED
 from .records import WEEK_DATES, WeekDate
 from .silver import FeedRules
-from .storage import StorageError
+from .storage import StorageError, Store
 from .storage.registry import BACKENDS, open_store
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
+T = TypeVar("T")
 COLUMNS = ("date", "vegetable", "kilo_sold")
 SHOWN_REJECTIONS = 10
 url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")
@@ -124,7 +127,7 @@ def import_file(file: Path, url: str, chunk_size: int) -> None:
     console = Console(stderr=True)
     lines, records = read_sales_csv(file, console)
     totals = dict.fromkeys(("received", "inserted", "updated", "unchanged"), 0)
-    rejections: list[tuple[int, list[dict]]] = []
+    rejections: list[tuple[int, list[dict[str, Any]]]] = []
     with connect(url) as client, _progress(console) as progress:
         task = progress.add_task(f"importing {file.name}", total=len(records))
         for start in range(0, len(records), chunk_size):
@@ -142,7 +145,7 @@ def import_file(file: Path, url: str, chunk_size: int) -> None:
         click.echo(f"  ... and {len(rejections) - SHOWN_REJECTIONS:,} more rejected lines")
 
 
-def read_sales_csv(file: Path, console: Console) -> tuple[list[int], list[dict]]:
+def read_sales_csv(file: Path, console: Console) -> tuple[list[int], list[dict[str, Any]]]:
     """The records of a sales CSV file and the line each starts on (the header is line 1)."""
     try:
         with open(file, newline="", encoding="utf-8-sig") as stream:
@@ -170,12 +173,12 @@ def read_sales_csv(file: Path, console: Console) -> tuple[list[int], list[dict]]
     return lines, records
 
 
-def post_chunk(client: SalesClient, records: list[dict]) -> dict:
+def post_chunk(client: SalesClient, records: list[dict[str, Any]]) -> dict[str, Any]:
     try:
         return client.post(records)
     except ServiceError as error:
         if error.status == 422:  # every record of this chunk rejected: a report, not a failure
-            return error.report
+            return cast(dict[str, Any], error.report)
         fail(str(error))
 
 
@@ -257,8 +260,8 @@ def replay_rejected(url: str) -> None:
 def ping(url: str) -> None:
     """Call every read endpoint (and post an empty list) and summarise each reply."""
     with connect(url) as client:
-        checks = [
-            ("GET /health", lambda: client.health()["status"]),
+        checks: list[tuple[str, Callable[[], str]]] = [
+            ("GET /health", lambda: str(client.health()["status"])),
             ("POST /post_sales []", lambda: "received {received}, inserted {inserted}".format(**client.post([]))),
             ("GET /get_raw_sales", lambda: f"{len(client.raw()):,} rows"),
             ("GET /get_monthly_sales", lambda: months_summary(client.monthly())),
@@ -275,7 +278,7 @@ def ping(url: str) -> None:
             sys.exit(1)
 
 
-def months_summary(rows: list[dict]) -> str:
+def months_summary(rows: list[dict[str, Any]]) -> str:
     outliers = sum(row["is_outlier"] for row in rows)
     vegetables = len({row["vegetable"] for row in rows})
     return f"{len(rows):,} months of {vegetables} vegetables, {outliers} outliers"
@@ -288,7 +291,7 @@ def connect(url: str) -> SalesClient:
         fail(str(error))
 
 
-def call(request, url: str):
+def call(request: Callable[[SalesClient], T], url: str) -> T:
     with connect(url) as client:
         try:
             return request(client)
@@ -296,7 +299,7 @@ def call(request, url: str):
             fail(str(error))
 
 
-def fail(message: str) -> None:
+def fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
 
@@ -343,7 +346,7 @@ def migrate(
 
 
 @contextmanager
-def opened(location: str):
+def opened(location: str) -> Iterator[Store]:
     try:
         store = open_store(location)
     except StorageError as error:

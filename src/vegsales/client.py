@@ -17,7 +17,7 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 class ServiceError(Exception):
     """The service answered 4xx/5xx; `report` holds its JSON reply (error body or post report)."""
 
-    def __init__(self, status: int, report: Any, url: str):
+    def __init__(self, status: int | None, report: Any, url: str):
         self.status, self.report, self.url = status, report, url
         super().__init__(f"{url} answered {status}: {describe(report)}")
 
@@ -48,9 +48,9 @@ class SalesClient:
         except httpx.InvalidURL as error:
             raise ServiceUnreachable(self.url, f"invalid URL ({error})") from None
 
-    def post(self, records: list[dict]) -> dict:
+    def post(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Post sales records; returns the report (counts and rejections)."""
-        return self._call("POST", "/post_sales", json=records)
+        return self._object("POST", "/post_sales", json=records)
 
     def raw(self, as_frame: bool = False) -> Any:
         """Bronze rows as received: list of dicts, or a DataFrame."""
@@ -61,20 +61,26 @@ class SalesClient:
         params = {"remove_outliers": "true" if remove_outliers else "false"}
         return self._table(self._call("GET", "/get_monthly_sales", params=params), as_frame)
 
-    def rejected(self, limit: int = 1000) -> dict:
+    def rejected(self, limit: int = 1000) -> dict[str, Any]:
         """The quarantine: {"total", "dropped", "rows": [...]}, the most recently received first."""
-        return self._call("GET", "/get_rejected_sales", params={"limit": limit})
+        return self._object("GET", "/get_rejected_sales", params={"limit": limit})
 
-    def replay_rejected(self) -> dict:
+    def replay_rejected(self) -> dict[str, Any]:
         """Check every quarantined record again; those now valid are stored."""
-        return self._call("POST", "/replay_rejected")
+        return self._object("POST", "/replay_rejected")
 
-    def init_database(self) -> dict:
+    def init_database(self) -> dict[str, Any]:
         """Create the tables, or empty them."""
-        return self._call("POST", "/init_database")
+        return self._object("POST", "/init_database")
 
-    def health(self) -> dict:
-        return self._call("GET", "/health")
+    def health(self) -> dict[str, Any]:
+        return self._object("GET", "/health")
+
+    def _object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        body = self._call(method, path, **options)
+        if not isinstance(body, dict):
+            raise ServiceError(200, body, f"{method} {self.url}{path} (expected a JSON object)")
+        return body
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
         try:
@@ -90,11 +96,11 @@ class SalesClient:
         return body
 
     @staticmethod
-    def _table(rows: list[dict], as_frame: bool) -> Any:
+    def _table(rows: list[dict[str, Any]], as_frame: bool) -> Any:
         if not as_frame:
             return rows
         try:
-            import pandas
+            import pandas  # type: ignore[import-untyped]  # optional, and without type stubs
         except ImportError:
             raise RuntimeError("as_frame=True needs pandas: pip install pandas") from None
         return pandas.DataFrame(rows)

@@ -33,7 +33,7 @@ def gold_sales(monthly: Mapping[tuple[str, str], float]) -> list[GoldRow]:
     by_vegetable: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for (year_month, vegetable), kilos in monthly.items():
         by_vegetable[vegetable].append((year_month, kilos))
-    rows = []
+    rows: list[GoldRow] = []
     for vegetable, months in by_vegetable.items():
         threshold = outlier_threshold([kilos for _, kilos in months])
         rows.extend(GoldRow(year_month, vegetable, kilos, kilos > threshold) for year_month, kilos in months)

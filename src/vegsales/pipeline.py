@@ -398,7 +398,8 @@ class PostWriter:
     async def _write_waiting(self) -> None:
         try:
             while self._waiting:
-                batch, size = [], 0
+                batch: list[tuple[Sequence[Any], asyncio.Future[IngestReport]]] = []
+                size = 0
                 while self._waiting and (not batch or size + len(self._waiting[0][0]) <= BATCH_RECORDS):
                     batch.append(self._waiting.pop(0))
                     size += len(batch[-1][0])

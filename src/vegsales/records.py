@@ -111,7 +111,7 @@ def _date_text(value: Any) -> str:
     elif type(value) is not str:
         raise ValueError(f"must be a date or a week, got {_json_type(value)}; write {NOTATIONS}")
     read_date(value)
-    return value
+    return str(value)
 
 
 def _week_reading(date: str | int, week_date: WeekDate) -> tuple[str, str]:

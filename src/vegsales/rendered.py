@@ -1,22 +1,25 @@
 """Rows kept sorted by key, each with its rendered text, so a whole table renders with one join."""
 
 import bisect
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 Rendered = TypeVar("Rendered", str, bytes)
+
+Key = Any
+"""A row's key: hashable and sortable (a tuple of strings, or a string); typing cannot say both."""
 
 BULK = 64
 """Past this many new keys in one update, re-sorting beats inserting one by one."""
 
 
 class RenderedRows(Generic[Rendered]):
-    def __init__(self, key: Callable[[Any], Hashable], render: Callable[[Any], Rendered]):
-        self._key = key
-        self._render = render
-        self.rows: dict[Hashable, Any] = {}
-        self._by_key: dict[Hashable, Rendered] = {}
-        self.keys: list[Hashable] = []  # sorted ...
+    def __init__(self, key: Callable[[Any], Key], render: Callable[[Any], Rendered]):
+        self._key: Callable[[Any], Key] = key
+        self._render: Callable[[Any], Rendered] = render
+        self.rows: dict[Key, Any] = {}
+        self._by_key: dict[Key, Rendered] = {}
+        self.keys: list[Key] = []  # sorted ...
         self.rendered: list[Rendered] = []  # ... and side by side with the keys
 
     def update(self, rows: Sequence[Any]) -> list[Any | None]:
@@ -45,7 +48,7 @@ class RenderedRows(Generic[Rendered]):
                 self.rendered[bisect.bisect_left(self.keys, key)] = self._by_key[key]
         return replaced
 
-    def remove(self, key: Hashable) -> Any:
+    def remove(self, key: Key) -> Any:
         position = bisect.bisect_left(self.keys, key)
         del self.keys[position], self.rendered[position], self._by_key[key]
         return self.rows.pop(key)

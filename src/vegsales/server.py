@@ -3,6 +3,7 @@
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import uvicorn
@@ -102,17 +103,12 @@ def app_from_environment() -> SalesApp:
 def serve(app: SalesApp, settings: Settings, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
     """Run `app` until interrupted; with several workers, each builds its own from `settings`
     and they share the port (the store serialises their writes)."""
-    options = {
-        "host": host,
-        "port": port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "access_log": access_log,
-        "log_level": "info",
-    }
+    run = partial(
+        uvicorn.run, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log, log_level="info"
+    )
     if workers == 1:
-        uvicorn.run(app, **options)
+        run(app)
         return
     app.close()
     os.environ.update(settings.to_environment())
-    uvicorn.run("vegsales.server:app_from_environment", factory=True, workers=workers, **options)
+    run("vegsales.server:app_from_environment", factory=True, workers=workers)

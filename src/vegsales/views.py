@@ -74,7 +74,7 @@ class Pieces:
                     self._compressed[i] = _deflate(piece)
             body = self.body()
             trailer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
-            self._gzip = b"".join([_GZIP_HEADER, *self._compressed, _FINAL_BLOCK, trailer])
+            self._gzip = b"".join([_GZIP_HEADER, *(piece or b"" for piece in self._compressed), _FINAL_BLOCK, trailer])
         return self._gzip
 
 
@@ -88,13 +88,13 @@ class JsonTable(Generic[Row]):
         variants: dict[str, Callable[[Row], bool]] | None = None,
         render: Callable[[Row], bytes] = orjson.dumps,
     ):
-        self._changes = changes
-        self._key = key
+        self._changes: Callable[[Cursor | None], Changes[Row]] = changes
+        self._key: Callable[[Row], Hashable] = key
         self._rows: RenderedRows[bytes] = RenderedRows(key, render)
-        self._filters = variants or {}
+        self._filters: dict[str, Callable[[Row], bool]] = variants or {}
         self._cursor: Cursor | None = None
-        self._pieces = {name: Pieces() for name in ["all", *self._filters]}
-        self._stale = set(self._pieces)
+        self._pieces: dict[str, Pieces] = {name: Pieces() for name in ["all", *self._filters]}
+        self._stale: set[str] = set(self._pieces)
         self._dirty: set[int] | None = None  # pieces of "all" to re-render; None: every piece
 
     def refresh(self) -> None:

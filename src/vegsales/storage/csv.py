@@ -138,8 +138,11 @@ class CsvStore:
 
     def _migrate_from_version_1(self) -> None:
         """Version 1 had three files keyed by the date as sent (always the first day of the week)."""
-        now, read = utc_now(), lambda table_format: list(read_rows(self.folder / table_format.file_name, table_format))
-        tables = self._tables
+        now, tables = utc_now(), self._tables
+
+        def read(table_format: TableFormat) -> list[Any]:
+            return list(read_rows(self.folder / table_format.file_name, table_format))
+
         tables[BRONZE.file_name].update([BronzeRow(d, name, kilos, d, now) for d, name, kilos in read(BRONZE_V1)])
         tables[SILVER.file_name].update([SilverRow(d, veg, kilos, raw, d) for d, veg, kilos, raw in read(SILVER_V1)])
         tables[GOLD.file_name].update(read(GOLD))
@@ -230,7 +233,7 @@ class CsvStore:
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
         return self._changes(GOLD.file_name, since)
 
-    def _changes(self, name: str, since: Cursor | None) -> Changes:
+    def _changes(self, name: str, since: Cursor | None) -> Changes[Any]:
         with self._read_lock:
             self._check_open()
             cursor = (self._epoch, self._seq)

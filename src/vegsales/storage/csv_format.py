@@ -9,12 +9,12 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..rendered import BULK, RenderedRows
+from ..rendered import BULK, Key, RenderedRows
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import StorageError
 
@@ -69,7 +69,7 @@ class TableFormat:
     header: tuple[str, ...]
     row_type: type
     parsers: tuple[Callable[[str], Any], ...]
-    key: Callable[[Any], Hashable]
+    key: Callable[[Any], Key]
     index: Callable[[Any], str] | None = None
     """Rows are also listed per value of `index` (a vegetable name) for range reads."""
 
@@ -133,13 +133,13 @@ class Table(RenderedRows[str]):
     def __init__(self, table_format: TableFormat):
         super().__init__(table_format.key, lambda row: csv_line([getattr(row, f) for f in table_format.header]))
         self.format = table_format
-        self.index: dict[str, list[Hashable]] = {}
+        self.index: dict[str, list[Key]] = {}
 
     def update(self, rows: Sequence[Any]) -> list[Any | None]:
         replaced = super().update(rows)
         group_of = self.format.index
         if group_of:
-            added: dict[str, list[Hashable]] = {}
+            added: dict[str, list[Key]] = {}
             for row, before in zip(rows, replaced, strict=True):
                 if before is None or group_of(before) != group_of(row):
                     if before is not None:
@@ -155,7 +155,7 @@ class Table(RenderedRows[str]):
                         bisect.insort(members, key)
         return replaced
 
-    def remove(self, key: Hashable) -> Any:
+    def remove(self, key: Key) -> Any:
         row = super().remove(key)
         if self.format.index:
             self.index[self.format.index(row)].remove(key)
@@ -178,7 +178,7 @@ class Table(RenderedRows[str]):
 
 def read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
     """The rows of one CSV file; BadFile names the file and line of the first problem."""
-    seen: dict[Hashable, int] = {}
+    seen: dict[Key, int] = {}
     reader = None
     try:
         with open(path, encoding="utf-8", newline="") as file:

@@ -8,14 +8,15 @@ statement, so it sees one snapshot (version and rows together).
 """
 
 import logging
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
-from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, StorageError, StoreBusy
+from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, SqlTransaction, rejected_row
 
 log = logging.getLogger("vegsales")
@@ -110,7 +111,9 @@ class PostgresStore:
         self.url = url
         # UTF-8 whatever the server's encoding (a SQL_ASCII database would hand back bytes); a
         # schema of its own for tests; otherwise the URL's own settings, ?options=... included.
-        options = {"client_encoding": "utf8"} | ({"options": f"-c search_path={schema}"} if schema else {})
+        options: dict[str, Any] = {"client_encoding": "utf8"}
+        if schema:
+            options["options"] = f"-c search_path={schema}"
         # Autocommit: a read is one statement and one round trip, with no COMMIT after it; writes
         # open their transaction explicitly.
         self._pool = ConnectionPool(
@@ -127,15 +130,13 @@ class PostgresStore:
             self._pool.close()
             raise StorageError(f"cannot open PostgreSQL database {redact(url)}: {error}") from error
 
-    def _create_or_migrate(self, connection: psycopg.Connection) -> None:
+    def _create_or_migrate(self, connection: psycopg.Connection[Any]) -> None:
         """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
-        old = connection.execute(
-            "SELECT to_regclass('bronze_sales') IS NOT NULL AND to_regclass('store_meta') IS NULL"
-        ).fetchone()[0]
+        old = value(connection, "SELECT to_regclass('bronze_sales') IS NOT NULL AND to_regclass('store_meta') IS NULL")
         if old:
             connection.execute(FROM_VERSION_1)
         connection.execute(SCHEMA)
-        version = int(connection.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()[0])
+        version = int(value(connection, "SELECT value FROM store_meta WHERE key = 'schema_version'"))
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
@@ -144,7 +145,7 @@ class PostgresStore:
             log.warning("PostgreSQL database %s: migrated from schema version 1 to %d", redact(self.url), version)
 
     @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection]:
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         try:
             with self._pool.connection(timeout=10) as connection:
                 yield connection
@@ -168,7 +169,7 @@ class PostgresStore:
             try:
                 if not wait:
                     connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
-                seq = connection.execute("UPDATE store_version SET seq = seq + 1 RETURNING seq").fetchone()[0]
+                seq = int(value(connection, "UPDATE store_version SET seq = seq + 1 RETURNING seq"))
             except psycopg.errors.LockNotAvailable:
                 raise StoreBusy from None
             transaction = PostgresWrite(connection, seq)
@@ -186,7 +187,7 @@ class PostgresStore:
             rows, since, lambda month, vegetable, kilos, flag, _: GoldRow(month, vegetable, kilos, flag)
         )
 
-    def _changes(self, table: str, columns: str, since: Cursor | None) -> list[tuple]:
+    def _changes(self, table: str, columns: str, since: Cursor | None) -> list[tuple[Any, ...]]:
         epoch, seq = since or (-1, -1)
         with self._connection() as connection:
             return connection.execute(
@@ -194,7 +195,7 @@ class PostgresStore:
             ).fetchall()
 
     @staticmethod
-    def _to_changes(rows: list[tuple], since: Cursor | None, make_row) -> Changes:
+    def _to_changes(rows: list[tuple[Any, ...]], since: Cursor | None, make_row: Callable[..., Row]) -> Changes[Row]:
         epoch, seq = rows[0][0], rows[0][1]
         found = [make_row(*row[2:]) for row in rows if row[2] is not None]
         return Changes((epoch, seq), found, since is None or since[0] != epoch)
@@ -207,8 +208,8 @@ class PostgresStore:
                 (limit,),
             ).fetchall()
             if found:
-                return [rejected_row(*values[:-1]) for values in found], found[0][-1]
-            return [], connection.execute("SELECT count(*) FROM rejected_sales").fetchone()[0]
+                return [rejected_row(*values[:-1]) for values in found], int(found[0][-1])
+            return [], int(value(connection, "SELECT count(*) FROM rejected_sales"))
 
     def meta(self) -> dict[str, str]:
         with self._connection() as connection:
@@ -236,7 +237,7 @@ class PostgresWrite(SqlTransaction):
         self.wrote = True
         return self._seq
 
-    def _write(self, sql: str, parameters: Sequence) -> None:
+    def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         self.wrote = True
         self._connection.execute(sql, parameters)
 
@@ -346,4 +347,12 @@ def redact(url: str) -> str:
     except psycopg.ProgrammingError:
         return "(invalid URL)"
     info.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**info)
+    return psycopg.conninfo.make_conninfo("", **info)
+
+
+def value(connection: psycopg.Connection[Any], query: str) -> Any:
+    """The one value a one-row query returns."""
+    row = connection.execute(query).fetchone()
+    if row is None:
+        raise StorageError(f"PostgreSQL returned no row for {query!r}")
+    return row[0]

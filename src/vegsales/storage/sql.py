@@ -23,7 +23,7 @@ def rejected_row(
     return RejectedRow(record_hash, record, bool(truncated), errors, first, last, times)
 
 
-def rejected_values(row: RejectedRow) -> tuple:
+def rejected_values(row: RejectedRow) -> tuple[str, str, bool, str, str, str, int]:
     return (row.record_hash, row.record, row.truncated, row.errors, row.first_received, row.last_received, row.times)
 
 
@@ -33,7 +33,7 @@ class SqlTransaction(ABC):
     PARAM: str
     _connection: Any
 
-    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple]:
+    def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._connection.execute(sql.format(p=self.PARAM), parameters))
 
     def _run(self, sql: str, parameters: Sequence[Any] = ()) -> None:
@@ -81,7 +81,7 @@ class SqlTransaction(ABC):
         return [rejected_row(*values) for values in self._query(f"SELECT {REJECTED_COLUMNS} FROM rejected_sales")]
 
     def trim_rejected(self, keep: int) -> int:
-        (count,) = self._query("SELECT count(*) FROM rejected_sales")[0]
+        count = int(self._query("SELECT count(*) FROM rejected_sales")[0][0])
         if count <= keep:
             return 0
         self._run(

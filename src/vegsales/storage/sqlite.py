@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
-from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, StorageError, StoreBusy
+from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, SqlTransaction, rejected_row, rejected_values
 
 SCHEMA = f"""
@@ -224,20 +224,19 @@ class SqliteStore:
         query = "SELECT year_month, vegetable, kilo_sold, is_outlier FROM gold_sales"
         return self._changes(since, query, gold_row)
 
-    def _changes(self, since: Cursor | None, select: str, make_row: Callable) -> Changes:
+    def _changes(self, since: Cursor | None, select: str, make_row: Callable[..., Row]) -> Changes[Row]:
         connection = self._reader()
         try:
             # One read transaction: the version and the rows come from the same snapshot.
             connection.execute("BEGIN")
             try:
                 epoch, seq = connection.execute("SELECT epoch, seq FROM store_version").fetchone()
-                reset = since is None or since[0] != epoch
-                if reset:
-                    rows = connection.execute(select).fetchall()
+                if since is None or since[0] != epoch:
+                    reset, rows = True, connection.execute(select).fetchall()
                 elif since[1] == seq:
-                    rows = []
+                    reset, rows = False, []
                 else:
-                    rows = connection.execute(f"{select} WHERE change_seq > ?", (since[1],)).fetchall()
+                    reset, rows = False, connection.execute(f"{select} WHERE change_seq > ?", (since[1],)).fetchall()
             finally:
                 connection.execute("COMMIT")
         except sqlite3.Error as error:
