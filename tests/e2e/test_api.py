@@ -449,3 +449,29 @@ def test_an_etag_from_before_a_restart_never_matches_new_data(make_store):
             response = client.get(path, headers={"If-None-Match": etag})
             assert response.status_code == 200
             assert response.json()[0]["kilo_sold"] == 99.0
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("POST", "/post_sales", 200),
+        ("POST", "/post_sales/", 200),
+        ("GET", "/get_raw_sales", 200),
+        ("GET", "/get_monthly_sales", 200),
+        ("GET", "/get_monthly_sales?remove_outliers=maybe", 400),
+        ("HEAD", "/get_raw_sales", 200),
+        ("GET", "/get_rejected_sales", 200),
+        ("POST", "/replay_rejected", 200),
+        ("GET", "/health", 200),
+        ("POST", "/init_database", 200),
+        ("GET", "/openapi.json", 200),
+        ("GET", "/docs", 200),
+        ("GET", "/nowhere", 404),
+        ("DELETE", "/get_raw_sales", 405),
+    ],
+)
+def test_middleware_wraps_every_path_hot_or_not(client, method, path, status):
+    """The response headers middleware stands for every cross-cutting layer: it must see each answer."""
+    response = client.request(method, path, json=[] if method == "POST" else None)
+    assert response.status_code == status
+    assert response.headers["x-content-type-options"] == "nosniff"
