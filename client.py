@@ -1,4 +1,7 @@
-"""See the service work: python client.py [--url URL]  (default: $VEGSALES_URL, else http://127.0.0.1:8000)
+"""See the service work: python client.py [--url URL] [--token TOKEN]
+
+--url defaults to $VEGSALES_URL, else http://127.0.0.1:8000; --token to $VEGSALES_TOKEN (sent as
+Authorization: Bearer, for a service started with VEGSALES_ADMIN_TOKEN).
 
 Empties the store, posts a few records (one of them invalid), then prints what each
 endpoint answers. Uses only the standard library.
@@ -19,9 +22,10 @@ RECORDS = [
 ]
 
 
-def call(url: str, method: str = "GET", body: object = None) -> None:
+def call(url: str, method: str = "GET", body: object = None, token: str | None = None) -> None:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, payload = response.status, response.read()
@@ -34,13 +38,15 @@ def call(url: str, method: str = "GET", body: object = None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=os.environ.get("VEGSALES_URL", "http://127.0.0.1:8000"))
-    base = parser.parse_args().url.rstrip("/")
+    parser.add_argument("--token", default=os.environ.get("VEGSALES_TOKEN"), help="default: $VEGSALES_TOKEN")
+    args = parser.parse_args()
+    base, token = args.url.rstrip("/"), args.token
     try:
         call(f"{base}/health")
     except urllib.error.URLError as error:
         sys.exit(f"cannot reach {base}: {error.reason}")
-    call(f"{base}/init_database", "POST")
-    call(f"{base}/post_sales", "POST", RECORDS)
+    call(f"{base}/init_database", "POST", token=token)
+    call(f"{base}/post_sales", "POST", RECORDS, token=token)
     call(f"{base}/get_raw_sales")
     call(f"{base}/get_monthly_sales?remove_outliers=false")
     call(f"{base}/get_monthly_sales?remove_outliers=true")

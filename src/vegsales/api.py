@@ -9,7 +9,7 @@ serve (dataclasses and TypedDicts), not copies of them.
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
 
@@ -20,11 +20,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict  # pydantic reads its field types on Python 3.11
 
-from .asgi import ApiError, ErrorBody, HotRoutes, Reply, ResponseHeaders, header, json_reply, read_body, reply_for
+from .asgi import (
+    ApiError,
+    ErrorBody,
+    HotRoutes,
+    Reply,
+    ResponseHeaders,
+    TrailingSlash,
+    header,
+    json_reply,
+    read_body,
+    reply_for,
+)
+from .guards import Access, AllowedHosts, BrowserGuard, Security, Tokens
 from .pipeline import IngestReport, PostWriter, ReplayReport
 from .quarantine import MAX_REJECTED, record_value
 from .records import SALE_RECORD
@@ -40,6 +54,20 @@ RemoveOutliers = Literal[
 ]
 BOOLEANS = {word: word.lower() in ("true", "1", "yes") for word in get_args(RemoveOutliers)}
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff")]
+PAGE_HEADERS = [
+    # The pages (docs) load only what this server serves, and may not be framed (clickjacking).
+    (
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "no-referrer"),
+]
+ACCESS: dict[str, Access] = {"/post_sales": "write", "/init_database": "admin", "/replay_rejected": "admin"}
+"""The paths that change data, and the token each needs when tokens are set."""
+UNSAFE_GETS = frozenset({"/init_database"})
+"""GET paths that change data, kept for scripts: no HEAD, no browser navigation."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +180,9 @@ STORAGE_DOWN = {"model": ErrorBody, "description": "The store cannot be read or 
 NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current: no body"}
 
 
-def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Limits()) -> SalesApp:
+def create_app(
+    store: Store, rules: FeedRules | None = None, limits: Limits = Limits(), security: Security | None = None
+) -> SalesApp:
     """The API over `store`; the store is closed when the app shuts down."""
     writer = PostWriter(store, rules or FeedRules(), limits.max_rejected)
     sales = Sales(store, writer, limits)
@@ -164,7 +194,12 @@ def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Li
         yield
         store.close()
 
-    api = FastAPI(title="vegsales", summary="Weekly vegetable sales in, clean monthly sales out.", lifespan=lifespan)
+    api = FastAPIOffline(  # /docs and /redoc with their scripts served from the package: no CDN
+        title="vegsales",
+        summary="Weekly vegetable sales in, clean monthly sales out.",
+        lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},  # the validator badge would call swagger.io
+    )
 
     def route(path: str, methods: list[str], **options: Any) -> Callable[[Endpoint], Endpoint]:
         def register(endpoint: Endpoint) -> Endpoint:
@@ -244,16 +279,43 @@ def create_app(store: Store, rules: FeedRules | None = None, limits: Limits = Li
 
     add_error_handlers(api)
     api.openapi = lambda: openapi_document(api)  # type: ignore[method-assign]
-    hot = HotRoutes(
+    app: ASGIApp = HotRoutes(
         {
             ("POST", "/post_sales"): sales.post,
             ("GET", "/get_raw_sales"): sales.raw,
             ("GET", "/get_monthly_sales"): sales.monthly,
         },
         fallback=api,
-        unsafe_gets=frozenset({"/init_database"}),
+        unsafe_gets=UNSAFE_GETS,
+        allowed=lambda path: allowed_methods(api, path),
     )
-    return SalesApp(ResponseHeaders(hot, SECURITY_HEADERS), api, store)
+    # Cross-cutting layers, innermost first: every request passes all of them, hot ones included.
+    security = replace(security or Security(), access=ACCESS)
+    app = Tokens(app, security)
+    app = BrowserGuard(app, ACCESS, security.allowed_origins, UNSAFE_GETS)
+    if security.allowed_origins:
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(security.allowed_origins),
+            allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
+            expose_headers=["ETag", "X-Request-ID"],
+            max_age=600,
+        )
+    app = AllowedHosts(app, security.allowed_hosts)
+    app = TrailingSlash(app)
+    app = ResponseHeaders(app, SECURITY_HEADERS, PAGE_HEADERS)
+    return SalesApp(app, api, store)
+
+
+def allowed_methods(api: FastAPI, path: str) -> str | None:
+    """The Allow header of a path: every method its routes serve (HEAD with GET, OPTIONS); None if no route."""
+    methods = {m for r in api.routes if isinstance(r, APIRoute) and r.path == path for m in r.methods or ()}
+    if not methods:
+        return None
+    if "GET" in methods and path not in UNSAFE_GETS:  # HEAD never empties the store
+        methods.add("HEAD")
+    return ", ".join(sorted(methods | {"OPTIONS"}))
 
 
 RECORD_OR_ANYTHING = {
@@ -371,16 +433,11 @@ def accepts_gzip(accept_encoding: str) -> bool:
 def add_error_handlers(api: FastAPI) -> None:
     """FastAPI's own errors, as ApiErrors, and every exception through the one mapping."""
 
-    def allowed_methods(path: str) -> str:
-        methods = {m for r in api.routes if isinstance(r, APIRoute) and r.path == path for m in r.methods or ()}
-        if "GET" in methods and path != "/init_database":  # HEAD never empties the store
-            methods.add("HEAD")
-        return ", ".join(sorted(methods))
-
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        headers = {"Allow": allowed_methods(request.url.path)} if exc.status_code == 405 else {}
+        allow = allowed_methods(api, request.url.path) if exc.status_code == 405 else None
+        headers = {"Allow": allow} if allow else {}
         return to_response(reply_for(ApiError(exc.status_code, code, str(exc.detail), headers), request.scope))
 
     async def invalid_request(request: Request, exc: Exception) -> Response:

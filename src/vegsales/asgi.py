@@ -63,7 +63,7 @@ def reply_for(error: Exception, scope: Scope) -> Reply:
 async def send_reply(send: Send, reply: Reply, head: bool = False) -> None:
     """Send the reply; for a HEAD request, its headers only (the length is the GET's)."""
     headers = []
-    if reply.status != 304:  # a 304 describes the 200 it stands for: no length of its own
+    if reply.status not in (204, 304):  # a 304 describes the 200 it stands for: no length of its own
         headers = [
             (b"content-type", reply.content_type.encode()),
             (b"content-length", str(len(reply.body)).encode()),
@@ -106,23 +106,29 @@ Handler = Callable[[Scope, Receive], Awaitable[Reply]]
 class HotRoutes:
     """Answers the hot (method, path) pairs itself and passes every other request to `fallback`.
 
-    Paths are served with and without a trailing slash, without a redirect (POST bodies survive):
-    the slash is removed here, for the fallback too, so that no route is declared twice. HEAD is
-    answered as GET, without the body."""
+    HEAD is answered as GET, without the body (but not on `unsafe_gets`, GETs that change data)."""
 
-    def __init__(self, routes: dict[tuple[str, str], Handler], fallback: ASGIApp, unsafe_gets: frozenset[str]):
+    def __init__(
+        self,
+        routes: dict[tuple[str, str], Handler],
+        fallback: ASGIApp,
+        unsafe_gets: frozenset[str],
+        allowed: Callable[[str], str | None],
+    ):
         self.routes, self.fallback = routes, fallback
         self.unsafe_gets = unsafe_gets
         """GET paths that change data (kept for scripts): HEAD must not run them."""
+        self.allowed = allowed
+        """The methods a path serves, as an `Allow` header; None for a path that does not exist."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
-        path = scope["path"]
-        if len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
         method = scope["method"]
+        if method == "OPTIONS" and (allow := self.allowed(scope["path"])):
+            await send_reply(send, Reply(204, b"", {"Allow": allow}, content_type=""))
+            return
         head = method == "HEAD" and scope["path"] not in self.unsafe_gets
         handler = self.routes.get(("GET" if head else method, scope["path"]))
         if handler is None:
@@ -148,12 +154,27 @@ def without_body(send: Send) -> Send:
     return send_headers_only
 
 
-class ResponseHeaders:
-    """Adds fixed headers to every response of the wrapped app."""
+class TrailingSlash:
+    """Every path served with and without a trailing slash, without a redirect (POST bodies
+    survive): the slash is removed before any other layer sees the path."""
 
-    def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]]):
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        await self.app(scope, receive, send)
+
+
+class ResponseHeaders:
+    """Adds fixed headers to every response of the wrapped app, and more to its HTML pages."""
+
+    def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]], html: Iterable[tuple[str, str]] = ()):
         self.app = app
         self.headers = [(name.lower().encode(), value.encode()) for name, value in headers]
+        self.html = [(name.lower().encode(), value.encode()) for name, value in html]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -162,7 +183,9 @@ class ResponseHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *self.headers]
+                headers = list(message.get("headers", []))
+                html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in headers)
+                message["headers"] = [*headers, *self.headers, *(self.html if html else ())]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

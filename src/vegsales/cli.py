@@ -25,7 +25,18 @@ from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 T = TypeVar("T")
 COLUMNS = ("date", "vegetable", "kilo_sold")
 SHOWN_REJECTIONS = 10
-url_option = click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")
+
+
+def url_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--url and --token, for the commands that talk to a running service."""
+    command = click.option(
+        "--token",
+        envvar="VEGSALES_TOKEN",
+        help="sent as Authorization: Bearer (the service's write or admin token, when it has one)",
+    )(command)
+    return click.option("--url", default=DEFAULT_URL, show_default=True, envvar="VEGSALES_URL", help="service URL")(
+        command
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -82,6 +93,17 @@ def main() -> None:
     envvar="VEGSALES_MAX_REJECTED",
     help="distinct rejected records kept in quarantine (the least recent go first)",
 )
+@click.option(
+    "--allowed-hosts",
+    envvar="VEGSALES_ALLOWED_HOSTS",
+    help="Host names requests may name, comma-separated; * for any  [default: the loopback names on a loopback "
+    "address, else any]",
+)
+@click.option(
+    "--allowed-origins",
+    envvar="VEGSALES_ALLOWED_ORIGINS",
+    help="origins whose pages may call the API from a browser (CORS), comma-separated  [default: none]",
+)
 @click.option("--access-log/--no-access-log", default=False, envvar="VEGSALES_ACCESS_LOG")
 def serve(
     backend: str | None,
@@ -94,10 +116,12 @@ def serve(
     workers: int,
     week_date: WeekDate,
     max_rejected: int,
+    allowed_hosts: str | None,
+    allowed_origins: str | None,
     access_log: bool,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
-    from .server import Settings, build_app, chosen_store
+    from .server import Settings, build_app, chosen_store, security_settings
     from .server import serve as run_server
 
     backend, location = chosen_store(backend, location, {"--db": db, "--data-dir": data_dir})
@@ -109,7 +133,8 @@ def serve(
             raise click.UsageError(f"{flag} does not apply to the {backend} backend, which takes {takes}")
     if workers > 1 and not BACKENDS[backend].several_processes:
         raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
-    settings = Settings(backend, location, vocabulary, week_date, max_rejected)
+    security = security_settings(allowed_hosts, allowed_origins, host)
+    settings = Settings(backend, location, vocabulary, week_date, max_rejected, security)
     try:
         app = build_app(settings)  # fails fast, and brings silver and gold in line, before any worker starts
     except (StorageError, VocabularyError) as error:
@@ -122,13 +147,13 @@ def serve(
 @click.argument("file", type=click.Path(path_type=Path))
 @url_option
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
-def import_file(file: Path, url: str, chunk_size: int) -> None:
+def import_file(file: Path, url: str, token: str | None, chunk_size: int) -> None:
     """Post a CSV file (date,vegetable,kilo_sold) in chunks, then summarise what was stored."""
     console = Console(stderr=True)
     lines, records = read_sales_csv(file, console)
     totals = dict.fromkeys(("received", "inserted", "updated", "unchanged"), 0)
     rejections: list[tuple[int, list[dict[str, Any]]]] = []
-    with connect(url) as client, _progress(console) as progress:
+    with connect(url, token) as client, _progress(console) as progress:
         task = progress.add_task(f"importing {file.name}", total=len(records))
         for start in range(0, len(records), chunk_size):
             report = post_chunk(client, records[start : start + chunk_size])
@@ -193,10 +218,10 @@ def _progress(console: Console) -> Progress:
 @click.option("--remove-outliers", is_flag=True, help="leave out the months tagged as outliers")
 @click.option("--vegetable", help="only this vegetable (any spelling the vocabulary knows)")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
-def monthly(url: str, remove_outliers: bool, vegetable: str | None, as_csv: bool) -> None:
+def monthly(url: str, token: str | None, remove_outliers: bool, vegetable: str | None, as_csv: bool) -> None:
     """Print monthly sales, outliers highlighted."""
     wanted = canonical_name(vegetable) if vegetable else None
-    rows = call(lambda client: client.monthly(remove_outliers=remove_outliers), url)
+    rows = call(lambda client: client.monthly(remove_outliers=remove_outliers), url, token)
     if wanted:
         rows = [row for row in rows if row["vegetable"] == wanted]
     if as_csv:
@@ -226,9 +251,9 @@ def canonical_name(name: str) -> str:
 @url_option
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
-def rejected(url: str, limit: int, as_csv: bool) -> None:
+def rejected(url: str, token: str | None, limit: int, as_csv: bool) -> None:
     """Print the quarantine: rejected records with their reasons, the most recent first."""
-    answer = call(lambda client: client.rejected(limit), url)
+    answer = call(lambda client: client.rejected(limit), url, token)
     rows = answer["rows"]
     reasons = ["; ".join(f"{e['field']}: {e['message']}" for e in row["errors"]) for row in rows]
     records = [row["record"] if row["truncated"] else json.dumps(row["record"], ensure_ascii=False) for row in rows]
@@ -248,18 +273,18 @@ def rejected(url: str, limit: int, as_csv: bool) -> None:
 
 @main.command("replay-rejected")
 @url_option
-def replay_rejected(url: str) -> None:
+def replay_rejected(url: str, token: str | None) -> None:
     """Check every quarantined record again with the server's rules; store those now valid."""
-    report = call(lambda client: client.replay_rejected(), url)
+    report = call(lambda client: client.replay_rejected(), url, token)
     counts = ", ".join(f"{name} {report[name]:,}" for name in ("inserted", "updated", "unchanged"))
     click.echo(f"replayed {report['replayed']:,}, still rejected {report['still_rejected']:,} ({counts})")
 
 
 @main.command()
 @url_option
-def ping(url: str) -> None:
+def ping(url: str, token: str | None) -> None:
     """Call every read endpoint (and post an empty list) and summarise each reply."""
-    with connect(url) as client:
+    with connect(url, token) as client:
         checks: list[tuple[str, Callable[[], str]]] = [
             ("GET /health", lambda: str(client.health()["status"])),
             ("POST /post_sales []", lambda: "received {received}, inserted {inserted}".format(**client.post([]))),
@@ -284,15 +309,15 @@ def months_summary(rows: list[dict[str, Any]]) -> str:
     return f"{len(rows):,} months of {vegetables} vegetables, {outliers} outliers"
 
 
-def connect(url: str) -> SalesClient:
+def connect(url: str, token: str | None = None) -> SalesClient:
     try:
-        return SalesClient(url)
+        return SalesClient(url, token=token)
     except ServiceError as error:
         fail(str(error))
 
 
-def call(request: Callable[[SalesClient], T], url: str) -> T:
-    with connect(url) as client:
+def call(request: Callable[[SalesClient], T], url: str, token: str | None) -> T:
+    with connect(url, token) as client:
         try:
             return request(client)
         except ServiceError as error:

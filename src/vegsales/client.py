@@ -41,10 +41,12 @@ def describe(report: Any) -> str:
 class SalesClient:
     """A connection to a running vegsales service."""
 
-    def __init__(self, url: str = DEFAULT_URL, timeout: float = 60.0):
+    def __init__(self, url: str = DEFAULT_URL, timeout: float = 60.0, token: str | None = None):
+        """`token`: the service's write or admin token, sent as `Authorization: Bearer`, when it has one."""
         self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
-            self._http = httpx.Client(base_url=self.url, timeout=timeout)
+            self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=headers)
         except httpx.InvalidURL as error:
             raise ServiceUnreachable(self.url, f"invalid URL ({error})") from None
 

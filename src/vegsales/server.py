@@ -2,13 +2,14 @@
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 import uvicorn
 
 from .api import Limits, SalesApp, create_app
+from .guards import Security
 from .pipeline import SyncReport, sync_with_rules
 from .quarantine import MAX_REJECTED
 from .records import WeekDate
@@ -28,13 +29,17 @@ class Settings:
     vocabulary: Path | None = None
     week_date: WeekDate = "start"
     max_rejected: int = MAX_REJECTED
+    security: Security = field(default_factory=Security)
 
     def to_environment(self) -> dict[str, str]:
+        hosts = self.security.allowed_hosts
         variables = {
             "VEGSALES_BACKEND": self.backend,
             "VEGSALES_LOCATION": self.location,
             "VEGSALES_WEEK_DATE": self.week_date,
             "VEGSALES_MAX_REJECTED": str(self.max_rejected),
+            "VEGSALES_ALLOWED_HOSTS": "*" if hosts is None else ",".join(hosts),
+            "VEGSALES_ALLOWED_ORIGINS": ",".join(self.security.allowed_origins),
         }
         if self.vocabulary:
             variables["VEGSALES_VOCABULARY"] = str(self.vocabulary)
@@ -50,7 +55,23 @@ class Settings:
             vocabulary=Path(vocabulary) if vocabulary else None,
             week_date="end" if os.environ.get("VEGSALES_WEEK_DATE") == "end" else "start",
             max_rejected=int(os.environ.get("VEGSALES_MAX_REJECTED", MAX_REJECTED)),
+            security=security_settings(
+                os.environ.get("VEGSALES_ALLOWED_HOSTS"), os.environ.get("VEGSALES_ALLOWED_ORIGINS"), "0.0.0.0"
+            ),
         )
+
+
+def security_settings(hosts: str | None, origins: str | None, bind_host: str) -> Security:
+    """The protections: hosts and origins as comma-separated lists (hosts `*`: any; unset: the
+    loopback names when serving on a loopback address), tokens from VEGSALES_WRITE_TOKEN and
+    VEGSALES_ADMIN_TOKEN (environment only: a flag would show them in `ps`)."""
+    names = [name.strip() for name in (hosts or "").split(",") if name.strip()]
+    return Security(
+        allowed_hosts=None if names == ["*"] else tuple(names) if names else Security.default_hosts(bind_host),
+        allowed_origins=tuple(origin.strip() for origin in (origins or "").split(",") if origin.strip()),
+        write_token=os.environ.get("VEGSALES_WRITE_TOKEN") or None,
+        admin_token=os.environ.get("VEGSALES_ADMIN_TOKEN") or None,
+    )
 
 
 def chosen_store(backend: str | None, location: str | None, aliases: dict[str, str | None]) -> tuple[str, str]:
@@ -73,7 +94,7 @@ def build_app(settings: Settings) -> SalesApp:
     except BaseException:
         store.close()
         raise
-    return create_app(store, rules, Limits(max_rejected=settings.max_rejected))
+    return create_app(store, rules, Limits(max_rejected=settings.max_rejected), settings.security)
 
 
 def log_sync(report: SyncReport) -> None:

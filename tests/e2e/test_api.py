@@ -396,7 +396,11 @@ def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
 
 
 def test_unsupported_methods_get_405_listing_the_allowed_ones(client):
-    for path, allowed in [("/post_sales", "POST"), ("/init_database", "GET, POST"), ("/health", "GET, HEAD")]:
+    for path, allowed in [
+        ("/post_sales", "OPTIONS, POST"),
+        ("/init_database", "GET, OPTIONS, POST"),
+        ("/health", "GET, HEAD, OPTIONS"),
+    ]:
         response = client.delete(path)
         assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
         assert response.headers["allow"] == allowed
