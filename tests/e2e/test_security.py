@@ -2,6 +2,8 @@
 
 Each case sends the headers a browser (Chromium, Firefox) sends for that request."""
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -181,3 +183,19 @@ def test_an_admin_token_alone_leaves_posts_open(make_client):
     client = make_client(admin_token="a-secret")
     assert client.post("/post_sales", json=RECORD).status_code == 200
     assert client.post("/init_database").status_code == 401
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_documentation_pages_work_offline_and_carry_a_content_security_policy(client, page):
+    response = client.get(page)
+    assert response.status_code == 200
+    assert re.findall(r"https?://", response.text) == []  # no CDN, no web fonts, no validator badge
+    assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+    assert assets and all(asset.startswith("/static-offline-docs/") for asset in assets)
+    for asset in assets:
+        assert client.get(asset).status_code == 200
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in client.get("/get_raw_sales").headers  # JSON needs none

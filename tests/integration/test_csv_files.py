@@ -1,7 +1,9 @@
 """What only the CSV backend promises: real CSV files, crash-safe commits, one process per folder."""
 
+import contextlib
 import csv
 import os
+import threading
 
 import pytest
 
@@ -237,3 +239,23 @@ def test_a_failed_init_keeps_the_data(store, folder, monkeypatch):
     assert store.bronze_changes(None).rows == [bronze("2020-01-06", "Tomate", 70.0)]
     assert read(folder, "bronze.csv").endswith(f"2020-01-06,Tomate,70.0,2020-01-06,{RECEIVED}\n")
     assert ingest(store, RULES, [sale("2020-01-13", "Tomate", 1)]).inserted == 1
+
+
+def test_the_folder_never_holds_more_than_the_tables_and_one_commit_in_progress(store, folder):
+    tables = {"bronze.csv", "silver.csv", "gold.csv", "rejected.csv", "meta.csv", "vegsales.lock"}
+    seen, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            with contextlib.suppress(FileNotFoundError):  # a commit folder renamed while listed
+                seen.append({path.name for path in folder.iterdir()})
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    for week in range(60):
+        ingest(store, RULES, [sale(f"2020-W{1 + week % 52:02d}", "Tomate", week), sale("2020-01-06", "mango", week)])
+    stop.set()
+    watcher.join()
+    assert len(seen) > 10
+    assert all(names - tables in (set(), {COMMIT}, {NEW_COMMIT}) for names in seen), [n - tables for n in seen]
+    assert {path.name for path in folder.iterdir()} == tables

@@ -1,6 +1,7 @@
 """What only the SQLite backend promises."""
 
 import sqlite3
+import time
 
 import pytest
 
@@ -39,3 +40,28 @@ def test_a_second_process_is_told_the_database_is_busy_instead_of_waiting(tmp_pa
         transaction.put_bronze([bronze("2020-01-13", "Tomate", 7.0)])
     first.close()
     second.close()
+
+
+def wal_bytes(path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_the_wal_is_truncated_once_writes_pause_and_init_gives_the_space_back(tmp_path):
+    empty = SqliteStore(tmp_path / "empty.db")
+    empty.close()
+    path = tmp_path / "sales.db"
+    store = SqliteStore(path)
+    rows = [bronze(f"2020-{1 + i // 28 % 12:02d}-{1 + i % 28:02d}", f"name{i}", float(i)) for i in range(60_000)]
+    with store.write() as transaction:
+        transaction.put_bronze(rows)
+    assert wal_bytes(path) > 4 * 1024 * 1024
+    deadline = time.monotonic() + 10
+    while wal_bytes(path) > 4 * 1024 * 1024 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert wal_bytes(path) <= 4 * 1024 * 1024
+    assert path.stat().st_size > 4 * (tmp_path / "empty.db").stat().st_size
+    store.init()
+    assert path.stat().st_size == (tmp_path / "empty.db").stat().st_size
+    assert wal_bytes(path) == 0
+    store.close()

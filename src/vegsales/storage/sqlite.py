@@ -83,6 +83,10 @@ INSERT INTO store_meta VALUES ('week_date', 'start');
 
 log = logging.getLogger("vegsales")
 CHECKPOINT_SECONDS = 0.5
+IDLE_SECONDS = 1.0
+"""A writer quiet this long gets its WAL truncated."""
+WAL_LIMIT_BYTES = 4 * 1024 * 1024
+"""The WAL is cut back to this size each time it restarts (journal_size_limit)."""
 BUSY_TIMEOUT_SECONDS = 10
 FEW_NAMES = 16
 """Up to this many raw names, bronze is read through its (vegetable, week_start) index, name by name."""
@@ -112,6 +116,8 @@ class SqliteStore:
             # Checkpoints (copying the WAL into the database, with an fsync) run in a background
             # thread, not inside the COMMIT of a post: a post never waits for one.
             self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+            self._last_write = time.monotonic()
+            self._truncated = False
             with self._transaction() as connection:
                 self._create_or_migrate(connection)
             self._checkpointer_stop = threading.Event()
@@ -141,9 +147,17 @@ class SqliteStore:
             log.warning("SQLite database %s: migrated from schema version 1 to %d", self.path, SCHEMA_VERSION)
 
     def _checkpoint_regularly(self, connection: sqlite3.Connection) -> None:
+        # Under load, PASSIVE checkpoints copy the WAL into the database without waiting for anyone;
+        # the WAL restarts from its beginning when a writer finds it all copied, and
+        # journal_size_limit then cuts the file back. Once writes pause, a TRUNCATE checkpoint
+        # empties the file, so that a quiet database keeps no large WAL beside it.
+        connection.execute("PRAGMA busy_timeout = 100")  # a busy TRUNCATE gives up; the next round retries
         while not self._checkpointer_stop.wait(CHECKPOINT_SECONDS):
+            idle = time.monotonic() - self._last_write > IDLE_SECONDS
+            mode = "TRUNCATE" if idle and not self._truncated else "PASSIVE"
             with suppress(sqlite3.Error):  # busy or closing: the next round will do it
-                connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                busy = connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
+                self._truncated = idle and (self._truncated or not busy)
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -154,6 +168,7 @@ class SqliteStore:
         # 64 MiB of page cache per connection (the default is 2): large tables stay in memory
         # instead of being read back through the OS on every post.
         connection.execute("PRAGMA cache_size = -65536")
+        connection.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
         self._connections.append(connection)
         return connection
 
@@ -172,6 +187,10 @@ class SqliteStore:
                 connection.execute(f"DELETE FROM {table}")
             connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
             connection.execute("UPDATE store_version SET epoch = epoch + 1")
+        # Give the space back: the file shrinks to the size of an empty store.
+        with self._write_lock, suppress(sqlite3.OperationalError):  # busy (another process reads): kept for now
+            self._writer.execute("VACUUM")
+            self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     @contextmanager
     def _transaction(self, wait: bool = True) -> Iterator[sqlite3.Connection]:
@@ -188,6 +207,7 @@ class SqliteStore:
                     self._writer.execute("ROLLBACK")
                     raise
                 self._writer.execute("COMMIT")
+                self._last_write, self._truncated = time.monotonic(), False
             except sqlite3.Error as error:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK")
