@@ -290,3 +290,26 @@ def test_serve_takes_one_location_setting_for_every_backend(tmp_path):
     assert (
         (folder / "bronze.csv").read_text().startswith("date,vegetable,kilo_sold,week_start,received_at\n2020-01-06,")
     )
+
+
+def test_the_cli_client_and_client_py_send_the_token(tmp_path, monkeypatch):
+    monkeypatch.setenv("VEGSALES_ADMIN_TOKEN", "a-secret")
+    monkeypatch.setenv("VEGSALES_WRITE_TOKEN", "w-secret")
+    with Server("app_sql.py", "--db", str(tmp_path / "sales.db")) as running:
+        monkeypatch.delenv("VEGSALES_ADMIN_TOKEN")
+        refused = run("replay-rejected", "--url", running.url)
+        assert refused.exit_code == 1
+        assert "answered 401: unauthorized: POST /replay_rejected needs an admin token" in refused.stderr
+        assert run("replay-rejected", "--url", running.url, "--token", "a-secret").exit_code == 0
+        monkeypatch.setenv("VEGSALES_TOKEN", "w-secret")
+        assert run("import", SAMPLE, "--url", running.url).exit_code == 0
+        with SalesClient(running.url, token="a-secret") as client:
+            assert client.init_database()["status"] == "ok"
+        with SalesClient(running.url) as anonymous, pytest.raises(ServiceError) as error:
+            anonymous.post([{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 1}])
+        assert error.value.status == 401
+        script = subprocess.run(
+            [sys.executable, str(ROOT / "client.py"), "--url", running.url, "--token", "a-secret"],
+            capture_output=True, text=True, timeout=60, env={**os.environ, "VEGSALES_TOKEN": ""},
+        )  # fmt: skip
+        assert f"POST {running.url}/init_database -> 200" in script.stdout
