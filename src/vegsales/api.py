@@ -7,6 +7,7 @@ serve (dataclasses and TypedDicts), not copies of them.
 """
 
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -39,12 +40,16 @@ from .asgi import (
     reply_for,
 )
 from .guards import Access, AllowedHosts, BrowserGuard, Security, Tokens
+from .metrics import CONTENT_TYPE as METRICS_TYPE
+from .metrics import Metrics, StoreCollector
 from .pipeline import IngestReport, PostWriter, ReplayReport
+from .quality import VegetableQuality, rejected_names, vegetable_quality
 from .quarantine import MAX_REJECTED, record_value
 from .records import SALE_RECORD
-from .silver import FeedRules
+from .silver import FeedRules, silver_row
 from .storage import TABLES, StorageError, Store
 from .tables import BronzeRow, GoldRow, RejectedRow
+from .telemetry import Telemetry
 from .views import JsonTable
 
 INLINE_BYTES = 256 * 1024
@@ -64,8 +69,16 @@ PAGE_HEADERS = [
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
 ]
-ACCESS: dict[str, Access] = {"/post_sales": "write", "/init_database": "admin", "/replay_rejected": "admin"}
-"""The paths that change data, and the token each needs when tokens are set."""
+CHANGING = frozenset({"/post_sales", "/init_database", "/replay_rejected"})
+"""The paths that change data: no page of another site may call them."""
+ACCESS: dict[str, Access] = {
+    "/post_sales": "write",
+    "/init_database": "admin",
+    "/replay_rejected": "admin",
+    "/metrics": "admin",
+}
+"""The token each path needs when tokens are set."""
+RECENT_RECORDS = 1000
 UNSAFE_GETS = frozenset({"/init_database"})
 """GET paths that change data, kept for scripts: no HEAD, no browser navigation."""
 
@@ -105,6 +118,23 @@ class RejectedSales(TypedDict):
     rows: list[RejectedSale]
 
 
+class RejectedName(TypedDict):
+    vegetable: str
+    times: int
+
+
+class FeedQuality(TypedDict):
+    recent_records: int
+    """How many records this process received lately (at most 1,000)."""
+    recent_rejected_share: float | None
+    most_rejected_names: list[RejectedName]
+
+
+class DataQuality(TypedDict):
+    vegetables: list[VegetableQuality]
+    feed: FeedQuality
+
+
 class Tables(TypedDict):
     status: Literal["ok"]
     tables: list[str]
@@ -131,23 +161,49 @@ def rejected_sale(row: RejectedRow) -> RejectedSale:
 
 
 class Sales:
-    """The hot endpoints, answered from ASGI scopes."""
+    """The hot endpoints, answered from ASGI scopes, and what they feed: metrics, recent outcomes."""
 
-    def __init__(self, store: Store, writer: PostWriter, limits: Limits):
-        self.store, self.writer, self.limits = store, writer, limits
+    def __init__(self, store: Store, writer: PostWriter, limits: Limits, metrics: Metrics | None):
+        self.store, self.writer, self.limits, self.metrics = store, writer, limits, metrics
         self.raw_sales = JsonTable(store.bronze_changes, key=lambda row: row.key, render=raw_sale_json)
         self.monthly_sales = JsonTable(
             store.gold_changes, key=lambda row: row.key, variants={"without_outliers": lambda row: not row.is_outlier}
         )
+        self.recent: deque[bool] = deque(maxlen=RECENT_RECORDS)
+        """Whether each of the last records this process received was rejected."""
+        self._quality: tuple[str, list[VegetableQuality]] = ("", [])
 
     async def post(self, scope: Scope, receive: Receive) -> Reply:
         body = await read_body(receive, header(scope, b"content-length"), self.limits.max_body_bytes)
+        state = scope.setdefault("state", {})
+        state["body_bytes"] = len(body)
         if len(body) <= INLINE_BYTES:
             items = parse_records(body, self.limits.max_records)
         else:  # parsing megabytes would stall every other request
             items = await to_thread.run_sync(parse_records, body, self.limits.max_records)
         report = await self.writer.ingest(items)
+        state["records"] = (report.received, len(report.rejected))
+        if self.metrics:
+            self.metrics.observe_post(report)
+        rejected = {rejection.index for rejection in report.rejected}
+        self.recent.extend(
+            index in rejected for index in range(max(0, report.received - RECENT_RECORDS), report.received)
+        )
         return json_reply(200 if report.stored_any else 422, report)
+
+    def quality(self) -> list[VegetableQuality]:
+        """Per vegetable: weeks, gaps and the latest week's robust z-score; computed once per bronze version."""
+        self.raw_sales.refresh()
+        version = self.raw_sales.etag()
+        if self._quality[0] != version:
+            resolve = self.writer.rules.vocabulary.resolve
+            silver = [
+                silver_row(row, vegetable)
+                for row in self.raw_sales.rows()
+                if isinstance(vegetable := resolve(row.vegetable), str)
+            ]
+            self._quality = (version, vegetable_quality(silver))
+        return self._quality[1]
 
     async def raw(self, scope: Scope, receive: Receive) -> Reply:
         return table_reply(self.raw_sales, "all", scope)
@@ -181,11 +237,20 @@ NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current: no
 
 
 def create_app(
-    store: Store, rules: FeedRules | None = None, limits: Limits = Limits(), security: Security | None = None
+    store: Store,
+    rules: FeedRules | None = None,
+    limits: Limits = Limits(),
+    security: Security | None = None,
+    metrics: bool = True,
+    access_log: bool = False,
 ) -> SalesApp:
     """The API over `store`; the store is closed when the app shuts down."""
     writer = PostWriter(store, rules or FeedRules(), limits.max_rejected)
-    sales = Sales(store, writer, limits)
+    figures = None
+    sales = Sales(store, writer, limits, None)
+    if metrics:
+        figures = Metrics(StoreCollector(store.table_sizes, sales.quality))
+        sales.metrics = figures
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -271,6 +336,29 @@ def create_app(
         """Check every quarantined record again: those now valid are stored and leave quarantine."""
         return to_response(json_reply(200, await writer.replay_rejected()))
 
+    @route("/get_data_quality", ["GET"], responses={200: {"model": DataQuality}, 503: STORAGE_DOWN})
+    async def get_data_quality() -> Response:
+        """Per vegetable: weeks stored, gaps, the latest week's robust z-score; for the feed: the share
+        of the last records received that were rejected, and the names most often rejected."""
+        vegetables = await to_thread.run_sync(sales.quality)
+        rejected, _ = await to_thread.run_sync(store.rejected_sales, limits.max_rejected)
+        names = rejected_names((record_value(r.record), r.times) for r in rejected if not r.truncated)
+        recent = list(sales.recent)
+        feed = FeedQuality(
+            recent_records=len(recent),
+            recent_rejected_share=sum(recent) / len(recent) if recent else None,
+            most_rejected_names=[RejectedName(vegetable=name, times=times) for name, times in names],
+        )
+        return to_response(json_reply(200, DataQuality(vegetables=vegetables, feed=feed)))
+
+    if figures:
+        scrape = figures.scrape
+
+        @route("/metrics", ["GET"], responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+        async def metrics_page() -> Response:
+            """Prometheus metrics: HTTP, pipeline, store and data quality (see the README)."""
+            return Response(await to_thread.run_sync(scrape), media_type=METRICS_TYPE)
+
     @route("/health", ["GET"], responses={200: {"model": Health}, 503: STORAGE_DOWN})
     async def health() -> Response:
         """200 when the service can serve requests."""
@@ -292,7 +380,7 @@ def create_app(
     # Cross-cutting layers, innermost first: every request passes all of them, hot ones included.
     security = replace(security or Security(), access=ACCESS)
     app = Tokens(app, security)
-    app = BrowserGuard(app, ACCESS, security.allowed_origins, UNSAFE_GETS)
+    app = BrowserGuard(app, CHANGING, security.allowed_origins, UNSAFE_GETS)
     if security.allowed_origins:
         app = CORSMiddleware(
             app,
@@ -305,6 +393,8 @@ def create_app(
     app = AllowedHosts(app, security.allowed_hosts)
     app = TrailingSlash(app)
     app = ResponseHeaders(app, SECURITY_HEADERS, PAGE_HEADERS)
+    routes = frozenset(route.path for route in api.routes if isinstance(route, APIRoute))
+    app = Telemetry(app, routes, figures, access_log)
     return SalesApp(app, api, store)
 
 

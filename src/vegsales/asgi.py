@@ -52,12 +52,17 @@ def error_reply(status: int, error: str, message: str, headers: dict[str, str] |
 
 def reply_for(error: Exception, scope: Scope) -> Reply:
     """The answer to an exception raised while serving a request: the one place that maps them."""
+    state = scope.setdefault("state", {})
     if isinstance(error, ApiError):
         return error_reply(error.status, error.error, error.message, error.headers)
     if isinstance(error, StorageError):
+        state["error"] = "storage_unavailable"
         return error_reply(503, "storage_unavailable", str(error))
-    log.error("unexpected error on %s %s", scope.get("method"), scope.get("path"), exc_info=error)
-    return error_reply(500, "internal_error", "unexpected server error")
+    size = state.get("body_bytes", header(scope, b"content-length") or "unknown")
+    method, path = scope.get("method"), scope.get("path")
+    log.error("unexpected error on %s %s (body: %s bytes)", method, path, size, exc_info=error)
+    body = {"error": "internal_error", "message": "unexpected server error", "request_id": state.get("request_id")}
+    return json_reply(500, body)
 
 
 async def send_reply(send: Send, reply: Reply, head: bool = False) -> None:

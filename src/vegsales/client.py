@@ -17,9 +17,11 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 class ServiceError(Exception):
     """The service answered 4xx/5xx; `report` holds its JSON reply (error body or post report)."""
 
-    def __init__(self, status: int | None, report: Any, url: str):
-        self.status, self.report, self.url = status, report, url
-        super().__init__(f"{url} answered {status}: {describe(report)}")
+    def __init__(self, status: int | None, report: Any, url: str, request_id: str | None = None):
+        self.status, self.report, self.url, self.request_id = status, report, url, request_id
+        """`request_id`: the service's X-Request-ID for the request, to find it in the service's logs."""
+        suffix = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"{url} answered {status}: {describe(report)}{suffix}")
 
 
 class ServiceUnreachable(ServiceError):
@@ -27,7 +29,7 @@ class ServiceUnreachable(ServiceError):
 
     def __init__(self, url: str, reason: str):
         Exception.__init__(self, f"cannot reach the service at {url}: {reason}")
-        self.status, self.report, self.url = None, None, url
+        self.status, self.report, self.url, self.request_id = None, None, url, None
 
 
 def describe(report: Any) -> str:
@@ -94,7 +96,8 @@ class SalesClient:
         except ValueError:
             body = response.text
         if response.status_code >= 400:
-            raise ServiceError(response.status_code, body, f"{method} {self.url}{path}")
+            request_id = response.headers.get("x-request-id")
+            raise ServiceError(response.status_code, body, f"{method} {self.url}{path}", request_id)
         return body
 
     @staticmethod

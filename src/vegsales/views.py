@@ -115,6 +115,10 @@ class JsonTable(Generic[Row]):
                 self._dirty.update(bisect.bisect_left(keys, self._key(row)) // PIECE_ROWS for row in changes.rows)
         self._stale = set(self._pieces)
 
+    def rows(self) -> list[Row]:
+        """The rows as of the last refresh, in key order."""
+        return self._rows.ordered_rows()
+
     def etag(self, variant: str = "all") -> str:
         # Weak: the gzip and identity encodings of one version share it (RFC 9110 8.8.1).
         epoch, seq = self._cursor or (0, 0)

@@ -355,11 +355,13 @@ def test_openapi_documents_every_endpoint(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert sorted(paths) == [
+        "/get_data_quality",
         "/get_monthly_sales",
         "/get_raw_sales",
         "/get_rejected_sales",
         "/health",
         "/init_database",
+        "/metrics",
         "/post_sales",
         "/replay_rejected",
     ]
@@ -388,11 +390,12 @@ def test_an_unexpected_error_is_a_json_500(client, monkeypatch):
 
     monkeypatch.setattr(vegsales.pipeline, "ingest", broken)
     monkeypatch.setattr(vegsales.pipeline, "ingest_posts", broken)
-    response = post(client, [sale("2020-01-06", "Tomate", 1)])
+    response = client.post("/post_sales", json=[sale("2020-01-06", "Tomate", 1)], headers={"X-Request-ID": "r-42"})
     assert (response.status_code, response.json()) == (
         500,
-        {"error": "internal_error", "message": "unexpected server error"},
+        {"error": "internal_error", "message": "unexpected server error", "request_id": "r-42"},
     )
+    assert response.headers["x-request-id"] == "r-42"
 
 
 def test_unsupported_methods_get_405_listing_the_allowed_ones(client):

@@ -65,6 +65,8 @@ def test_every_answer_of_every_endpoint_is_documented(document):
         ("/get_rejected_sales", "get"): ["200", "400", "503"],
         ("/replay_rejected", "post"): ["200", "503"],
         ("/health", "get"): ["200", "503"],
+        ("/get_data_quality", "get"): ["200", "503"],
+        ("/metrics", "get"): ["200"],
     }
 
 

@@ -146,6 +146,10 @@ class Store(Protocol):
         """The store's settings and counters, as WriteTransaction.meta()."""
         ...
 
+    def table_sizes(self) -> dict[str, int]:
+        """Rows in each table, by name (TABLES)."""
+        ...
+
     def check(self) -> None:
         """Raise StorageError unless the store can serve requests."""
         ...

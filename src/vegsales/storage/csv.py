@@ -253,6 +253,11 @@ class CsvStore:
         with self._tables_lock:
             return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
 
+    def table_sizes(self) -> dict[str, int]:
+        names = {BRONZE: "bronze_sales", SILVER: "silver_sales", GOLD: "gold_sales", REJECTED: "rejected_sales"}
+        with self._tables_lock:
+            return {table: len(self._tables[file.file_name].rows) for file, table in names.items()}
+
     def check(self) -> None:
         self._check_writable()
         if not os.access(self.folder, os.W_OK):

@@ -211,6 +211,12 @@ class PostgresStore:
                 return [rejected_row(*values[:-1]) for values in found], int(found[0][-1])
             return [], int(value(connection, "SELECT count(*) FROM rejected_sales"))
 
+    def table_sizes(self) -> dict[str, int]:
+        counts = ", ".join(f"(SELECT count(*) FROM {table})" for table in TABLES)
+        with self._connection() as connection:
+            row = connection.execute(f"SELECT {counts}").fetchone() or ()
+        return dict(zip(TABLES, map(int, row), strict=True))
+
     def meta(self) -> dict[str, str]:
         with self._connection() as connection:
             return dict(connection.execute("SELECT key, value FROM store_meta").fetchall())

@@ -277,6 +277,12 @@ class SqliteStore:
             raise StorageError(f"SQLite read failed: {error}") from error
         return rows, total
 
+    def table_sizes(self) -> dict[str, int]:
+        try:
+            return {table: self._reader().execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}
+        except sqlite3.Error as error:
+            raise StorageError(f"SQLite read failed: {error}") from error
+
     def meta(self) -> dict[str, str]:
         try:
             return dict(self._reader().execute("SELECT key, value FROM store_meta"))

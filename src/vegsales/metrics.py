@@ -1,0 +1,168 @@
+"""Prometheus metrics: HTTP, pipeline, store and data quality, in prometheus-client's text format.
+
+With several worker processes (`--workers N`), PROMETHEUS_MULTIPROC_DIR is set before they
+start: each writes its counters to files there, and a scrape of any worker adds them all up
+(prometheus-client's multiprocess mode). Labels take bounded values only: route templates,
+methods, status codes, field names of the record, reason classes, canonical vegetables.
+"""
+
+import datetime as dt
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from .pipeline import IngestReport
+from .quality import VegetableQuality
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+RECORD_FIELDS = ("record", "date", "vegetable", "kilo_sold")
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+
+
+def rejection_reason(field: str, message: str) -> tuple[str, str]:
+    """(field, reason class) of a rejection, for labels: never the raw name or value."""
+    if message == "Field required":
+        return field if field in RECORD_FIELDS else "other", "missing_field"
+    if message == "Extra inputs are not permitted":
+        return "other", "extra_field"
+    reason = {
+        "record": "not_an_object",
+        "date": "bad_date",
+        "kilo_sold": "bad_kilos",
+    }.get(field)
+    if field == "vegetable":
+        if message.startswith("contains "):
+            reason = "dirty_name"
+        elif message.startswith("unknown vegetable") or "matches several vegetables" in message:
+            reason = "unknown_vegetable"
+        else:
+            reason = "bad_name"
+    return (field, reason) if reason else ("other", "other")
+
+
+class Metrics:
+    """The service's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self, *collectors: Collector) -> None:
+        self.collectors = collectors
+        """Figures computed at scrape time (rows per table, data quality)."""
+        self.registry = CollectorRegistry(auto_describe=True)
+        registry = None if multiprocess() else self.registry  # multiprocess: values live in files
+        self.requests = Counter(
+            "vegsales_http_requests", "HTTP requests answered", ["route", "method", "status"], registry=registry
+        )
+        self.latency = Histogram(
+            "vegsales_http_request_duration_seconds",
+            "Time to answer a request, from its first byte received to its last byte sent",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "vegsales_http_requests_in_flight",
+            "Requests being answered",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
+        self.posts = Counter("vegsales_posts", "Posts of sales, by result", ["result"], registry=registry)
+        self.records = Counter(
+            "vegsales_records",
+            "Records received, by what became of them (received counts them all)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.rejections = Counter(
+            "vegsales_rejections", "Reasons records were rejected for", ["field", "reason"], registry=registry
+        )
+        self.warnings = Counter("vegsales_warnings", "Warnings about stored records", registry=registry)
+        self.last_post = Gauge(
+            "vegsales_last_stored_post_timestamp_seconds",
+            "When a post last stored something (Unix time)",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.store_errors = Counter("vegsales_store_errors", "Requests the store could not serve", registry=registry)
+        if not multiprocess():
+            ProcessCollector(registry=self.registry)
+            for collector in collectors:
+                self.registry.register(collector)
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        if route != "/metrics":  # its own scrapes would skew what they measure
+            self.latency.labels(route).observe(seconds)
+
+    def observe_post(self, report: IngestReport) -> None:
+        self.posts.labels("stored" if report.stored_any else "all_rejected").inc()
+        counts = {
+            "received": report.received,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected": len(report.rejected),
+        }
+        for outcome, count in counts.items():
+            if count:
+                self.records.labels(outcome).inc(count)
+        for rejection in report.rejected:
+            for error in rejection.errors:
+                self.rejections.labels(*rejection_reason(error.field, error.message)).inc()
+        if report.warnings:
+            self.warnings.inc(len(report.warnings))
+        if report.inserted or report.updated:
+            self.last_post.set(time.time())
+
+    def scrape(self) -> bytes:
+        """Every metric in the text format: this process's, or with several workers all of theirs."""
+        if not multiprocess():
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
+        ProcessCollector(registry=registry)  # the answering worker's own memory, CPU and files
+        for collector in self.collectors:
+            registry.register(collector)
+        return generate_latest(registry)
+
+
+class StoreCollector(Collector):
+    """Figures read from the store at scrape time: rows per table, quarantine, data quality."""
+
+    def __init__(self, sizes: Callable[[], dict[str, int]], quality: Callable[[], list[VegetableQuality]]):
+        self.sizes, self.quality = sizes, quality
+
+    def collect(self) -> Iterable[Metric]:
+        rows = GaugeMetricFamily("vegsales_table_rows", "Rows per table", labels=["table"])
+        for table, count in self.sizes().items():
+            rows.add_metric([table], count)
+        yield rows
+        z = GaugeMetricFamily(
+            "vegsales_latest_week_robust_z",
+            "How far each vegetable's latest week sits from its earlier weeks: (kilos - median) / (1.4826 x MAD)",
+            labels=["vegetable"],
+        )
+        week = GaugeMetricFamily(
+            "vegsales_latest_week_timestamp_seconds",
+            "The first day of each vegetable's latest week",
+            labels=["vegetable"],
+        )
+        for figures in self.quality():
+            z.add_metric([figures.vegetable], figures.latest_z if figures.latest_z is not None else float("nan"))
+            day = dt.datetime.fromisoformat(figures.last_week).replace(tzinfo=dt.UTC)
+            week.add_metric([figures.vegetable], day.timestamp())
+        yield z
+        yield week
+
+    def describe(self) -> Iterable[Any]:
+        return []

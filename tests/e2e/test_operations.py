@@ -1,0 +1,197 @@
+"""Operating it: request ids, access logs, /metrics with exact counts, data-quality figures."""
+
+import json
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import sale
+from vegsales.api import create_app
+from vegsales.guards import Security
+from vegsales.logs import RequestIdFilter
+from vegsales.quality import robust_z
+from vegsales.storage.sqlite import SqliteStore
+
+
+def samples(client, **headers) -> dict[tuple[str, tuple], float]:
+    """Every sample of /metrics, by (name, sorted labels)."""
+    response = client.get("/metrics", headers=headers)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def moved(before: dict, after: dict) -> dict:
+    return {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
+
+
+@pytest.fixture
+def app_client(tmp_path):
+    with TestClient(create_app(SqliteStore(tmp_path / "sales.db"), access_log=True)) as client:
+        yield client
+
+
+def test_every_answer_carries_a_request_id_the_clients_when_valid(app_client):
+    given = app_client.get("/health", headers={"X-Request-ID": "batch-2026-12-01/7"})
+    assert given.headers["x-request-id"] == "batch-2026-12-01/7"
+    for bad in ["x" * 129, "tab\there", "é-accent", " "]:
+        fresh = app_client.get("/health", headers={"X-Request-ID": bad.encode("latin-1")}).headers["x-request-id"]
+        assert fresh != bad and len(fresh) == 32 and int(fresh, 16) >= 0
+    ids = {app_client.get(path).headers["x-request-id"] for path in ("/get_raw_sales", "/nowhere", "/docs")}
+    assert len(ids) == 3
+
+
+def test_access_lines_say_what_each_request_did(app_client, caplog):
+    caplog.set_level(logging.INFO, logger="vegsales.access")
+    records = [sale("2020-01-06", "Tomate", 1), sale("2020-01-06", "mango", 1)]
+    app_client.post("/post_sales", json=records, headers={"X-Request-ID": "r-1"})
+    (line,) = [r for r in caplog.records if r.name == "vegsales.access"]
+    RequestIdFilter().filter(line)
+    assert line.getMessage().startswith("POST /post_sales 200 ")
+    assert line.getMessage().endswith(" received=2 rejected=1")
+    assert (line.method, line.path, line.status, line.records_received, line.records_rejected) == (
+        "POST", "/post_sales", 200, 2, 1,
+    )  # fmt: skip
+    assert line.bytes_sent > 100 and 0 < line.duration_ms < 10_000
+
+
+def test_metrics_count_requests_records_and_reasons_exactly(app_client):
+    before = samples(app_client)
+    records = [
+        sale("2020-01-06", "Tomate", 1),
+        sale("2020-01-06", "Tomate", 1),  # unchanged
+        sale("2020-01-07", "Tomate", 2),  # overlaps: a warning
+        sale("2020-01-06", "mango", 1),
+        sale("2021-02-29", "Tomate", 1),
+        sale("2020-01-06", "carrot\n", 1),
+        sale("2020-01-06", "Poire", -1),
+        {"date": "2020-01-06", "vegetable": "Poire"},
+        {**sale("2020-01-06", "Poire", 1), "brand": "A"},
+        42,
+    ]
+    assert app_client.post("/post_sales", json=records).status_code == 200
+    assert app_client.post("/post_sales", json=[42]).status_code == 422
+    app_client.get("/get_monthly_sales?remove_outliers=maybe")
+    after = samples(app_client)
+    varying = ("process_", "python_", "vegsales_http_request_duration", "vegsales_latest_week_robust_z",
+               "vegsales_last_stored_post", "vegsales_http_requests_in_flight")  # fmt: skip
+    assert {key: value for key, value in moved(before, after).items() if not key[0].startswith(varying)} == {
+        ("vegsales_http_requests_total", (("method", "POST"), ("route", "/post_sales"), ("status", "200"))): 1,
+        ("vegsales_http_requests_total", (("method", "POST"), ("route", "/post_sales"), ("status", "422"))): 1,
+        ("vegsales_http_requests_total", (("method", "GET"), ("route", "/get_monthly_sales"), ("status", "400"))): 1,
+        ("vegsales_http_requests_total", (("method", "GET"), ("route", "/metrics"), ("status", "200"))): 1,
+        ("vegsales_posts_total", (("result", "stored"),)): 1,
+        ("vegsales_posts_total", (("result", "all_rejected"),)): 1,
+        ("vegsales_records_total", (("outcome", "received"),)): 11,
+        ("vegsales_records_total", (("outcome", "inserted"),)): 2,
+        ("vegsales_records_total", (("outcome", "unchanged"),)): 1,
+        ("vegsales_records_total", (("outcome", "rejected"),)): 8,
+        ("vegsales_rejections_total", (("field", "vegetable"), ("reason", "unknown_vegetable"))): 1,
+        ("vegsales_rejections_total", (("field", "date"), ("reason", "bad_date"))): 1,
+        ("vegsales_rejections_total", (("field", "vegetable"), ("reason", "dirty_name"))): 1,
+        ("vegsales_rejections_total", (("field", "kilo_sold"), ("reason", "bad_kilos"))): 1,
+        ("vegsales_rejections_total", (("field", "kilo_sold"), ("reason", "missing_field"))): 1,
+        ("vegsales_rejections_total", (("field", "other"), ("reason", "extra_field"))): 1,
+        ("vegsales_rejections_total", (("field", "record"), ("reason", "not_an_object"))): 2,
+        ("vegsales_warnings_total", ()): 3,  # the 2020-01-06 records (new and unchanged) and 2020-01-07
+        ("vegsales_table_rows", (("table", "bronze_sales"),)): 2,
+        ("vegsales_table_rows", (("table", "silver_sales"),)): 2,
+        ("vegsales_table_rows", (("table", "gold_sales"),)): 1,
+        ("vegsales_table_rows", (("table", "rejected_sales"),)): 7,
+        ("vegsales_latest_week_timestamp_seconds", (("vegetable", "tomato"),)): 1578355200.0,  # 2020-01-07 UTC
+    }
+    assert after[("vegsales_last_stored_post_timestamp_seconds", ())] > 1.7e9
+    latency = ("vegsales_http_request_duration_seconds_count", (("route", "/post_sales"),))
+    assert after[latency] - before.get(latency, 0) == 2
+    assert ("vegsales_http_request_duration_seconds_count", (("route", "/metrics"),)) not in after
+    assert after[("vegsales_http_requests_in_flight", ())] == 1  # the scrape itself
+    assert after[("process_open_fds", ())] > 0 and after[("process_resident_memory_bytes", ())] > 0
+
+
+def test_labels_never_take_raw_names_or_request_ids(app_client):
+    app_client.post("/post_sales", json=[sale("2020-01-06", "mangoooo", 1), {"zzz-unbounded-key": 1}])
+    app_client.get("/random/path/123", headers={"X-Request-ID": "id-987"})
+    text = app_client.get("/metrics").text
+    assert "mangoooo" not in text and "zzz-unbounded-key" not in text and "id-987" not in text
+    assert 'route="other"' in text and "/random" not in text
+
+
+def test_metrics_need_the_admin_token_when_one_is_set(tmp_path):
+    with TestClient(create_app(SqliteStore(tmp_path / "s.db"), security=Security(admin_token="a"))) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"Authorization": "Bearer a"}).status_code == 200
+
+
+def test_without_metrics_there_is_no_metrics_endpoint(tmp_path):
+    with TestClient(create_app(SqliteStore(tmp_path / "s.db"), metrics=False)) as client:
+        assert client.get("/metrics").status_code == 404
+
+
+def weeks(count: int) -> list[str]:
+    import datetime as dt
+
+    return [(dt.date(2020, 1, 6) + dt.timedelta(weeks=i)).isoformat() for i in range(count)]
+
+
+def test_data_quality_gives_weeks_gaps_the_latest_z_score_and_the_feed(app_client):
+    history = [sale(week, "Tomate", 100 + 10 * (i % 3)) for i, week in enumerate(weeks(10)) if i != 4]
+    app_client.post("/post_sales", json=[*history, sale(weeks(11)[-1], "tomatto", 400)])
+    app_client.post("/post_sales", json=[sale("2020-01-06", "mango", 1), sale("2020-01-13", "mango", 2), 42])
+    app_client.post("/post_sales", json=[sale("2020-01-06", "Poire", 1), sale("2020-01-06", "kiwi", 1)])
+    quality = app_client.get("/get_data_quality").json()
+    expected_z = (400 - 110) / (1.4826 * 10)
+    assert quality["vegetables"] == [
+        {"vegetable": "pear", "weeks": 1, "first_week": "2020-01-06", "last_week": "2020-01-06", "missing_weeks": 0,
+         "latest_kilos": 1.0, "latest_z": None},
+        {"vegetable": "tomato", "weeks": 10, "first_week": "2020-01-06", "last_week": "2020-03-16", "missing_weeks": 1,
+         "latest_kilos": 400.0, "latest_z": pytest.approx(expected_z)},
+    ]  # fmt: skip
+    assert quality["feed"] == {
+        "recent_records": 15,
+        "recent_rejected_share": pytest.approx(4 / 15),
+        "most_rejected_names": [{"vegetable": "mango", "times": 2}, {"vegetable": "kiwi", "times": 1}],
+    }
+    z = samples(app_client)[("vegsales_latest_week_robust_z", (("vegetable", "tomato"),))]
+    assert z == pytest.approx(expected_z)
+
+
+@pytest.mark.parametrize(
+    ("latest", "history", "expected"),
+    [
+        pytest.param(10.0, [1.0, 2.0, 3.0, 4.0, 5.0], (10 - 3) / (1.4826 * 1), id="far_above"),
+        pytest.param(3.0, [1.0, 2.0, 3.0, 4.0, 5.0], 0.0, id="at_the_median"),
+        pytest.param(1.0, [2.0, 2.0, 2.0], None, id="flat_history_other_value"),
+        pytest.param(2.0, [2.0, 2.0, 2.0], 0.0, id="flat_history_same_value"),
+        pytest.param(5.0, [1.0, 2.0], None, id="too_little_history"),
+        pytest.param(100.0, [10.0, 11.0, 9.0, 1000.0, 10.0], 90 / 1.4826, id="one_spike_in_history_does_not_hide_it"),
+    ],
+)
+def test_robust_z(latest, history, expected):
+    assert robust_z(latest, history) == (pytest.approx(expected) if expected is not None else None)
+
+
+def test_json_log_lines_carry_the_request_id(app_client, capsys):
+    from vegsales.logs import configure_logging
+
+    configure_logging("json")
+    try:
+        app_client.get("/health", headers={"X-Request-ID": "json-1"})
+        lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.startswith("{")]
+    finally:
+        logging.getLogger().handlers.clear()
+    (access,) = [line for line in lines if line["logger"] == "vegsales.access"]
+    assert {key: access[key] for key in ("level", "message", "request_id", "method", "path", "status")} == {
+        "level": "INFO",
+        "message": access["message"],
+        "request_id": "json-1",
+        "method": "GET",
+        "path": "/health",
+        "status": 200,
+    }
+    assert access["message"].startswith("GET /health 200 ") and access["time"].endswith("+00:00")
