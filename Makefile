@@ -39,6 +39,8 @@ bench: install
 	$(BIN)/python bench/growth.py --backend csv --rows 3000 30000 --out bench/results/growth-csv.md
 	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
 	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
+	$(BIN)/python bench/validation.py --out bench/results/validation.md
+	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
 
 # The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology.
 docker-test: install
