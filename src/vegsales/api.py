@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
 
@@ -24,6 +25,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict  # pydantic reads its field types on Python 3.11
 
@@ -39,6 +41,7 @@ from .asgi import (
     read_body,
     reply_for,
 )
+from .chart import Point, monthly_chart
 from .guards import Access, AllowedHosts, BrowserGuard, Security, Tokens
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, StoreCollector
@@ -50,6 +53,7 @@ from .silver import FeedRules, silver_row
 from .storage import TABLES, StorageError, Store
 from .tables import BronzeRow, GoldRow, RejectedRow
 from .telemetry import Telemetry
+from .vegetables import UnknownVegetable
 from .views import JsonTable
 
 INLINE_BYTES = 256 * 1024
@@ -79,6 +83,9 @@ ACCESS: dict[str, Access] = {
 }
 """The token each path needs when tokens are set."""
 RECENT_RECORDS = 1000
+STATIC = Path(__file__).parent / "static"
+DASHBOARD = STATIC / "dashboard.html"
+NO_CACHE = {"Cache-Control": "no-cache"}
 UNSAFE_GETS = frozenset({"/init_database"})
 """GET paths that change data, kept for scripts: no HEAD, no browser navigation."""
 
@@ -133,6 +140,17 @@ class FeedQuality(TypedDict):
 class DataQuality(TypedDict):
     vegetables: list[VegetableQuality]
     feed: FeedQuality
+
+
+class Resolved(TypedDict):
+    name: str
+    vegetable: str
+
+
+class UnknownName(TypedDict):
+    error: str
+    message: str
+    suggestions: list[str]
 
 
 class Tables(TypedDict):
@@ -359,12 +377,45 @@ def create_app(
             """Prometheus metrics: HTTP, pipeline, store and data quality (see the README)."""
             return Response(await to_thread.run_sync(scrape), media_type=METRICS_TYPE)
 
+    @route("/resolve_vegetable", ["GET"], responses={200: {"model": Resolved}, 404: {"model": UnknownName}})
+    async def resolve_vegetable(name: Annotated[str, Query(min_length=1, max_length=100)]) -> Response:
+        """The canonical vegetable a name (any language, spelling or typo) stands for."""
+        return to_response(json_reply(200, Resolved(name=name, vegetable=canonical(name))))
+
+    def canonical(name: str) -> str:
+        match = writer.rules.vocabulary.resolve(name)
+        if isinstance(match, UnknownVegetable):
+            suggestions = [vegetable for vegetable, _ in match.suggestions]
+            raise ApiError(404, "unknown_vegetable", match.message, extra={"suggestions": suggestions})
+        return match
+
+    @api.get("/", include_in_schema=False)
+    @api.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> Response:
+        return Response(DASHBOARD.read_bytes(), media_type="text/html; charset=utf-8", headers=NO_CACHE)
+
+    @api.get("/dashboard/chart.svg", include_in_schema=False)
+    async def chart(
+        vegetable: Annotated[str, Query(max_length=100)], remove_outliers: RemoveOutliers = "false"
+    ) -> Response:
+        """The dashboard's chart of one vegetable (drawn on the server: the page needs no chart library)."""
+        name = canonical(vegetable)
+        sales.monthly_sales.refresh()
+        flag = BOOLEANS[remove_outliers]
+        months = [
+            Point(row.year_month, row.kilo_sold, row.is_outlier)
+            for row in sales.monthly_sales.rows()
+            if row.vegetable == name and not (flag and row.is_outlier)
+        ]
+        return Response(monthly_chart(name, months), media_type="image/svg+xml", headers=NO_CACHE)
+
     @route("/health", ["GET"], responses={200: {"model": Health}, 503: STORAGE_DOWN})
     async def health() -> Response:
         """200 when the service can serve requests."""
         await to_thread.run_sync(store.check)
         return to_response(json_reply(200, Health(status="ok")))
 
+    api.mount("/static", StaticFiles(directory=STATIC), name="static")
     add_error_handlers(api)
     api.openapi = lambda: openapi_document(api)  # type: ignore[method-assign]
     app: ASGIApp = HotRoutes(

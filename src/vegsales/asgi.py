@@ -29,9 +29,18 @@ class ErrorBody(TypedDict):
 class ApiError(Exception):
     """A request the API refuses, with its HTTP status and a machine-readable code."""
 
-    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, object] | None = None,
+    ):
         super().__init__(message)
         self.status, self.error, self.message, self.headers = status, error, message, headers or {}
+        self.extra = extra or {}
+        """More fields of the JSON error body (suggestions, ...)."""
 
 
 @dataclass(slots=True)
@@ -54,7 +63,7 @@ def reply_for(error: Exception, scope: Scope) -> Reply:
     """The answer to an exception raised while serving a request: the one place that maps them."""
     state = scope.setdefault("state", {})
     if isinstance(error, ApiError):
-        return error_reply(error.status, error.error, error.message, error.headers)
+        return json_reply(error.status, {"error": error.error, "message": error.message, **error.extra}, error.headers)
     if isinstance(error, StorageError):
         state["error"] = "storage_unavailable"
         return error_reply(503, "storage_unavailable", str(error))
