@@ -377,8 +377,10 @@ def create_app(
             """Prometheus metrics: HTTP, pipeline, store and data quality (see the README)."""
             return Response(await to_thread.run_sync(scrape), media_type=METRICS_TYPE)
 
-    @route("/resolve_vegetable", ["GET"], responses={200: {"model": Resolved}, 404: {"model": UnknownName}})
-    async def resolve_vegetable(name: Annotated[str, Query(min_length=1, max_length=100)]) -> Response:
+    @route("/resolve_vegetable", ["GET"], responses={200: {"model": Resolved}, 400: ERROR, 404: {"model": UnknownName}})
+    async def resolve_vegetable(
+        name: Annotated[str, Query(min_length=1, max_length=100, examples=["Zanahoria"])],
+    ) -> Response:
         """The canonical vegetable a name (any language, spelling or typo) stands for."""
         return to_response(json_reply(200, Resolved(name=name, vegetable=canonical(name))))
 

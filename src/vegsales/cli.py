@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .client import DEFAULT_URL, SalesClient, ServiceError
+from .logs import LogFormat, configure_logging, default_format
 from .quarantine import MAX_REJECTED
 from .records import WEEK_DATES, WeekDate
 from .silver import FeedRules
@@ -104,7 +105,29 @@ def main() -> None:
     envvar="VEGSALES_ALLOWED_ORIGINS",
     help="origins whose pages may call the API from a browser (CORS), comma-separated  [default: none]",
 )
-@click.option("--access-log/--no-access-log", default=False, envvar="VEGSALES_ACCESS_LOG")
+@click.option(
+    "--access-log/--no-access-log",
+    default=False,
+    envvar="VEGSALES_ACCESS_LOG",
+    help="one log line per request (with its id, status, duration, bytes, records)",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    envvar="VEGSALES_LOG_FORMAT",
+    help="log lines on stderr  [default: text at a terminal, else json]",
+)
+@click.option(
+    "--metrics/--no-metrics", default=True, show_default=True, envvar="VEGSALES_METRICS", help="serve /metrics"
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1, 1_000_000),
+    default=1000,
+    show_default=True,
+    envvar="VEGSALES_MAX_CONNECTIONS",
+    help="connections each server process holds at once; one more is answered 503 (lowered to fit ulimit -n)",
+)
 def serve(
     backend: str | None,
     location: str | None,
@@ -119,6 +142,9 @@ def serve(
     allowed_hosts: str | None,
     allowed_origins: str | None,
     access_log: bool,
+    log_format: LogFormat | None,
+    metrics: bool,
+    max_connections: int,
 ) -> None:
     """Serve the HTTP API (tables created on first start)."""
     from .server import Settings, build_app, chosen_store, security_settings
@@ -134,13 +160,17 @@ def serve(
     if workers > 1 and not BACKENDS[backend].several_processes:
         raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
     security = security_settings(allowed_hosts, allowed_origins, host)
-    settings = Settings(backend, location, vocabulary, week_date, max_rejected, security)
+    log_format = log_format or default_format()
+    configure_logging(log_format)
+    settings = Settings(
+        backend, location, vocabulary, week_date, max_rejected, security, log_format, access_log, metrics
+    )
     try:
         app = build_app(settings)  # fails fast, and brings silver and gold in line, before any worker starts
     except (StorageError, VocabularyError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    run_server(app, settings, host, port, workers=workers, access_log=access_log)
+    run_server(app, settings, host, port, workers=workers, max_connections=max_connections)
 
 
 @main.command("import")

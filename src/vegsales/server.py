@@ -2,6 +2,7 @@
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -10,6 +11,7 @@ import uvicorn
 
 from .api import Limits, SalesApp, create_app
 from .guards import Security
+from .logs import LogFormat, configure_logging
 from .pipeline import SyncReport, sync_with_rules
 from .quarantine import MAX_REJECTED
 from .records import WeekDate
@@ -30,6 +32,9 @@ class Settings:
     week_date: WeekDate = "start"
     max_rejected: int = MAX_REJECTED
     security: Security = field(default_factory=Security)
+    log_format: LogFormat = "text"
+    access_log: bool = False
+    metrics: bool = True
 
     def to_environment(self) -> dict[str, str]:
         hosts = self.security.allowed_hosts
@@ -40,6 +45,9 @@ class Settings:
             "VEGSALES_MAX_REJECTED": str(self.max_rejected),
             "VEGSALES_ALLOWED_HOSTS": "*" if hosts is None else ",".join(hosts),
             "VEGSALES_ALLOWED_ORIGINS": ",".join(self.security.allowed_origins),
+            "VEGSALES_LOG_FORMAT": self.log_format,
+            "VEGSALES_ACCESS_LOG": "1" if self.access_log else "0",
+            "VEGSALES_METRICS": "1" if self.metrics else "0",
         }
         if self.vocabulary:
             variables["VEGSALES_VOCABULARY"] = str(self.vocabulary)
@@ -58,6 +66,9 @@ class Settings:
             security=security_settings(
                 os.environ.get("VEGSALES_ALLOWED_HOSTS"), os.environ.get("VEGSALES_ALLOWED_ORIGINS"), "0.0.0.0"
             ),
+            log_format="json" if os.environ.get("VEGSALES_LOG_FORMAT") == "json" else "text",
+            access_log=os.environ.get("VEGSALES_ACCESS_LOG") == "1",
+            metrics=os.environ.get("VEGSALES_METRICS", "1") == "1",
         )
 
 
@@ -94,7 +105,8 @@ def build_app(settings: Settings) -> SalesApp:
     except BaseException:
         store.close()
         raise
-    return create_app(store, rules, Limits(max_rejected=settings.max_rejected), settings.security)
+    limits = Limits(max_rejected=settings.max_rejected)
+    return create_app(store, rules, limits, settings.security, settings.metrics, settings.access_log)
 
 
 def log_sync(report: SyncReport) -> None:
@@ -118,18 +130,63 @@ def log_sync(report: SyncReport) -> None:
 
 def app_from_environment() -> SalesApp:
     """App factory for worker processes (uvicorn --factory)."""
-    return build_app(Settings.from_environment())
+    settings = Settings.from_environment()
+    configure_logging(settings.log_format)
+    return build_app(settings)
 
 
-def serve(app: SalesApp, settings: Settings, host: str, port: int, workers: int = 1, access_log: bool = False) -> None:
+def serve(
+    app: SalesApp,
+    settings: Settings,
+    host: str,
+    port: int,
+    workers: int = 1,
+    *,
+    max_connections: int | None = None,
+    header_timeout: float | None = None,
+    body_timeout: float | None = None,
+    keepalive_timeout: float | None = None,
+) -> None:
     """Run `app` until interrupted; with several workers, each builds its own from `settings`
-    and they share the port (the store serialises their writes)."""
+    and they share the port (the store serialises their writes).
+
+    Each process holds at most `max_connections` connections (1,000, lowered to fit the open-file
+    limit); a request's header must arrive within `header_timeout` seconds of its first byte (10),
+    its body within `body_timeout` of its header (30); a connection waits `keepalive_timeout` (5)
+    for a request; a header over 64 KiB is answered 431. A limit not given (None) is read from its
+    VEGSALES_* variable (VEGSALES_MAX_CONNECTIONS, VEGSALES_HEADER_TIMEOUT, VEGSALES_BODY_TIMEOUT,
+    VEGSALES_KEEPALIVE_TIMEOUT, VEGSALES_MAX_HEADER_BYTES), else is the default."""
+    from .connections import ConnectionLimits
+    from .http_protocol import LimitedHttpToolsProtocol
+
+    try:
+        limits = ConnectionLimits.from_environment(
+            max_connections=max_connections,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
+            keepalive_timeout=keepalive_timeout,
+        ).within_open_files()
+    except ValueError as error:
+        app.close()
+        raise SystemExit(f"error: {error}") from None
     run = partial(
-        uvicorn.run, host=host, port=port, loop="uvloop", http="httptools", access_log=access_log, log_level="info"
+        uvicorn.run,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=LimitedHttpToolsProtocol,  # uvicorn's httptools protocol, held to `limits`
+        access_log=False,  # the app writes its own access lines (telemetry.py), with the request id
+        log_config=None,  # configure_logging() set up every logger, uvicorn's included
+        log_level="info",
     )
     if workers == 1:
+        LimitedHttpToolsProtocol.limits = limits
         run(app)
         return
     app.close()
     os.environ.update(settings.to_environment())
-    run("vegsales.server:app_from_environment", factory=True, workers=workers)
+    os.environ.update(limits.to_environment())  # each worker's protocol reads them
+    with tempfile.TemporaryDirectory(prefix="vegsales-metrics-") as metrics_folder:
+        # The workers' counters, in files that a scrape of any worker adds up (prometheus-client).
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_folder)
+        run("vegsales.server:app_from_environment", factory=True, workers=workers)

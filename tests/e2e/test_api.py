@@ -364,6 +364,7 @@ def test_openapi_documents_every_endpoint(client):
         "/metrics",
         "/post_sales",
         "/replay_rejected",
+        "/resolve_vegetable",
     ]
     assert "requestBody" in paths["/post_sales"]["post"]
 

@@ -1,0 +1,238 @@
+"""uvicorn's httptools protocol held to `ConnectionLimits`.
+
+uvicorn (0.54) buffers a request header of any size, runs no timer while a request's header or
+body arrives (one byte a second holds a connection for ever), none on a connection that has not
+sent its first request, and caps nothing but requests (`limit_concurrency` answers 503 once a
+request has arrived, so idle connections pile up until the process runs out of file descriptors).
+None of its protocols has a header or body deadline. granian and hypercorn have a header deadline
+and size limit, but neither a body deadline nor an answer past a connection cap, and hypercorn
+costs twice the CPU (bench/results/servers.md). This subclass adds the four limits and nothing
+else: parsing, the ASGI cycle, flow control and the keep-alive timer after a response stay
+uvicorn's. Passed as `uvicorn.run(http=LimitedHttpToolsProtocol)`.
+"""
+
+import asyncio
+import enum
+import http
+import logging
+import math
+from collections import Counter
+from typing import Any, ClassVar
+
+import orjson
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from .connections import RESERVED_FILES, ConnectionLimits
+
+log = logging.getLogger("vegsales")
+
+LINGER = 1.0
+"""Seconds a refused connection keeps reading (and dropping) what the client sends after the
+answer, so that the client reads the answer instead of a reset."""
+MAX_LINGERING = RESERVED_FILES // 2
+"""Refused connections lingering at once; past that, one is closed at once (no answer seen)."""
+REPORT_EVERY = 60.0
+"""Seconds between two log lines counting refusals: a flood must not flood the log."""
+
+
+class Phase(enum.Enum):
+    """Where a connection stands; each but APP has a deadline."""
+
+    IDLE = "idle"  # waiting for a request's first byte
+    HEADER = "header"  # a request's line and header arriving
+    BODY = "body"  # its body arriving
+    APP = "app"  # the whole request read: the app's turn
+    REFUSED = "refused"  # answered and lingering until closed
+
+
+class Refusals:
+    """Counts of connections refused or closed by a limit, logged at most once every REPORT_EVERY s."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.reported_at = -math.inf
+
+    def add(self, reason: str, now: float) -> None:
+        self.counts[reason] += 1
+        if now - self.reported_at >= REPORT_EVERY:
+            summary = ", ".join(f"{count} {reason}" for reason, count in self.counts.most_common())
+            log.warning("connection limits: %s (counts logged at most once a minute)", summary)
+            self.counts.clear()
+            self.reported_at = now
+
+
+def answer(status: int, error: str, message: str, headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole HTTP/1.1 response with the service's JSON error body, closing the connection."""
+    body = orjson.dumps({"error": error, "message": message})
+    lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()]
+    lines += [name + b": " + value for name, value in headers]
+    lines += [b"content-type: application/json", b"content-length: %d" % len(body), b"connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """One connection, as uvicorn serves it, with the header size, the deadlines and the cap of
+    `limits`."""
+
+    limits: ClassVar[ConnectionLimits | None] = None
+    """Set by `serve()`; None in a worker process, which reads its VEGSALES_* variables."""
+    refusals: ClassVar[Refusals] = Refusals()
+    lingering: ClassVar[int] = 0
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        cls = LimitedHttpToolsProtocol
+        if cls.limits is None:
+            cls.limits = ConnectionLimits.from_environment()
+        self.limit = cls.limits
+        self.timeout_keep_alive = self.limit.keepalive_timeout  # type: ignore[assignment]  # uvicorn's: whole seconds
+        self.timeouts = {
+            Phase.IDLE: self.limit.keepalive_timeout,
+            Phase.HEADER: self.limit.header_timeout,
+            Phase.BODY: self.limit.body_timeout,
+        }
+        self.phase = Phase.IDLE
+        self.timed: Phase | None = None
+        """The phase `deadline` was armed for (IDLE with no deadline: uvicorn's keep-alive timer runs)."""
+        self.deadline: asyncio.TimerHandle | None = None
+        self.header_bytes = 0
+
+    # Connection events
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limit.max_connections:
+            self.connections.discard(self)
+            message = f"the server is at its limit of {self.limit.max_connections} connections: try again shortly"
+            self.refuse(503, "too_many_connections", message, "over the connection cap", ((b"retry-after", b"1"),))
+            return
+        self.settle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.cancel_deadline()
+        if self.phase is Phase.REFUSED and self.timed is Phase.REFUSED:
+            LimitedHttpToolsProtocol.lingering -= 1
+            self.timed = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        phase = self.phase
+        if phase is Phase.REFUSED:
+            return
+        if phase is Phase.IDLE and self.deadline is None:
+            self.timed = None  # uvicorn's keep-alive timer, which any byte cancels, stood for this phase's
+        if phase is Phase.IDLE or phase is Phase.HEADER:
+            # Counted before the parser sees them: httptools keeps a header it has not finished whole.
+            self.header_bytes += len(data)
+            excess = self.header_bytes - self.limit.max_header_bytes
+            if excess > 0:
+                head, data = data[: len(data) - excess], data[len(data) - excess :]
+                super().data_received(head)  # the header may end within the limit, the body follow
+                if self.phase is Phase.IDLE or self.phase is Phase.HEADER:
+                    limit = self.limit.max_header_bytes
+                    message = f"the request line and header exceed {limit} bytes"
+                    self.refuse(431, "header_too_large", message, "header too large")
+                    return
+                if self.transport.is_closing():
+                    return
+        super().data_received(data)
+        self.settle()
+
+    def handle_websocket_upgrade(self) -> None:
+        self.cancel_deadline()  # the connection is the WebSocket protocol's from now on
+        self.phase, self.timed = Phase.APP, Phase.APP
+        super().handle_websocket_upgrade()
+
+    # Parser events (during data_received, which settles the deadline afterwards)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.phase = Phase.HEADER
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self.header_bytes = 0
+        self.phase = Phase.BODY
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # An app may answer before the body has all arrived (a 413): then the connection is idle.
+        self.phase = Phase.IDLE if self.cycle.response_complete else Phase.APP
+
+    # Response events
+
+    def on_response_complete(self) -> None:
+        starts_next = bool(self.pipeline)
+        super().on_response_complete()  # arms uvicorn's keep-alive timer when nothing follows
+        if self.phase is Phase.APP and not starts_next:
+            self.phase = self.timed = Phase.IDLE
+
+    # Deadlines
+
+    def settle(self) -> None:
+        """The deadline of the phase the connection is in, armed once when the phase begins."""
+        phase = self.phase
+        if phase is self.timed:
+            return
+        self.cancel_deadline()
+        self.timed = phase
+        timeout = self.timeouts.get(phase)
+        if timeout is not None:
+            self.deadline = self.loop.call_later(timeout, self.expired)
+
+    def cancel_deadline(self) -> None:
+        if self.deadline is not None:
+            self.deadline.cancel()
+            self.deadline = None
+
+    def expired(self) -> None:
+        self.deadline = None
+        if self.transport.is_closing():
+            return
+        if self.phase is Phase.HEADER:
+            message = f"the request header did not arrive within {self.limit.header_timeout:g} s"
+            self.refuse(408, "request_timeout", message, "header timeout")
+        elif self.phase is Phase.BODY:
+            message = f"the request body did not arrive within {self.limit.body_timeout:g} s"
+            self.refuse(408, "request_timeout", message, "body timeout")
+        else:  # idle, or done lingering
+            self.transport.close()
+
+    def refuse(
+        self, status: int, error: str, message: str, reason: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
+        """Answer `status` (unless the connection owes another answer), stop reading requests and
+        close once the client has closed, or after LINGER seconds."""
+        LimitedHttpToolsProtocol.refusals.add(reason, self.loop.time())
+        self.cancel_deadline()
+        self.phase = Phase.REFUSED
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.response_started or self.pipeline or cycle.scope is not self.scope:  # answering another
+                self.transport.close()
+                return
+            cycle.disconnected = True  # the app waiting for this body is told the client left
+            cycle.message_event.set()
+        self.transport.write(answer(status, error, message, [*self.server_state.default_headers, *headers]))
+        if LimitedHttpToolsProtocol.lingering >= MAX_LINGERING or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()  # the answer is followed by the end of the stream
+        self.flow.resume_reading()
+        LimitedHttpToolsProtocol.lingering += 1
+        self.timed = Phase.REFUSED
+        self.deadline = self.loop.call_later(LINGER, self.transport.close)
+
+    def shutdown(self) -> None:
+        if self.phase is Phase.REFUSED:
+            self.transport.close()
+            return
+        super().shutdown()
