@@ -357,10 +357,14 @@ def create_app(
     @route("/get_data_quality", ["GET"], responses={200: {"model": DataQuality}, 503: STORAGE_DOWN})
     async def get_data_quality() -> Response:
         """Per vegetable: weeks stored, gaps, the latest week's robust z-score; for the feed: the share
-        of the last records received that were rejected, and the names most often rejected."""
+        of the last records received that were rejected, and the vegetable names most often refused."""
         vegetables = await to_thread.run_sync(sales.quality)
         rejected, _ = await to_thread.run_sync(store.rejected_sales, limits.max_rejected)
-        names = rejected_names((record_value(r.record), r.times) for r in rejected if not r.truncated)
+        names = rejected_names(  # the names rejected as names: what the vocabulary may be missing
+            (record_value(r.record), r.times)
+            for r in rejected
+            if not r.truncated and any(e["field"] == "vegetable" for e in orjson.loads(r.errors))
+        )
         recent = list(sales.recent)
         feed = FeedQuality(
             recent_records=len(recent),

@@ -301,6 +301,29 @@ def rejected(url: str, token: str | None, limit: int, as_csv: bool) -> None:
     Console().print(table)
 
 
+@main.command()
+@url_option
+def quality(url: str, token: str | None) -> None:
+    """Print the data-quality figures: per vegetable, and for the feed."""
+    answer = call(lambda client: client.quality(), url, token)
+    table = Table("vegetable", "weeks", "first week", "last week", "missing weeks", "latest kilos", "latest z",
+                  title="Data quality per vegetable")  # fmt: skip
+    for v in answer["vegetables"]:
+        z = "" if v["latest_z"] is None else f"{v['latest_z']:.2f}"
+        style = "bold red" if v["latest_z"] is not None and abs(v["latest_z"]) > 5 else None
+        cells = (str(v["weeks"]), v["first_week"], v["last_week"], str(v["missing_weeks"]), f"{v['latest_kilos']:,.1f}")
+        table.add_row(v["vegetable"], *cells, z, style=style)
+    Console().print(table)
+    feed = answer["feed"]
+    share = feed["recent_rejected_share"]
+    click.echo(
+        f"feed: {feed['recent_records']:,} recent records, "
+        + ("none received yet" if share is None else f"{share:.1%} rejected")
+    )
+    names = ", ".join(f"{entry['vegetable']} ({entry['times']:,})" for entry in feed["most_rejected_names"])
+    click.echo(f"most rejected names: {names or 'none'}")
+
+
 @main.command("replay-rejected")
 @url_option
 def replay_rejected(url: str, token: str | None) -> None:

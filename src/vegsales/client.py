@@ -69,6 +69,10 @@ class SalesClient:
         """The quarantine: {"total", "dropped", "rows": [...]}, the most recently received first."""
         return self._object("GET", "/get_rejected_sales", params={"limit": limit})
 
+    def quality(self) -> dict[str, Any]:
+        """Data quality: per vegetable (weeks, gaps, the latest week's robust z-score) and for the feed."""
+        return self._object("GET", "/get_data_quality")
+
     def replay_rejected(self) -> dict[str, Any]:
         """Check every quarantined record again; those now valid are stored."""
         return self._object("POST", "/replay_rejected")

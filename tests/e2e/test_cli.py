@@ -313,3 +313,23 @@ def test_the_cli_client_and_client_py_send_the_token(tmp_path, monkeypatch):
             capture_output=True, text=True, timeout=60, env={**os.environ, "VEGSALES_TOKEN": ""},
         )  # fmt: skip
         assert f"POST {running.url}/init_database -> 200" in script.stdout
+
+
+def test_quality_prints_each_vegetable_and_the_feed(url):
+    run("import", SAMPLE, "--url", url)
+    result = CliRunner().invoke(main, ["quality", "--url", url], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, result.output
+    carrot = next(line for line in result.stdout.splitlines() if "carrot" in line)
+    assert [cell.strip() for cell in carrot.split("│")[1:7]] == [
+        "carrot",
+        "208",
+        "2020-01-06",
+        "2023-12-25",
+        "0",
+        "1,458.4",
+    ]
+    assert "feed: 1,000 recent records, 0.7% rejected\n" in result.stdout  # the last 1,000 hold 7 of the 24
+    names = next(line for line in result.stdout.splitlines() if line.startswith("most rejected names: "))
+    assert sorted(names.removeprefix("most rejected names: ").split(", ")) == sorted(
+        ["mango (1)", "banana (1)", "parsnip (1)", "rutabaga (1)", "plátano (1)", "xyzzy (1)", "Banane (1)", "kiwi (1)"]
+    )

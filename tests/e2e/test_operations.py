@@ -49,10 +49,11 @@ def test_every_answer_carries_a_request_id_the_clients_when_valid(app_client):
 
 def test_access_lines_say_what_each_request_did(app_client, caplog):
     caplog.set_level(logging.INFO, logger="vegsales.access")
+    caplog.handler.addFilter(RequestIdFilter())
     records = [sale("2020-01-06", "Tomate", 1), sale("2020-01-06", "mango", 1)]
     app_client.post("/post_sales", json=records, headers={"X-Request-ID": "r-1"})
     (line,) = [r for r in caplog.records if r.name == "vegsales.access"]
-    RequestIdFilter().filter(line)
+    assert line.request_id == "r-1"
     assert line.getMessage().startswith("POST /post_sales 200 ")
     assert line.getMessage().endswith(" received=2 rejected=1")
     assert (line.method, line.path, line.status, line.records_received, line.records_rejected) == (
@@ -195,3 +196,71 @@ def test_json_log_lines_carry_the_request_id(app_client, capsys):
         "status": 200,
     }
     assert access["message"].startswith("GET /health 200 ") and access["time"].endswith("+00:00")
+
+
+def test_two_workers_count_as_one_service_and_log_json_lines(tmp_path):
+    from tests.servers import Server
+
+    with Server(
+        "app_sql.py", "--db", str(tmp_path / "sales.db"), "--workers", "2", "--log-format", "json", "--access-log"
+    ) as server:
+        for i in range(40):  # a new connection each time: both workers get some
+            records = [sale(f"2020-W{1 + i:02d}", "Tomate", i), sale("2020-01-06", "mango", i)] if i % 4 else [42]
+            request_json(f"{server.url}/post_sales", records, {"X-Request-ID": f"post-{i}"})
+        pids, totals = set(), set()
+        for _ in range(8):
+            text = request_text(f"{server.url}/metrics")
+            values = {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+            pids.add(values[("process_start_time_seconds", ())])
+            posts = sum(v for (name, labels), v in values.items() if name == "vegsales_http_requests_total"
+                        and dict(labels)["route"] == "/post_sales")  # fmt: skip
+            totals.add((posts, values[("vegsales_records_total", (("outcome", "received"),))],
+                        values[("vegsales_records_total", (("outcome", "rejected"),))],
+                        values[("vegsales_table_rows", (("table", "bronze_sales"),))]))  # fmt: skip
+    assert len(pids) == 2, "both workers answered scrapes"
+    assert totals == {(40.0, 70.0, 40.0, 30.0)}  # every scrape sees the whole service
+    lines = [json.loads(line) for line in server.log.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "vegsales.access" and line["path"] == "/post_sales"]
+    assert sorted(line["request_id"] for line in access) == sorted(f"post-{i}" for i in range(40))
+    assert {(line["records_received"], line["records_rejected"]) for line in access} == {(2, 1), (1, 1)}
+    assert all(set(line) >= {"time", "level", "message", "request_id"} for line in lines)
+
+
+def request_json(url: str, body: object, headers: dict[str, str]) -> int:
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def request_text(url: str) -> str:
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return str(response.read().decode())
+
+
+def test_an_unexpected_error_is_logged_with_the_request_id_body_size_and_traceback(app_client, caplog, monkeypatch):
+    import vegsales.pipeline
+
+    def broken(*args, **options):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(vegsales.pipeline, "ingest", broken)
+    caplog.handler.addFilter(RequestIdFilter())  # as the service's handler does: the id at the time of the event
+    body = json.dumps([sale("2020-01-06", "Tomate", 1)]).encode()
+    response = app_client.post("/post_sales", content=body, headers={"X-Request-ID": "boom-1"})
+    assert response.json()["request_id"] == "boom-1"
+    (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert record.getMessage() == f"unexpected error on POST /post_sales (body: {len(body)} bytes)"
+    assert (record.request_id, record.exc_info[0]) == ("boom-1", RuntimeError)
