@@ -5,8 +5,11 @@
 #   docker run -p 8000:8000 -e VEGSALES_DATABASE_URL=postgresql://user:pw@host:5432/db vegsales  # PostgreSQL
 # Two stages: a virtualenv is built in the first and copied alone into the second,
 # so the runtime image holds no source tree, build cache or build tools.
+# PYTHON_IMAGE: the base of both stages; `make docker-test` on a machine without a registry passes a local
+# stand-in (.ci/provision-containers: Debian's python3 3.11 on a debootstrap root, not the official image).
+ARG PYTHON_IMAGE=python:3.11-slim
 
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -33,7 +36,7 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
     && /opt/venv/bin/vegsales serve --help >/dev/null
 
 
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 # `vegsales serve` reads every option from VEGSALES_* (see the README's table); these are the image's defaults:
 # SQLite in /data/sales.db, or CSV in /data/csv with VEGSALES_BACKEND=csv, both on the volume.

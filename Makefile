@@ -42,10 +42,11 @@ bench: install
 	$(BIN)/python bench/validation.py --out bench/results/validation.md
 	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
 
-# The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology.
+# The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology: tests/deploy,
+# after .ci/provision-containers (nginx, podman and a local Python base image, once). No pytest plugins: faster start.
 docker-test: install
-	bash docker/test.sh
-	PYTHON=$(BIN)/python bash docker/topology-test.sh
+	bash .ci/provision-containers
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(BIN)/python -m pytest -m deploy tests/deploy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,20 +22,47 @@ def free_port() -> int:
 
 
 def request(url: str, method: str = "GET", body: object = None, timeout: float = 10) -> tuple[int, object]:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    return exchange(url, method, body, timeout)[:2]
+
+
+def exchange(
+    url: str, method: str = "GET", body: object = None, timeout: float = 10, headers=None, data: bytes | None = None
+) -> tuple[int, object, Message]:
+    """(status, JSON or None for an empty body, headers) of one request; `data` is sent as is instead of `body`."""
+    if data is None and body is not None:
+        data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
+            status, answer, answer_headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        status, answer, answer_headers = error.code, error.read(), error.headers
+    return status, json.loads(answer) if answer else None, answer_headers
+
+
+def wait_for(condition, what: str, timeout: float = 30):
+    """condition()'s first true value, asked every 50 ms; fails the test if none comes within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+    return result
+
+
+def answers(url: str) -> bool:
+    """Whether the server at `url` answers /health (False while it cannot be reached)."""
+    try:
+        return request(f"{url}/health", timeout=1)[0] == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
 
 
 class Server:
-    """`python <script> <args> --port <free port>`, waited for until /health answers."""
+    """`python <script> <args> --port <port, a free one by default>`, waited for until /health answers."""
 
-    def __init__(self, script: str, *args: str):
-        self.port = free_port()
+    def __init__(self, script: str, *args: str, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ""
         """What the server wrote on stderr, once it has stopped."""
