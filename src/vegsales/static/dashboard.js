@@ -53,6 +53,7 @@ async function showSales() {
   const query = `vegetable=${encodeURIComponent(vegetable)}&remove_outliers=${removeOutliers}`;
   const chart = await fetch(`/dashboard/chart.svg?${query}`, { cache: "no-cache" });
   $("#chart").innerHTML = chart.ok ? await chart.text() : "";
+  if (!performance.getEntriesByName("chart-drawn").length) performance.mark("chart-drawn");
   const rows = (removeOutliers ? monthly.withoutOutliers : monthly.all).filter((row) => row.vegetable === vegetable);
   const outliers = rows.filter((row) => row.is_outlier).map((row) => row.year_month);
   $("#chart-caption").textContent =
