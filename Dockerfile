@@ -18,11 +18,12 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /build
 RUN python -m venv /opt/venv
 
-# Dependencies first, read from pyproject.toml (the runtime ones and the `postgres` extra, not `dev`):
+# Dependencies first, read from pyproject.toml (the runtime ones and the `postgres` and `forecast` extras, not `dev`):
 # this layer stays cached while only src/ changes.
 COPY pyproject.toml ./
 RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
-print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres']))" > requirements.txt \
+print('\n'.join(p['dependencies'] + p['optional-dependencies']['postgres'] + p['optional-dependencies']['forecast']))" \
+    > requirements.txt \
     && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
 
 # Then the package itself (its dependencies, postgres extra included, are installed above). README.md is optional:
@@ -51,7 +52,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     VEGSALES_HOST=0.0.0.0 \
     VEGSALES_PORT=8000 \
     VEGSALES_DATABASE_URL=/data/sales.db \
-    VEGSALES_DATA_DIR=/data/csv
+    VEGSALES_DATA_DIR=/data/csv \
+    VEGSALES_LOG_FORMAT=json
 
 RUN groupadd --system --gid 10001 vegsales \
     && useradd --system --uid 10001 --gid vegsales --home-dir /app --no-create-home \

@@ -41,6 +41,8 @@ bench: install
 	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
 	$(BIN)/python bench/validation.py --out bench/results/validation.md
 	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
+	$(BIN)/python bench/forecast.py --candidates --out bench/results/forecast.md
+	$(BIN)/python bench/wal.py --out bench/results/wal.md
 
 # The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology: tests/deploy,
 # after .ci/provision-containers (nginx, podman and a local Python base image, once). No pytest plugins: faster start.

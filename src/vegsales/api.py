@@ -9,8 +9,8 @@ serve (dataclasses and TypedDicts), not copies of them.
 import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from contextlib import asynccontextmanager, suppress
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
@@ -42,6 +42,7 @@ from .asgi import (
     reply_for,
 )
 from .chart import Point, monthly_chart
+from .forecast_types import Backtest, ForecastMonth, ForecastUnavailable, NotEnoughHistory, TrainedOn
 from .guards import Access, AllowedHosts, BrowserGuard, Security, Tokens
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, StoreCollector
@@ -86,6 +87,7 @@ RECENT_RECORDS = 1000
 STATIC = Path(__file__).parent / "static"
 DASHBOARD = STATIC / "dashboard.html"
 NO_CACHE = {"Cache-Control": "no-cache"}
+INSTALL_FORECAST = "forecasts need the forecast extra: pip install 'vegsales[forecast]'"
 UNSAFE_GETS = frozenset({"/init_database"})
 """GET paths that change data, kept for scripts: no HEAD, no browser navigation."""
 
@@ -151,6 +153,15 @@ class UnknownName(TypedDict):
     error: str
     message: str
     suggestions: list[str]
+
+
+class VegetableForecast(TypedDict):
+    vegetable: str
+    model: str
+    """Which model ran: ETS(M,Ad,M) season 12 from 24 months, simpler ones below."""
+    trained_on: TrainedOn
+    backtest: Backtest
+    forecast: list[ForecastMonth]
 
 
 class Tables(TypedDict):
@@ -395,6 +406,66 @@ def create_app(
             raise ApiError(404, "unknown_vegetable", match.message, extra={"suggestions": suggestions})
         return match
 
+    def forecasts(names: list[str], horizon: int, remove_outliers: bool, single: bool) -> list[VegetableForecast]:
+        """Each vegetable's forecast from its gold rows (cached by their content: refitted only when
+        they changed); a vegetable with too little history is left out of a list of several."""
+        try:
+            from .forecast import forecast_vegetable  # numpy, and statsforecast on the first fit: lazily
+        except ImportError as error:
+            raise ApiError(501, "forecast_unavailable", f"{error}: {INSTALL_FORECAST}") from None
+        sales.monthly_sales.refresh()
+        months: dict[str, list[tuple[str, float, bool]]] = {name: [] for name in names}
+        for row in sales.monthly_sales.rows():
+            if row.vegetable in months:
+                months[row.vegetable].append((row.year_month, row.kilo_sold, row.is_outlier))
+        answers = []
+        for name, rows in months.items():
+            try:
+                answer = forecast_vegetable(rows, horizon, remove_outliers)
+            except ForecastUnavailable as error:
+                raise ApiError(501, "forecast_unavailable", str(error)) from None
+            except NotEnoughHistory as error:
+                if single:
+                    raise ApiError(422, "not_enough_history", f"{name}: {error}") from None
+                continue
+            answers.append(
+                VegetableForecast(
+                    vegetable=name,
+                    model=answer.model,
+                    trained_on=answer.trained_on,
+                    backtest=answer.backtest,
+                    forecast=list(answer.forecast),
+                )
+            )
+        return answers
+
+    @route(
+        "/get_forecast",
+        ["GET"],
+        responses={
+            200: {"model": VegetableForecast | list[VegetableForecast]},
+            400: ERROR,
+            404: {"model": UnknownName},
+            422: {"model": ErrorBody, "description": "Too little history to fit (under 3 months)"},
+            501: {"model": ErrorBody, "description": "Forecasts are not installed: pip install 'vegsales[forecast]'"},
+        },
+    )
+    async def get_forecast(
+        vegetable: Annotated[str | None, Query(max_length=100, examples=["Zanahoria"])] = None,
+        horizon: Annotated[int, Query(ge=1, le=24)] = 12,
+        remove_outliers: RemoveOutliers = "false",
+    ) -> Response:
+        """Monthly kilos forecast for the next `horizon` months with 80 % and 95 % intervals, trained on
+        every month or (remove_outliers) with the outlier months replaced, and a backtest of the last
+        12 months against the seasonal-naive baseline. Without `vegetable`, every vegetable (a list)."""
+        if vegetable is not None:
+            names = [canonical(vegetable)]
+        else:
+            sales.monthly_sales.refresh()
+            names = sorted({row.vegetable for row in sales.monthly_sales.rows()})
+        answers = await to_thread.run_sync(forecasts, names, horizon, BOOLEANS[remove_outliers], vegetable is not None)
+        return to_response(json_reply(200, answers[0] if vegetable is not None else answers))
+
     @api.get("/", include_in_schema=False)
     @api.get("/dashboard", include_in_schema=False)
     async def dashboard() -> Response:
@@ -402,7 +473,9 @@ def create_app(
 
     @api.get("/dashboard/chart.svg", include_in_schema=False)
     async def chart(
-        vegetable: Annotated[str, Query(max_length=100)], remove_outliers: RemoveOutliers = "false"
+        vegetable: Annotated[str, Query(max_length=100)],
+        remove_outliers: RemoveOutliers = "false",
+        forecast: RemoveOutliers = "true",
     ) -> Response:
         """The dashboard's chart of one vegetable (drawn on the server: the page needs no chart library)."""
         name = canonical(vegetable)
@@ -413,7 +486,12 @@ def create_app(
             for row in sales.monthly_sales.rows()
             if row.vegetable == name and not (flag and row.is_outlier)
         ]
-        return Response(monthly_chart(name, months), media_type="image/svg+xml", headers=NO_CACHE)
+        future = []
+        if BOOLEANS[forecast]:
+            with suppress(ApiError):  # the bands when forecasts are installed and the history allows one
+                (answer,) = await to_thread.run_sync(forecasts, [name], 12, flag, True)
+                future = [asdict(month) for month in answer["forecast"]]
+        return Response(monthly_chart(name, months, future), media_type="image/svg+xml", headers=NO_CACHE)
 
     @route("/health", ["GET"], responses={200: {"model": Health}, 503: STORAGE_DOWN})
     async def health() -> Response:

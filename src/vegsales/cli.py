@@ -303,6 +303,48 @@ def rejected(url: str, token: str | None, limit: int, as_csv: bool) -> None:
 
 @main.command()
 @url_option
+@click.option("--vegetable", help="only this vegetable (any spelling the vocabulary knows)  [default: every one]")
+@click.option("--horizon", type=click.IntRange(1, 24), default=12, show_default=True, help="months ahead")
+@click.option("--remove-outliers", is_flag=True, help="train with the outlier months replaced")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
+def forecast(
+    url: str, token: str | None, vegetable: str | None, horizon: int, remove_outliers: bool, as_csv: bool
+) -> None:
+    """Print the monthly forecast with its 80 % and 95 % intervals, and what the backtest found."""
+    answer = call(lambda client: client.forecast(vegetable, horizon, remove_outliers), url, token)
+    answers = [answer] if isinstance(answer, dict) else answer
+    columns = ("vegetable", "year_month", "kilo_sold", "lower_80", "upper_80", "lower_95", "upper_95")
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([a["vegetable"], *(month[c] for c in columns[1:])] for a in answers for month in a["forecast"])
+        return
+    for a in answers:
+        removed = ", ".join(a["trained_on"]["outlier_months_removed"]) or "none"
+        trained = f"trained on {a['trained_on']['months']} months (outliers replaced: {removed})"
+        click.echo(f"{a['vegetable']}: {a['model']}, {trained}")
+        table = Table("month", "kilos", "80 % interval", "95 % interval")
+        for m in a["forecast"]:
+            table.add_row(
+                m["year_month"],
+                f"{m['kilo_sold']:,.1f}",
+                f"{m['lower_80']:,.1f} to {m['upper_80']:,.1f}",
+                f"{m['lower_95']:,.1f} to {m['upper_95']:,.1f}",
+            )
+        Console().print(table)
+        one = a["backtest"]["one_step"]
+        if one["model"]["mae"] is not None:
+            click.echo(
+                f"backtest, one step over the last 12 months: MAE {one['model']['mae']:,.1f} kg "
+                f"(seasonal naive {one['seasonal_naive']['mae']:,.1f}), MASE {one['model']['mase']:.2f} "
+                f"({one['seasonal_naive']['mase']:.2f})"
+            )
+        else:
+            click.echo(f"backtest: {a['backtest']['note']}")
+
+
+@main.command()
+@url_option
 def quality(url: str, token: str | None) -> None:
     """Print the data-quality figures: per vegetable, and for the feed."""
     answer = call(lambda client: client.quality(), url, token)

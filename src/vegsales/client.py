@@ -69,6 +69,21 @@ class SalesClient:
         """The quarantine: {"total", "dropped", "rows": [...]}, the most recently received first."""
         return self._object("GET", "/get_rejected_sales", params={"limit": limit})
 
+    def forecast(
+        self, vegetable: str | None = None, horizon: int = 12, remove_outliers: bool = False, as_frame: bool = False
+    ) -> Any:
+        """The forecast of one vegetable (any spelling), or a list of every vegetable's; with as_frame,
+        a DataFrame of the forecast months (vegetable, year_month, kilo_sold, lower_80 ... upper_95)."""
+        params: dict[str, Any] = {"horizon": horizon, "remove_outliers": "true" if remove_outliers else "false"}
+        if vegetable is not None:
+            params["vegetable"] = vegetable
+        answer = self._call("GET", "/get_forecast", params=params)
+        if not as_frame:
+            return answer
+        answers = [answer] if isinstance(answer, dict) else answer
+        rows = [{"vegetable": a["vegetable"], **month} for a in answers for month in a["forecast"]]
+        return self._table(rows, as_frame=True)
+
     def quality(self) -> dict[str, Any]:
         """Data quality: per vegetable (weeks, gaps, the latest week's robust z-score) and for the feed."""
         return self._object("GET", "/get_data_quality")

@@ -60,6 +60,7 @@ def test_the_image_runs_vegsales_serve_as_a_non_root_user_configured_by_environm
     # The SQLite default is in VEGSALES_DATABASE_URL: a VEGSALES_DB would win over a VEGSALES_DATABASE_URL given.
     defaults = {"VEGSALES_BACKEND": "sqlite", "VEGSALES_HOST": "0.0.0.0", "VEGSALES_PORT": "8000"}
     defaults |= {"VEGSALES_DATABASE_URL": "/data/sales.db", "VEGSALES_DATA_DIR": "/data/csv"}
+    defaults |= {"VEGSALES_LOG_FORMAT": "json"}
     assert dict(item.split("=", 1) for item in config["Env"] if item.startswith("VEGSALES_")) == defaults
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]["vegsales"]["healthcheck"]
     assert (config.get("Healthcheck") or image["Healthcheck"])["Test"] == compose["test"]  # Docker's place, podman's

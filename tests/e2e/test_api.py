@@ -356,6 +356,7 @@ def test_openapi_documents_every_endpoint(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert sorted(paths) == [
         "/get_data_quality",
+        "/get_forecast",
         "/get_monthly_sales",
         "/get_raw_sales",
         "/get_rejected_sales",

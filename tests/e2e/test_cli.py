@@ -333,3 +333,32 @@ def test_quality_prints_each_vegetable_and_the_feed(url):
     assert sorted(names.removeprefix("most rejected names: ").split(", ")) == sorted(
         ["mango (1)", "banana (1)", "parsnip (1)", "rutabaga (1)", "plátano (1)", "xyzzy (1)", "Banane (1)", "kiwi (1)"]
     )
+
+
+def test_forecast_prints_a_table_and_csv_and_the_client_gives_a_frame(url, client):
+    run("import", SAMPLE, "--url", url)
+    result = CliRunner().invoke(
+        main, ["forecast", "--url", url, "--vegetable", "poireau", "--horizon", "2", "--remove-outliers"],
+        env={"COLUMNS": "160"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "leek: ETS(M,Ad,M) season 12, trained on 48 months (outliers replaced: 2023-01)" in result.stdout
+    assert [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│ 2024-" in line] == [
+        "2024-01",
+        "2024-02",
+    ]
+    assert "backtest, one step over the last 12 months: MAE " in result.stdout
+    rows = list(csv.DictReader(io.StringIO(run("forecast", "--url", url, "--horizon", "1", "--csv").stdout)))
+    assert [row["vegetable"] for row in rows] == sorted(row["vegetable"] for row in rows) and len(rows) == 12
+    frame = client.forecast("Zanahoria", horizon=3, as_frame=True)
+    assert list(frame.columns) == [
+        "vegetable",
+        "year_month",
+        "kilo_sold",
+        "lower_80",
+        "upper_80",
+        "lower_95",
+        "upper_95",
+    ]
+    assert frame["year_month"].tolist() == ["2024-01", "2024-02", "2024-03"]
+    assert client.forecast("carrot", horizon=1)["trained_on"]["months"] == 48

@@ -82,6 +82,10 @@ def test_the_carrot_chart_table_and_outlier_toggle(page, server):
     assert table(page, "#months") == months_of(server, "carrot", False)
     drawn = page.evaluate("performance.getEntriesByName('chart-drawn')[0].startTime")
     assert drawn < 3000  # ms from navigation to the chart (about 150-400 ms here when quiet)
+    expect(page.locator("svg polygon.band80")).to_have_count(1, timeout=30_000)  # then the forecast's bands
+    expect(page.locator("svg polygon.band95")).to_have_count(1)
+    expect(page.locator("#forecast-note")).to_have_text("Forecast: ETS(M,Ad,M) season 12, trained on 48 months")
+    assert page.locator("circle[data-month]").count() == 48
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=False)
 

@@ -69,6 +69,7 @@ def test_every_answer_of_every_endpoint_is_documented(document):
         ("/get_data_quality", "get"): ["200", "503"],
         ("/metrics", "get"): ["200"],
         ("/resolve_vegetable", "get"): ["200", "400", "404"],
+        ("/get_forecast", "get"): ["200", "400", "404", "422", "501"],
     }
 
 
