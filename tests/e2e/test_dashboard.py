@@ -106,7 +106,7 @@ def test_any_spelling_is_shown_under_its_canonical_name(page, server):
     page.get_by_label("Vegetable (any spelling)").fill("poireau")
     page.get_by_role("button", name="Show").click()
     expect(page.locator("#canonical")).to_have_text("shown as: leek")
-    assert page.locator("circle.outlier[data-month]").get_attribute("data-month") == "2023-01"
+    expect(page.locator("circle.outlier[data-month]")).to_have_attribute("data-month", "2023-01")
     page.get_by_label("Vegetable (any spelling)").fill("mango")
     page.keyboard.press("Enter")
     expect(page.locator("#message")).to_contain_text("unknown vegetable 'mango'")
