@@ -40,6 +40,9 @@ from .forecast_types import (
 
 SEASON = 12
 MIN_MONTHS = 3
+MAX_TRAINING_MONTHS = 120
+"""Only the last ten years are learned from: older months say little about the coming ones, and a
+store may hold centuries (dates run from 1900), whose fit would take tens of seconds per vegetable."""
 MIN_ETS_MONTHS = 7
 MIN_SEASONAL_MONTHS = 24
 MIN_BACKTEST_MONTHS = 24
@@ -122,14 +125,15 @@ def _forecast(months: Months, horizon: int, remove_outliers: bool) -> Forecast:
 
 
 def _calendar(months: Months) -> tuple[int, Floats, Flags]:
-    """(index of the first month, kilos and outlier flags of every month from the first to the last)."""
+    """(index of the first month, kilos and outlier flags of every month from the first to the last),
+    of the last MAX_TRAINING_MONTHS at most."""
     if not months:
         raise NotEnoughHistory("no months: at least 3 are needed")
     indexes = [_month_index(month) for month, _, _ in months]
     for (month, _, _), previous, index in zip(months[1:], indexes, indexes[1:], strict=False):
         if index == previous:
             raise ValueError(f"{month} appears twice")
-    first = indexes[0]
+    first = max(indexes[0], indexes[-1] - MAX_TRAINING_MONTHS + 1)
     span = indexes[-1] - first + 1
     if span < MIN_MONTHS:
         raise NotEnoughHistory(
@@ -141,6 +145,8 @@ def _calendar(months: Months) -> tuple[int, Floats, Flags]:
     for index, (month, kilos, is_outlier) in zip(indexes, months, strict=True):
         if not (math.isfinite(kilos) and kilos >= 0):
             raise ValueError(f"{month}: kilos must be a finite number >= 0, got {kilos}")
+        if index < first:
+            continue
         actual[index - first] = kilos
         tagged[index - first] = is_outlier
     return first, actual, tagged

@@ -174,6 +174,17 @@ def test_missing_months_are_zero_sales():
     assert result.model == "ETS(A,Ad,A) season 12"
 
 
+def test_only_the_last_ten_years_are_learned_from():
+    """A store may span centuries: what is older than 120 months is not fitted (a fit of 1,100 years took 24 s)."""
+    centuries = make_months([5000.0] * 12 * 1090 + PATTERN * 10, first_year=1900)
+    decade = make_months(PATTERN * 10, first_year=2990)
+    result, reference = forecast_vegetable(centuries), forecast_vegetable(decade)
+    assert (result.trained_on.first_month, result.trained_on.last_month, result.trained_on.months) == (
+        "2990-01", "2999-12", 120,
+    )  # fmt: skip
+    assert kilos(result) == kilos(reference)
+
+
 def test_months_may_come_in_any_order():
     months = make_months([p * (1 + i / 100) for i, p in enumerate(PATTERN * 3)])
     shuffled = list(months)
