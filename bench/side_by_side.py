@@ -2,6 +2,7 @@
 
 python bench/side_by_side.py [--backends sqlite csv] [--rates 500 1000 1500 2000 2500 3000] [--seconds 30]
                              [--others 0.1] [--retries 3] [--out bench/results/side-by-side.md]
+                             [--rounds 1] [--operations] [--before COMMIT ...]
 
 The floor (bench/floor.py) answers the three hot endpoints with fixed bytes captured from the
 real service (sample data imported), served by the same uvicorn set-up: it is what the server
@@ -15,6 +16,12 @@ rate held (every step up to it with 0 failures and p99 <= 100 ms on every endpoi
 server's CPU time per request served (from /proc) at the rate nearest 1,000 req/s. On a shared
 machine, each step waits for a quiet moment and is run again (up to `retries` times) when
 processes other than the server and locust took more than `others` of the machine meanwhile.
+
+--operations adds, per backend, the service with metrics and JSON access lines on (`<backend>
++ops`: what an operated deployment runs) and with both off (`<backend> -ops`); --before COMMIT...
+adds the service as it was at each COMMIT (`<backend> @COMMIT`, from `git archive`), default flags.
+With --rounds N every step is run N times (the order rotated each time) and the round of median
+CPU per request is reported, with every round's figure.
 """
 
 import argparse
@@ -23,6 +30,7 @@ import http.client
 import os
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +45,31 @@ from bench.load import CLOCK_TICKS, ENDPOINTS, describe, import_sample, measured
 from tests.servers import Server  # noqa: E402
 
 FLOOR = "floor"
+SCRIPTS = {"sqlite": ("app_sql.py", "--db", "sales.db"), "csv": ("app_csv.py", "--data-dir", "csv")}
+OPERATIONS = {
+    "+ops": ["--metrics", "--access-log", "--log-format", "json"],
+    "-ops": ["--no-metrics", "--no-access-log", "--log-format", "text"],
+}
+
+
+def variant(name: str, backend: str, folder: Path, args: list[str], root: Path = ROOT) -> Server:
+    """One more server of `backend`, its store and stderr under `folder`/`name`."""
+    script, flag, location = SCRIPTS[backend]
+    home = folder / name.replace(" ", "_")
+    home.mkdir()
+    python_path = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
+    return Server(script, flag, str(home / location), *args, root=root, env=python_path, log_file=home / "stderr")
+
+
+def checkout(commit: str, folder: Path) -> Path:
+    """The tree of `commit`, written to `folder`/<commit> (git archive: no worktree to clean up)."""
+    target = folder / commit
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
 UNCOMPARED = {b"date", b"etag", b"x-request-id"}  # the moment, a version stamp, a per-request id: names only
 
 
@@ -115,6 +148,15 @@ def held(steps: dict[float, dict]) -> float | None:
     return best
 
 
+def median_round(runs: list[dict]) -> dict:
+    """The round of median CPU per request, held only if every round was, with each round's cost."""
+    ordered = sorted(runs, key=micros_per_request)
+    median = dict(ordered[len(ordered) // 2])
+    median["passed"] = all(run["passed"] for run in runs)
+    median["rounds"] = [micros_per_request(run) for run in runs]
+    return median
+
+
 def micros_per_request(stats: dict) -> float:
     return stats["server_cpu_seconds"] / max(stats["Total"]["requests"], 1) * 1e6
 
@@ -128,7 +170,8 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
         "",
         f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores; locust on the same machine.",
         "The load benchmark's mix (bench/locustfile.py: post : get_raw_sales : get_monthly_sales = 2 : 1 : 1),"
-        f" {seconds} s per step, against each server in turn at every rate (the order rotated at each rate).",
+        f" {seconds} s per step, against each server in turn at every rate (the order rotated at each step);"
+        " a step run in several rounds reports the round of median CPU per request.",
         "The floor (bench/floor.py) answers with the service's bytes for the sample data and does no other work.",
         "Server and locust CPU: share of one core. Others: share of the machine (all cores) that neither took"
         " (other jobs, the idle servers, the kernel); a step is rerun, after a quiet moment, when it is over"
@@ -141,8 +184,8 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
     lines += [
         "",
         "| target req/s | server | req/s | failures | p99 post / raw / monthly (ms) | server CPU | CPU µs/request"
-        " | locust CPU | others | held |",
-        "|---:|---|---:|---:|---|---:|---:|---:|---:|---|",
+        " | rounds (µs/request) | locust CPU | others | held |",
+        "|---:|---|---:|---:|---|---:|---:|---|---:|---:|---|",
     ]
     for rate in rates:
         for name in names:
@@ -151,7 +194,8 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
             p99 = " / ".join(f"{s[e]['p99']:.0f}" if e in s else "-" for e in ENDPOINTS)
             lines.append(
                 f"| {rate:,.0f} | {name} | {s['Total']['rps']:,.0f} | {s['Total']['failures']} | {p99} | "
-                f"{s['server_cpu']:.0%} | {micros_per_request(s):.0f} | {s['locust_cpu']:.0%} | "
+                f"{s['server_cpu']:.0%} | {micros_per_request(s):.0f} | {' '.join(f'{r:.0f}' for r in s['rounds'])} | "
+                f"{s['locust_cpu']:.0%} | "
                 f"{s['others']:.0%}{rerun} | {'yes' if s['passed'] else 'no'} |"
             )
     floor_cost = micros_per_request(results[FLOOR][reference])
@@ -159,14 +203,17 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
         "",
         "## Summary",
         "",
-        f"| server | highest rate held | CPU µs/request at {reference:,.0f} req/s | CPU ratio to the floor |",
-        "|---|---:|---:|---:|",
+        f"| server | highest rate held | CPU µs/request at {reference:,.0f} req/s | CPU ratio to the floor"
+        " | CPU ratio to the service as served |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name in names:
         rate = held(results[name])
         achieved = f"{rate:,.0f} ({results[name][rate]['Total']['rps']:,.0f} achieved)" if rate else "below the lowest"
         cost = micros_per_request(results[name][reference])
-        lines.append(f"| {name} | {achieved} | {cost:.0f} | {cost / floor_cost:.1f} x |")
+        served = results.get(name.split(" ")[0], {}).get(reference)
+        versus = f"{cost / micros_per_request(served):.2f} x" if served and name != FLOOR else "-"
+        lines.append(f"| {name} | {achieved} | {cost:.0f} | {cost / floor_cost:.1f} x | {versus} |")
     return "\n".join(lines)
 
 
@@ -180,30 +227,45 @@ def main() -> None:
         "--others", type=float, default=0.1, help="a step is rerun if other processes took more of the machine"
     )
     parser.add_argument("--retries", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="steps per rate and server; the median is reported")
+    parser.add_argument("--operations", action="store_true", help="also with metrics and access logs on, and off")
+    parser.add_argument("--before", nargs="*", default=[], metavar="COMMIT", help="also the service at COMMIT")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
         folder = Path(name)
         running = {FLOOR: [stack.enter_context(Server("bench/floor.py"))]}
+        old_trees = {commit: checkout(commit, folder) for commit in args.before}
         for backend in args.backends:
             running[backend] = stack.enter_context(servers(backend, folder))
             import_sample(running[backend][0].url)
+            extra = {f"{backend} {suffix}": flags for suffix, flags in OPERATIONS.items()} if args.operations else {}
+            for name, flags in extra.items():
+                running[name] = [stack.enter_context(variant(name, backend, folder, flags))]
+            for commit, tree in old_trees.items():
+                before = f"{backend} @{commit}"
+                running[before] = [stack.enter_context(variant(before, backend, folder, [], tree))]
+                extra[before] = []
+            for name in extra:
+                import_sample(running[name][0].url)
         checks = {backend: differences(running[FLOOR][0].url, running[backend][0].url) for backend in args.backends}
         for backend, found in checks.items():
             print(f"floor vs {backend}: {found or 'same answers'}", flush=True)
         for group in running.values():
             run_locust([server.url for server in group], 500, 10, folder)  # warm-up
-        results: dict[str, dict[float, dict]] = {name: {} for name in running}
+        rounds: dict[str, dict[float, list[dict]]] = {name: {rate: [] for rate in args.rates} for name in running}
         names = list(running)
-        for index, rate in enumerate(sorted(args.rates)):
+        steps = [(rate, number) for rate in sorted(args.rates) for number in range(args.rounds)]
+        for index, (rate, _) in enumerate(steps):
             shift = index % len(names)
             for name in names[shift:] + names[:shift]:
                 stats = step(running[name], rate, args.seconds, folder, args.others, args.retries)
-                results[name][rate] = stats
+                rounds[name][rate].append(stats)
                 print(
                     f"{rate:,.0f} req/s, {name}: {describe(stats)}, {micros_per_request(stats):.0f} µs/request,"
                     f" locust {stats['locust_cpu']:.0%}, others {stats['others']:.0%} (attempt {stats['attempts']})",
                     flush=True,
                 )
+    results = {name: {rate: median_round(runs) for rate, runs in by_rate.items()} for name, by_rate in rounds.items()}
     text = report(results, checks, args.seconds, args.others)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n", encoding="utf-8")

@@ -61,24 +61,38 @@ def answers(url: str) -> bool:
 class Server:
     """`python <script> <args> --port <port, a free one by default>`, waited for until /health answers."""
 
-    def __init__(self, script: str, *args: str, port: int | None = None):
+    def __init__(
+        self,
+        script: str,
+        *args: str,
+        port: int | None = None,
+        root: Path = ROOT,
+        env: dict[str, str] | None = None,
+        log_file: Path | None = None,
+    ):
+        """`script` relative to `root` (another checkout, for a before/after benchmark), `env` added to
+        this process's, stderr to `log_file` rather than a pipe when the server logs a line a request."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ""
         """What the server wrote on stderr, once it has stopped."""
+        self.log_file = log_file
+        log_stream = None if log_file is None else log_file.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / script), *args, "--port", str(self.port)],
+            [sys.executable, str(root / script), *args, "--port", str(self.port)],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.PIPE if log_stream is None else log_stream,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
+        if log_stream is not None:
+            log_stream.close()  # the child holds its own descriptor
 
     def wait_ready(self, timeout: float = 30) -> "Server":
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}: {self.process.stderr.read()}")
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.read_log()}")
             try:
                 if request(f"{self.url}/health", timeout=1)[0] == 200:
                     return self
@@ -98,10 +112,15 @@ class Server:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if not self.process.stderr.closed:
-            self.log = self.process.stderr.read()
-        for stream in (self.process.stdout, self.process.stderr):
-            stream.close()
+        self.log = self.read_log()
+        self.process.stdout.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+
+    def read_log(self) -> str:
+        if self.log_file is not None:
+            return self.log_file.read_text(encoding="utf-8", errors="replace")
+        return "" if self.process.stderr.closed else self.process.stderr.read()
 
     def __enter__(self) -> "Server":
         return self.wait_ready()
