@@ -201,9 +201,8 @@ def test_json_log_lines_carry_the_request_id(app_client, capsys):
 def test_two_workers_count_as_one_service_and_log_json_lines(tmp_path):
     from tests.servers import Server
 
-    with Server(
-        "app_sql.py", "--db", str(tmp_path / "sales.db"), "--workers", "2", "--log-format", "json", "--access-log"
-    ) as server:
+    flags = ["--workers", "2", "--log-format", "json", "--access-log"]  # stderr to a file: a pipe would fill
+    with Server("app_sql.py", "--db", str(tmp_path / "sales.db"), *flags, log_file=tmp_path / "stderr") as server:
         for i in range(40):  # a new connection each time: both workers get some
             records = [sale(f"2020-W{1 + i:02d}", "Tomate", i), sale("2020-01-06", "mango", i)] if i % 4 else [42]
             request_json(f"{server.url}/post_sales", records, {"X-Request-ID": f"post-{i}"})
