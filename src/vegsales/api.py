@@ -44,6 +44,7 @@ from .asgi import (
 from .chart import Point, monthly_chart
 from .forecast_types import Backtest, ForecastMonth, ForecastUnavailable, NotEnoughHistory, TrainedOn
 from .guards import Access, AllowedHosts, BrowserGuard, Security, Tokens
+from .json_bodies import JsonTable
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, StoreCollector
 from .pipeline import IngestReport, PostWriter, ReplayReport
@@ -55,7 +56,6 @@ from .storage import TABLES, StorageError, Store
 from .tables import BronzeRow, GoldRow, RejectedRow
 from .telemetry import Telemetry
 from .vegetables import UnknownVegetable
-from .views import JsonTable
 
 INLINE_BYTES = 256 * 1024
 Endpoint = Callable[..., Any]

@@ -41,7 +41,7 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     # Neither format shows the caller, thread or process: not looking them up makes a record about
     # a third cheaper (the logging HOWTO's "Optimization"), which the access line, once a request, needs.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]

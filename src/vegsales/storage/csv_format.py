@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..rendered import BULK, Key, RenderedRows
+from ..sorted_rows import BULK, Key, RenderedRows
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import StorageError
 

@@ -6,9 +6,9 @@ import random
 
 import pytest
 
+from vegsales.json_bodies import PIECE_ROWS, JsonTable
 from vegsales.storage import Changes
 from vegsales.tables import GoldRow
-from vegsales.views import PIECE_ROWS, JsonTable
 
 
 class FakeFeed:

@@ -15,7 +15,7 @@ from typing import Generic
 
 import orjson
 
-from .rendered import RenderedRows
+from .sorted_rows import RenderedRows
 from .storage import Changes, Cursor
 from .storage.base import Row
 
