@@ -40,6 +40,8 @@ bench: install
 	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
 	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
 	$(BIN)/python bench/side_by_side.py --backends sqlite csv --out bench/results/side-by-side.md
+	$(BIN)/python bench/side_by_side.py --backends sqlite csv --rates 1000 --seconds 20 --rounds 3 --operations \
+		--before 89c839b dee2497 --out bench/results/side-by-side-versions.md
 	$(BIN)/python bench/validation.py --out bench/results/validation.md
 	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
 	$(BIN)/python bench/forecast.py --candidates --out bench/results/forecast.md
