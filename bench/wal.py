@@ -41,7 +41,8 @@ def main() -> None:
         wal = database.with_name("sales.db-wal")
         SqliteStore(Path(folder) / "empty.db").close()
         empty = size(Path(folder) / "empty.db")
-        with Server("app_sql.py", "--db", str(database), "--workers", str(args.workers)) as server:
+        workers = ["--workers", str(args.workers)]
+        with Server("app_sql.py", "--db", str(database), *workers, log_file=Path(folder) / "stderr") as server:
             import_sample(server.url)
             samples: list[tuple[float, int]] = []
             stop = threading.Event()

@@ -87,6 +87,8 @@ IDLE_SECONDS = 1.0
 """A writer quiet this long gets its WAL truncated."""
 WAL_LIMIT_BYTES = 4 * 1024 * 1024
 """The WAL is cut back to this size each time it restarts (journal_size_limit)."""
+WAL_RESTART_BYTES = 16 * 1024 * 1024
+"""Past this size the WAL is emptied even under load (a TRUNCATE checkpoint, waiting briefly for readers)."""
 BUSY_TIMEOUT_SECONDS = 10
 FEW_NAMES = 16
 """Up to this many raw names, bronze is read through its (vegetable, week_start) index, name by name."""
@@ -150,10 +152,16 @@ class SqliteStore:
         # Under load, PASSIVE checkpoints copy the WAL into the database without waiting for anyone;
         # the WAL restarts from its beginning when a writer finds it all copied, and
         # journal_size_limit then cuts the file back. Once writes pause, a TRUNCATE checkpoint
-        # empties the file, so that a quiet database keeps no large WAL beside it.
+        # empties the file, so that a quiet database keeps no large WAL beside it. With several
+        # processes some reader nearly always holds the WAL, so it never restarts by itself (it grew
+        # to 650 MiB in 120 s with two workers): past WAL_RESTART_BYTES a TRUNCATE waits for them.
         connection.execute("PRAGMA busy_timeout = 100")  # a busy TRUNCATE gives up; the next round retries
+        wal = Path(f"{self.path}-wal")
         while not self._checkpointer_stop.wait(CHECKPOINT_SECONDS):
             idle = time.monotonic() - self._last_write > IDLE_SECONDS
+            with suppress(OSError):
+                if wal.stat().st_size > WAL_RESTART_BYTES:
+                    self._truncated, idle = False, True
             mode = "TRUNCATE" if idle and not self._truncated else "PASSIVE"
             with suppress(sqlite3.Error):  # busy or closing: the next round will do it
                 busy = connection.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()[0]
