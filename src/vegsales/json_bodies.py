@@ -1,16 +1,16 @@
 """Tables rendered as JSON arrays, kept current from the store's change feed.
 
 A read asks the store only for rows written since the last read; an unchanged table costs one
-tiny query. The array is kept as pieces of PIECE_ROWS rows: a changed row re-renders only its
-piece, and each piece is gzip-compressed on its own and cached, so after a post only the pieces
-that changed are compressed again (the technique of pigz: deflate blocks ended with a sync
-flush concatenate into one valid stream).
+tiny query. Each variant (all rows, or those a filter keeps) is kept as pieces of PIECE_ROWS
+rows: a changed row re-renders only its piece, and each piece is gzip-compressed on its own and
+cached, so after a post only the pieces that changed are compressed again (the technique of
+pigz: deflate blocks ended with a sync flush concatenate into one valid stream).
 """
 
 import bisect
 import struct
 import zlib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Generic
 
 import orjson
@@ -38,6 +38,9 @@ class Pieces:
     def __init__(self) -> None:
         self._pieces: list[bytes] = [b"[]"]
         self._compressed: list[bytes | None] = [None]
+        self._crcs: list[int] = []
+        """The CRC-32 of the body up to the end of each piece, for the first pieces unchanged since
+        it was computed: a changed piece costs the CRC of what follows it, not of the whole body."""
         self._body: bytes | None = None
         self._gzip: bytes | None = None
 
@@ -51,16 +54,22 @@ class Pieces:
             self._compressed = [
                 old[i][1] if i in old and old[i][0] == piece else None for i, piece in enumerate(self._pieces)
             ]
+            same = next((i for i, packed in enumerate(self._compressed) if packed is None), count)
         else:
             for i in dirty:
                 self._pieces[i] = self._piece(fragments, i, count)
                 self._compressed[i] = None
+            same = min(dirty, default=count)
+        del self._crcs[same:]
         self._body = self._gzip = None
 
     @staticmethod
     def _piece(fragments: list[bytes], index: int, count: int) -> bytes:
         piece = (b"[" if index == 0 else b",") + b",".join(fragments[index * PIECE_ROWS : (index + 1) * PIECE_ROWS])
         return piece + b"]" if index == count - 1 else piece
+
+    def size(self) -> int:
+        return sum(map(len, self._pieces))
 
     def body(self) -> bytes:
         if self._body is None:
@@ -72,10 +81,53 @@ class Pieces:
             for i, piece in enumerate(self._pieces):
                 if self._compressed[i] is None:
                     self._compressed[i] = _deflate(piece)
-            body = self.body()
-            trailer = struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)
+            crc = self._crcs[-1] if self._crcs else 0
+            for piece in self._pieces[len(self._crcs) :]:
+                crc = zlib.crc32(piece, crc)
+                self._crcs.append(crc)
+            trailer = struct.pack("<II", crc, self.size() & 0xFFFFFFFF)
             self._gzip = b"".join([_GZIP_HEADER, *(piece or b"" for piece in self._compressed), _FINAL_BLOCK, trailer])
         return self._gzip
+
+
+class View(Generic[Row]):
+    """The rows one variant of a table shows (all, or those `keep` accepts), rendered and sorted,
+    with its pieces: a changed row re-renders the piece it sits in, an added or removed row (its
+    followers move) every piece."""
+
+    def __init__(self, key: Callable[[Row], Hashable], render: Callable[[Row], bytes], keep: Callable[[Row], bool]):
+        self.key: Callable[[Row], Hashable] = key
+        self.keep: Callable[[Row], bool] = keep
+        self.rows: RenderedRows[bytes] = RenderedRows(key, render)
+        self.pieces = Pieces()
+        self._dirty: set[int] | None = None  # pieces to re-render; None: every piece
+        self._stale = True
+
+    def apply(self, changed: Sequence[Row], reset: bool) -> None:
+        if reset:
+            self.rows.clear()
+            self._dirty, self._stale = None, True
+        kept = [row for row in changed if self.keep(row)]
+        left = [key for row in changed if not self.keep(row) and (key := self.key(row)) in self.rows.rows]
+        for key in left:
+            self.rows.remove(key)
+        replaced = self.rows.update(kept)
+        if left or any(before is None for before in replaced):
+            self._dirty = None
+        elif self._dirty is not None:
+            keys = self.rows.keys
+            self._dirty.update(bisect.bisect_left(keys, self.key(row)) // PIECE_ROWS for row in kept)
+        self._stale = self._stale or bool(kept or left)
+
+    def current(self) -> Pieces:
+        if self._stale:
+            self.pieces.update(self.rows.rendered, self._dirty)
+            self._dirty, self._stale = set(), False
+        return self.pieces
+
+
+def _every_row(row: object) -> bool:
+    return True
 
 
 class JsonTable(Generic[Row]):
@@ -89,58 +141,31 @@ class JsonTable(Generic[Row]):
         render: Callable[[Row], bytes] = orjson.dumps,
     ):
         self._changes: Callable[[Cursor | None], Changes[Row]] = changes
-        self._key: Callable[[Row], Hashable] = key
-        self._rows: RenderedRows[bytes] = RenderedRows(key, render)
-        self._filters: dict[str, Callable[[Row], bool]] = variants or {}
         self._cursor: Cursor | None = None
-        self._pieces: dict[str, Pieces] = {name: Pieces() for name in ["all", *self._filters]}
-        self._stale: set[str] = set(self._pieces)
-        self._dirty: set[int] | None = None  # pieces of "all" to re-render; None: every piece
+        filters = {"all": _every_row, **(variants or {})}
+        self._views: dict[str, View[Row]] = {name: View(key, render, keep) for name, keep in filters.items()}
 
     def refresh(self) -> None:
         """Apply what was written since the last refresh."""
         changes = self._changes(self._cursor)
         self._cursor = changes.cursor
-        if not changes.rows and not changes.reset:
-            return
-        if changes.reset:
-            self._rows.clear()
-            self._dirty = None
-        replaced = self._rows.update(changes.rows)
-        if self._dirty is not None:
-            if any(before is None for before in replaced):
-                self._dirty = None  # rows were inserted: every later row moved
-            else:
-                keys = self._rows.keys
-                self._dirty.update(bisect.bisect_left(keys, self._key(row)) // PIECE_ROWS for row in changes.rows)
-        self._stale = set(self._pieces)
+        if changes.rows or changes.reset:
+            for view in self._views.values():
+                view.apply(changes.rows, changes.reset)
 
     def rows(self) -> list[Row]:
         """The rows as of the last refresh, in key order."""
-        return self._rows.ordered_rows()
+        return self._views["all"].rows.ordered_rows()
 
     def etag(self, variant: str = "all") -> str:
         # Weak: the gzip and identity encodings of one version share it (RFC 9110 8.8.1).
         epoch, seq = self._cursor or (0, 0)
         return f'W/"{epoch}.{seq}.{variant}"'
 
-    def _current(self, variant: str) -> Pieces:
-        pieces = self._pieces[variant]
-        if variant in self._stale:
-            if variant == "all":
-                pieces.update(self._rows.rendered, self._dirty)
-                self._dirty = set()
-            else:
-                keep = self._filters[variant]
-                rows = self._rows.ordered_rows()
-                pieces.update([f for row, f in zip(rows, self._rows.rendered, strict=True) if keep(row)], None)
-            self._stale.discard(variant)
-        return pieces
-
     def body(self, variant: str = "all", gzipped: bool = False) -> bytes:
         """The JSON array, gzip-compressed if asked; rendered once per version."""
-        pieces = self._current(variant)
+        pieces = self._views[variant].current()
         return pieces.gzip() if gzipped else pieces.body()
 
     def worth_compressing(self, variant: str = "all") -> bool:
-        return len(self._current(variant).body()) >= GZIP_MIN_BYTES
+        return self._views[variant].current().size() >= GZIP_MIN_BYTES

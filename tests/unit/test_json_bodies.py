@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from vegsales import json_bodies
 from vegsales.json_bodies import PIECE_ROWS, JsonTable
 from vegsales.storage import Changes
 from vegsales.tables import GoldRow
@@ -100,3 +101,23 @@ def test_an_unchanged_table_keeps_its_version_and_bytes():
     table.refresh()
     assert table.body() is body
     assert table.etag() == etag
+
+
+def test_an_update_recompresses_only_its_piece_in_every_variant(monkeypatch):
+    """A row updated in place costs one piece per variant it shows in, not the whole table."""
+    feed = FakeFeed()
+    feed.write([GoldRow(f"2020-{i:06d}", "tomato", float(i), i % 10 == 0) for i in range(4 * PIECE_ROWS)])
+    table = JsonTable(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
+    check(table, feed)
+    compressed: list[bytes] = []
+    original = json_bodies._deflate
+    monkeypatch.setattr(json_bodies, "_deflate", lambda piece: compressed.append(piece) or original(piece))
+    feed.write([GoldRow(f"2020-{3 * PIECE_ROWS + 1:06d}", "tomato", 7.5, False)])  # kept by both variants
+    check(table, feed)
+    assert len(compressed) == 2  # the last piece of "all", and the piece of "clean" it sits in
+    assert all(b'"kilo_sold":7.5' in piece for piece in compressed)
+    compressed.clear()
+    feed.write([GoldRow(f"2020-{3 * PIECE_ROWS + 1:06d}", "tomato", 7.5, True)])  # leaves "clean"
+    check(table, feed)
+    # "all": its piece; "clean" (230 rows, 4 pieces): the row's piece (the third) and the last, whose rows moved
+    assert len(compressed) == 1 + 2
