@@ -10,19 +10,20 @@ URLs) spreads the users over several replicas; VEGSALES_ACKS names a file where 
 acknowledged post is written at the end, for the benchmark's no-lost-post check.
 """
 
-import csv
 import gc
 import itertools
 import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import msgspec
 import orjson
 from locust import FastHttpUser, constant_throughput, events, task
 
-SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_sales.csv"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sample import valid_sample_rows
 
 
 class RawSale(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -42,26 +43,6 @@ class MonthlySale(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 # untracked by the garbage collector keep thousands of objects a second from triggering it.
 RAW_SHAPE = msgspec.json.Decoder(list[RawSale])
 MONTHLY_SHAPE = msgspec.json.Decoder(list[MonthlySale])
-
-
-def valid_sample_rows() -> list[dict]:
-    """Rows of the sample file that the service accepts (the 24 planted bad rows left out)."""
-    with open(SAMPLE, newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
-    return [r for r in rows if float(r["kilo_sold"]) >= 0 and r["vegetable"] not in UNKNOWN and real_date(r["date"])]
-
-
-UNKNOWN = {"mango", "banana", "parsnip", "rutabaga", "plátano", "xyzzy", "Banane", "kiwi"}
-
-
-def real_date(text: str) -> bool:
-    import datetime as dt
-
-    try:
-        dt.date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
 
 
 ROWS = valid_sample_rows()

@@ -69,9 +69,11 @@ class Server:
         root: Path = ROOT,
         env: dict[str, str] | None = None,
         log_file: Path | None = None,
+        wrapper: tuple[str, ...] = (),
     ):
         """`script` relative to `root` (another checkout, for a before/after benchmark), `env` added to
-        this process's, stderr to `log_file` rather than a pipe when the server logs a line a request."""
+        this process's, stderr to `log_file` rather than a pipe when the server logs a line a request,
+        the command run under `wrapper` (valgrind, for a benchmark that counts instructions)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ""
@@ -79,7 +81,7 @@ class Server:
         self.log_file = log_file
         log_stream = None if log_file is None else log_file.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
-            [sys.executable, str(root / script), *args, "--port", str(self.port)],
+            [*wrapper, sys.executable, str(root / script), *args, "--port", str(self.port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if log_stream is None else log_stream,
             text=True,

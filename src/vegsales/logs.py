@@ -1,12 +1,13 @@
 """Logging: one line per event on stderr, as text or as JSON, each with the request id it
 belongs to (a context variable, copied into the worker threads of that request)."""
 
+import datetime as dt
 import logging
 import sys
 from contextvars import ContextVar
-from typing import Literal
+from typing import Any, Literal
 
-from pythonjsonlogger.orjson import OrjsonFormatter
+import orjson
 
 LogFormat = Literal["json", "text"]
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
@@ -19,6 +20,32 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (ISO 8601, UTC), level, logger, message, request id, the
+    record's extra fields, and the traceback as `exc_info` when there is one.
+
+    Written for the access line, once a request: python-json-logger, which does the same for any
+    record layout, cost twice as many instructions a line (bench/results/instructions.md)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        line.update((key, value) for key, value in vars(record).items() if key not in STANDARD_ATTRIBUTES)
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        return orjson.dumps(line, default=str).decode()
+
+
 def default_format() -> LogFormat:
     """Text for a person at a terminal, JSON for a log collector."""
     return "text" if sys.stderr.isatty() else "json"
@@ -29,14 +56,7 @@ def configure_logging(log_format: LogFormat, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RequestIdFilter())
     if log_format == "json":
-        handler.setFormatter(
-            OrjsonFormatter(
-                "{levelname}{name}{message}{request_id}",
-                style="{",
-                timestamp="time",  # ISO 8601, UTC, microseconds
-                rename_fields={"levelname": "level", "name": "logger"},
-            )
-        )
+        handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"))
     # Neither format shows the caller, thread or process: not looking them up makes a record about

@@ -25,6 +25,9 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 RECORD_FIELDS = ("record", "date", "vegetable", "kilo_sold")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
+"""Request methods counted under their name; any other token a client sends counts as "other"."""
+OUTCOMES = ("received", "inserted", "updated", "unchanged", "rejected")
 
 
 def multiprocess() -> bool:
@@ -98,24 +101,32 @@ class Metrics:
             ProcessCollector(registry=self.registry)
             for collector in collectors:
                 self.registry.register(collector)
+        # Each request updates a few series: their children are looked up once, not at every
+        # request (labels() validates and locks each time, half the cost of counting).
+        self._request_series: dict[tuple[str, str, int], tuple[Counter, Histogram | None]] = {}
+        self._post_series = {True: self.posts.labels("stored"), False: self.posts.labels("all_rejected")}
+        self._record_series = {outcome: self.records.labels(outcome) for outcome in OUTCOMES}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        if route != "/metrics":  # its own scrapes would skew what they measure
-            self.latency.labels(route).observe(seconds)
+        label = method if method in METHODS else "other"
+        series = self._request_series.get((route, label, status))
+        if series is None:
+            latency = None if route == "/metrics" else self.latency.labels(route)  # its scrapes would skew it
+            series = self._request_series[route, label, status] = (
+                self.requests.labels(route, label, str(status)),
+                latency,
+            )
+        count, latency = series
+        count.inc()
+        if latency is not None:
+            latency.observe(seconds)
 
     def observe_post(self, report: IngestReport) -> None:
-        self.posts.labels("stored" if report.stored_any else "all_rejected").inc()
-        counts = {
-            "received": report.received,
-            "inserted": report.inserted,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-            "rejected": len(report.rejected),
-        }
-        for outcome, count in counts.items():
+        self._post_series[report.stored_any].inc()
+        counts = (report.received, report.inserted, report.updated, report.unchanged, len(report.rejected))
+        for outcome, count in zip(OUTCOMES, counts, strict=True):
             if count:
-                self.records.labels(outcome).inc(count)
+                self._record_series[outcome].inc(count)
         for rejection in report.rejected:
             for error in rejection.errors:
                 self.rejections.labels(*rejection_reason(error.field, error.message)).inc()
