@@ -1,7 +1,7 @@
 """The outermost layer: a request id on every answer and log line, the HTTP metrics, the access log."""
 
+import os
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,7 +18,7 @@ def request_id(scope: Scope) -> str:
     given = header(scope, b"x-request-id")
     if given and len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable() and given.strip():
         return given
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # 128 random bits, as uuid4().hex, at a third of its cost
 
 
 class Telemetry:
