@@ -1,6 +1,7 @@
 """Instructions per request: the locust mix, one request at a time, against servers run under callgrind.
 
 python bench/instructions.py [--backends sqlite csv] [--requests 1000] [--warm-up 200] [--repeat 1]
+                             [--cpu-rounds 0] [--cpu-requests 2000]
                              [--before COMMIT ...] [--out bench/results/instructions.md]
 
 On a shared machine, CPU time per request drifts by ±30 % between rounds of the same server,
@@ -17,8 +18,11 @@ After `warm-up` of them, the counters are zeroed (callgrind_control -z), and rea
 `requests` more (callgrind_control -d): every thread of the server, the HTTP server included.
 
 Instructions are not seconds (a cache miss or a system call costs more than it counts), so a
-ratio of instructions is a ratio of the work done, which the CPU-time figures of
-bench/side_by_side.py check under real load.
+ratio of instructions is a ratio of the work done. With --cpu-rounds N, the same servers also run
+natively, all at once, and each round sends every one of them (in an order rotated each round)
+`cpu-requests` requests of a new sequence (the same for all in that round): the server's CPU
+time per request, from /proc, median of the rounds. bench/side_by_side.py measures CPU time
+under concurrent load.
 """
 
 import argparse
@@ -29,9 +33,11 @@ import os
 import platform
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack
 from pathlib import Path
 
 import orjson
@@ -39,7 +45,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.floor import LOCUST_ACCEPT_ENCODING  # noqa: E402
-from bench.load import import_sample  # noqa: E402
+from bench.load import cpu_seconds, import_sample  # noqa: E402
 from bench.sample import valid_sample_rows  # noqa: E402
 from bench.side_by_side import FLOOR, OPERATIONS, SCRIPTS, checkout  # noqa: E402
 from tests.servers import Server  # noqa: E402
@@ -98,24 +104,58 @@ Variant = tuple[str, list[str], Path]
 """A server to measure: its script, arguments (`{home}`: its own folder) and tree."""
 
 
-def measure(name: str, run: int, server_of: Variant, folder: Path, warm_up: list, sequence: list) -> int:
+def started(name: str, server_of: Variant, home: Path, warm_up: list, wrapper: tuple[str, ...] = ()) -> Server:
+    """The server, ready, the sample imported (but in the floor, which holds its answers) and warmed up."""
     script, template, root = server_of
-    home = folder / (re.sub(r"[^\w+-]+", "_", name) + f"-{run}")
     home.mkdir()
     args = [arg.format(home=home) for arg in template]
     env = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
-    wrapper = (*VALGRIND, f"--callgrind-out-file={home / 'callgrind.out'}")
     server = Server(script, *args, root=root, env=env, log_file=home / "stderr", wrapper=wrapper)
     try:
         server.wait_ready(START_SECONDS)
         if name != FLOOR:
             import_sample(server.url)
         send_all(server.url, warm_up)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def folder_name(name: str) -> str:
+    return re.sub(r"[^\w+-]+", "_", name)
+
+
+def measure(name: str, run: int, server_of: Variant, folder: Path, warm_up: list, sequence: list) -> int:
+    home = folder / f"{folder_name(name)}-{run}"
+    server = started(name, server_of, home, warm_up, (*VALGRIND, f"--callgrind-out-file={home / 'callgrind.out'}"))
+    try:
         count = counted(server, home, sequence)
     finally:
         server.stop()
     print(f"{name}: {count / len(sequence):,.0f} instructions/request", flush=True)
     return count
+
+
+def cpu_rounds(servers: dict[str, Variant], folder: Path, warm_up: list, rounds: int, requests: int) -> dict:
+    """name -> CPU µs per request of each round, every server run natively, side by side."""
+    results: dict[str, list[float]] = {name: [] for name in servers}
+    with ExitStack() as stack:
+        running = {
+            name: stack.enter_context(started(name, server_of, folder / f"cpu-{folder_name(name)}", warm_up))
+            for name, server_of in servers.items()
+        }
+        names = list(running)
+        for number in range(rounds):
+            sequence = request_sequence(requests, seed=3 + number)  # new kilos: posts keep updating rows
+            shift = number % len(names)
+            for name in names[shift:] + names[:shift]:
+                pid = running[name].process.pid
+                before = cpu_seconds(pid)
+                send_all(running[name].url, sequence)
+                results[name].append((cpu_seconds(pid) - before) / requests * 1e6)
+            print(f"CPU round {number + 1}: " + ", ".join(f"{n} {results[n][-1]:.0f} µs" for n in names), flush=True)
+    return results
 
 
 def variants(backends: list[str], before: list[str], folder: Path) -> dict[str, Variant]:
@@ -133,7 +173,7 @@ def variants(backends: list[str], before: list[str], folder: Path) -> dict[str, 
     return found
 
 
-def report(results: dict[str, list[int]], requests: int, warm_up: int) -> str:
+def report(results: dict[str, list[int]], cpu: dict[str, list[float]], requests: int, warm_up: int) -> str:
     def per_request(name: str) -> float:
         return min(results[name]) / requests
 
@@ -147,21 +187,35 @@ def report(results: dict[str, list[int]], requests: int, warm_up: int) -> str:
         "`+ops`: metrics and JSON access lines on; `-ops`: both off; no suffix: as served by default (metrics"
         " on, no access lines); `@COMMIT`: the service at that commit, default flags.",
         "",
-        "| server | instructions/request | runs | ratio to the floor | ratio to -ops | ratio to the first @COMMIT |",
+        *table(results, lambda name: per_request(name), lambda name: [c / requests for c in results[name]], ",.0f"),
+    ]
+    if cpu:
+        rounds = len(next(iter(cpu.values())))
+        lines += [
+            "",
+            f"## CPU time per request (µs), natively: median of {rounds} rotated rounds",
+            "",
+            *table(cpu, lambda name: statistics.median(cpu[name]), lambda name: cpu[name], ".0f"),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def table(names: dict, figure, runs, style: str) -> list[str]:
+    """One row per server: its figure, each run's, and its ratios to the floor, to -ops and to the first @COMMIT."""
+    rows = [
+        "| server | per request | runs | ratio to the floor | ratio to -ops | ratio to the first @COMMIT |",
         "|---|---:|---|---:|---:|---:|",
     ]
-    floor = per_request(FLOOR)
-    for name in results:
+    for name in names:
         backend = name.split(" ")[0]
         off = f"{backend} -ops"
-        first_before = next((other for other in results if other.startswith(f"{backend} @")), None)
-        to_off = f"{per_request(name) / per_request(off):.3f}" if off in results and name != FLOOR else "-"
-        to_before = f"{per_request(name) / per_request(first_before):.3f}" if first_before else "-"
-        runs = " ".join(f"{count / requests:,.0f}" for count in results[name])
-        lines.append(
-            f"| {name} | {per_request(name):,.0f} | {runs} | {per_request(name) / floor:.2f} | {to_off} | {to_before} |"
-        )
-    return "\n".join(lines) + "\n"
+        first_before = next((other for other in names if other.startswith(f"{backend} @")), None)
+        to_off = f"{figure(name) / figure(off):.3f}" if off in names and name != FLOOR else "-"
+        to_before = f"{figure(name) / figure(first_before):.3f}" if first_before else "-"
+        each = " ".join(format(value, style) for value in runs(name))
+        ratio = figure(name) / figure(FLOOR)
+        rows.append(f"| {name} | {format(figure(name), style)} | {each} | {ratio:.2f} | {to_off} | {to_before} |")
+    return rows
 
 
 def main() -> None:
@@ -170,6 +224,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warm-up", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=1, help="runs per server (the lowest count is reported)")
+    parser.add_argument("--cpu-rounds", type=int, default=0, help="also CPU time per request, natively")
+    parser.add_argument("--cpu-requests", type=int, default=2000, help="requests per server and CPU round")
     parser.add_argument("--before", nargs="*", default=[], metavar="COMMIT", help="also the service at COMMIT")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "instructions.md")
     args = parser.parse_args()
@@ -183,7 +239,8 @@ def main() -> None:
             results: dict[str, list[int]] = {server: [] for server in servers}
             for (server, _), count in zip(runs, counts, strict=True):
                 results[server].append(count)
-    args.out.write_text(report(results, args.requests, args.warm_up), encoding="utf-8")
+        cpu = cpu_rounds(servers, folder, warm_up, args.cpu_rounds, args.cpu_requests) if args.cpu_rounds else {}
+    args.out.write_text(report(results, cpu, args.requests, args.warm_up), encoding="utf-8")
     print(f"written to {args.out}")
 
 
