@@ -42,6 +42,9 @@ bench: install
 	$(BIN)/python bench/side_by_side.py --backends sqlite csv --out bench/results/side-by-side.md
 	$(BIN)/python bench/side_by_side.py --backends sqlite csv --rates 1000 --seconds 20 --rounds 3 --operations \
 		--before 89c839b dee2497 --out bench/results/side-by-side-versions.md
+	$(BIN)/python bench/instructions.py --backends sqlite csv --cpu-rounds 7 --cpu-requests 3000 \
+		--before 89c839b dee2497 --out bench/results/instructions.md
+	$(BIN)/python bench/compression.py --out bench/results/compression.md
 	$(BIN)/python bench/validation.py --out bench/results/validation.md
 	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
 	$(BIN)/python bench/forecast.py --candidates --out bench/results/forecast.md

@@ -33,6 +33,7 @@ import os
 import platform
 import random
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -229,6 +230,8 @@ def main() -> None:
     parser.add_argument("--before", nargs="*", default=[], metavar="COMMIT", help="also the service at COMMIT")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "instructions.md")
     args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        raise SystemExit("bench/instructions.py needs valgrind: apt-get install valgrind")
     warm_up, sequence = request_sequence(args.warm_up, seed=2), request_sequence(args.requests)
     with tempfile.TemporaryDirectory() as name:
         folder = Path(name)
