@@ -28,7 +28,7 @@ class JsonFormatter(logging.Formatter):
     record's extra fields, and the traceback as `exc_info` when there is one.
 
     Written for the access line, once a request: python-json-logger, which does the same for any
-    record layout, cost twice as many instructions a line (bench/results/instructions.md)."""
+    record layout, took 53,000 instructions to format it, this 37,000 (callgrind)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
