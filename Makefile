@@ -34,7 +34,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-# Benchmarks (about 20 minutes): figures go to bench/results/*.md.
+# Benchmarks (about an hour; bench/instructions.py needs valgrind): figures go to bench/results/*.md.
 bench: install
 	$(BIN)/python bench/growth.py --backend csv --rows 3000 30000 --out bench/results/growth-csv.md
 	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
