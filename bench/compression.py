@@ -17,6 +17,7 @@ import platform
 import tempfile
 import timeit
 import zlib
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 
@@ -29,7 +30,11 @@ from vegsales.json_bodies import PIECE_ROWS
 from vegsales.server import Settings, build_app
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES: dict[str, tuple[ModuleType, int]] = {"zlib (stdlib)": (zlib, 1), "zlib-ng": (zlib_ng, 1), "isal": (isal_zlib, 1)}
+CANDIDATES: dict[str, tuple[ModuleType, int]] = {
+    "zlib (stdlib)": (zlib, 1),
+    "zlib-ng": (zlib_ng, 1),
+    "isal": (isal_zlib, 1),
+}
 
 
 def sample_pieces() -> dict[str, list[bytes]]:
@@ -53,6 +58,10 @@ def deflated(module: ModuleType, level: int, piece: bytes) -> bytes:
     return compressor.compress(piece) + compressor.flush(module.Z_SYNC_FLUSH)
 
 
+def deflate_all(module: ModuleType, level: int, pieces: list[bytes]) -> list[bytes]:
+    return [deflated(module, level, piece) for piece in pieces]
+
+
 def best_micros(work, number: int) -> float:
     return min(timeit.repeat(work, number=number, repeat=7)) / number * 1e6
 
@@ -74,8 +83,8 @@ def main() -> None:
     for path, pieces in tables.items():
         body = b"".join(pieces)
         for name, (module, level) in CANDIDATES.items():
-            deflate = best_micros(lambda m=module, lv=level: [deflated(m, lv, piece) for piece in pieces], 20)
-            crc = best_micros(lambda m=module: m.crc32(body), 200)
+            deflate = best_micros(partial(deflate_all, module, level, pieces), 20)
+            crc = best_micros(partial(module.crc32, body), 200)
             size = sum(len(deflated(module, level, piece)) for piece in pieces) + 20  # header and trailer
             lines.append(
                 f"| {path} ({len(body):,} B, {len(pieces)} pieces) | {name} (level {level}) "
