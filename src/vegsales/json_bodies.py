@@ -109,8 +109,12 @@ class View(Generic[Row]):
         if reset:
             self.rows.clear()
             self._dirty, self._stale = None, True
-        kept = [row for row in changed if self.keep(row)]
-        left = [key for row in changed if not self.keep(row) and (key := self.key(row)) in self.rows.rows]
+        kept, left = [], []
+        for row in changed:
+            if self.keep(row):
+                kept.append(row)
+            elif (key := self.key(row)) in self.rows.rows:
+                left.append(key)  # no longer shown: its followers move up
         for key in left:
             self.rows.remove(key)
         replaced = self.rows.update(kept)

@@ -21,6 +21,7 @@ class RequestIdFilter(logging.Filter):
 
 
 STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
+_from_timestamp = dt.datetime.fromtimestamp
 
 
 class JsonFormatter(logging.Formatter):
@@ -46,9 +47,6 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack_info"] = self.formatStack(record.stack_info)
         return orjson.dumps(line, default=str).decode()
-
-
-_from_timestamp = dt.datetime.fromtimestamp
 
 
 def default_format() -> LogFormat:
