@@ -5,7 +5,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -26,6 +26,8 @@ from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 log = logging.getLogger("vegsales")
 OVERLAP_DAYS = 6
 """Two weeks of one raw name whose first days are 1 to 6 days apart count those days twice."""
+LOOKUP_GAP_DAYS = 35
+"""Posted weeks further apart than this are looked up separately (see _lookup_windows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +139,19 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
     """Write accepted records in order, counting what each did in its post's report.
 
     A record older than the stored value of its key (a replayed one) does not replace it: the
-    value received last wins."""
+    value received last wins. A post's overlap warnings name the weeks stored before it or sent
+    with it, never those of a later post of the batch."""
     rows = [row for _, accepted in posts for row in accepted.rows]
     if not rows:
         return
-    weeks = [row.week_start for row in rows]
-    window = _shifted(min(weeks), -OVERLAP_DAYS), _shifted(max(weeks), OVERLAP_DAYS)
-    current = {row.key: row for row in transaction.bronze_between({row.vegetable for row in rows}, *window)}
+    current = {
+        row.key: row
+        for names, first, last in _lookup_windows(rows)
+        for row in transaction.bronze_between(names, first, last)
+    }
     changed: dict[BronzeKey, SilverRow] = {}
-    for report, accepted in posts:
+    introduced: dict[BronzeKey, int] = {}  # keys new to the store: the number of the post that brought each
+    for number, (report, accepted) in enumerate(posts):
         for _, row, vegetable in accepted:
             before = current.get(row.key)
             if before is not None and (
@@ -155,20 +161,39 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
                 continue
             if before is None:
                 report.inserted += 1
+                introduced[row.key] = number
             else:
                 report.updated += 1
             current[row.key] = row
             changed[row.key] = silver_row(row, vegetable)
-    suspects = _names_with_overlapping_weeks(current)
-    for report, accepted in posts:
+    suspects = _names_with_overlapping_weeks(current)  # keys are only added: the last state has every overlap
+    for number, (report, accepted) in enumerate(posts):
+        seen = partial(_seen_by, current, introduced, number)
         report.warnings.extend(
-            filter(None, (_overlap_warning(i, row, current) for i, row, _ in accepted if row.vegetable in suspects))
+            filter(None, (_overlap_warning(i, row, seen) for i, row, _ in accepted if row.vegetable in suspects))
         )
     if changed:
         transaction.put_bronze([current[key] for key in changed])
         silver = list(changed.values())
         transaction.put_silver(silver)
         refresh_gold(transaction, silver)
+
+
+def _lookup_windows(rows: Iterable[BronzeRow]) -> list[tuple[set[str], str, str]]:
+    """The stored rows a write needs: every stretch of posted weeks less than LOOKUP_GAP_DAYS apart
+    with its names, widened by the overlap days. A bulk post of consecutive weeks is one lookup; a
+    batch of small posts scattered over years is one small lookup each, not all their history."""
+    names_by_week: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        names_by_week[row.week_start].add(row.vegetable)
+    windows: list[tuple[set[str], str, str]] = []
+    for week in sorted(names_by_week):
+        if windows and _ordinal(week) - _ordinal(windows[-1][2]) < LOOKUP_GAP_DAYS:
+            windows[-1][0].update(names_by_week[week])
+            windows[-1] = (windows[-1][0], windows[-1][1], week)
+        else:
+            windows.append((set(names_by_week[week]), week, week))
+    return [(names, _shifted(first, -OVERLAP_DAYS), _shifted(last, OVERLAP_DAYS)) for names, first, last in windows]
 
 
 def _names_with_overlapping_weeks(rows: Iterable[BronzeKey]) -> set[str]:
@@ -189,12 +214,17 @@ def _ordinal(day: str) -> int:
     return dt.date.fromisoformat(day).toordinal()
 
 
-def _overlap_warning(index: int, row: BronzeRow, stored: dict[BronzeKey, BronzeRow]) -> RecordWarning | None:
+def _seen_by(
+    current: dict[BronzeKey, BronzeRow], introduced: dict[BronzeKey, int], number: int, key: BronzeKey
+) -> bool:
+    """Whether post `number` of a batch, sent alone, would find `key` stored (with its own records)."""
+    return key in current and introduced.get(key, number) <= number
+
+
+def _overlap_warning(index: int, row: BronzeRow, seen: Callable[[BronzeKey], bool]) -> RecordWarning | None:
     start, name = row.key
     overlaps = [
-        f"{other} ({_days(OVERLAP_DAYS + 1 - abs(days))})"
-        for days, other in _neighbours(start)
-        if (other, name) in stored
+        f"{other} ({_days(OVERLAP_DAYS + 1 - abs(days))})" for days, other in _neighbours(start) if seen((other, name))
     ]
     if not overlaps:
         return None

@@ -230,6 +230,60 @@ def test_posts_written_together_are_reported_one_by_one_in_order(store):
     )
 
 
+def test_posts_written_together_years_apart_get_the_reports_and_warnings_each_would_alone(store):
+    def sale(date, vegetable, kilos):
+        return {"date": date, "vegetable": vegetable, "kilo_sold": kilos}
+
+    ingest(store, RULES, [sale("2020-01-06", "Tomate", 1), sale("2023-05-01", "Tomate", 2)], received_at=RECEIVED)
+    posts = [
+        [sale("2020-01-07", "Tomate", 3)],  # overlaps 2020-01-06
+        [sale("2023-05-01", "Tomate", 2)],  # as stored (the later post's 2023-05-03 is not yet)
+        [sale("2021-06-07", "Poire", 4)],
+        [sale("2023-05-03", "Tomate", 5), sale("2023-05-01", "Tomate", 6)],  # overlaps, then an update
+    ]
+    reports = ingest_posts(store, RULES, posts, received_at=RECEIVED)
+    assert [(r.inserted, r.updated, r.unchanged, [(w.index, w.message) for w in r.warnings]) for r in reports] == [
+        (
+            1,
+            0,
+            0,
+            [
+                (
+                    0,
+                    "the week of 2020-01-07 overlaps the stored week of 2020-01-06 (6 days) of 'Tomate': "
+                    "those days are counted twice",
+                )
+            ],
+        ),
+        (0, 0, 1, []),
+        (1, 0, 0, []),
+        (
+            1,
+            1,
+            0,
+            [
+                (
+                    0,
+                    "the week of 2023-05-03 overlaps the stored week of 2023-05-01 (5 days) of 'Tomate': "
+                    "those days are counted twice",
+                ),
+                (
+                    1,
+                    "the week of 2023-05-01 overlaps the stored week of 2023-05-03 (5 days) of 'Tomate': "
+                    "those days are counted twice",
+                ),
+            ],
+        ),
+    ]
+    assert sorted(store.bronze_changes(None).rows, key=lambda row: row.key) == [
+        bronze("2020-01-06", "Tomate", 1.0),
+        bronze("2020-01-07", "Tomate", 3.0),
+        bronze("2021-06-07", "Poire", 4.0),
+        bronze("2023-05-01", "Tomate", 6.0),
+        bronze("2023-05-03", "Tomate", 5.0),
+    ]
+
+
 def rejected(record_hash: str, last: str, times: int = 1) -> RejectedRow:
     return RejectedRow(record_hash, '{"a":1}', False, "[]", "2026-01-01T00:00:00.000000Z", last, times)
 
