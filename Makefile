@@ -41,10 +41,11 @@ bench: install
 	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
 	$(BIN)/python bench/side_by_side.py --backends sqlite csv --out bench/results/side-by-side.md
 	$(BIN)/python bench/side_by_side.py --backends sqlite csv --rates 1000 --seconds 20 --rounds 3 --operations \
-		--before 89c839b dee2497 --out bench/results/side-by-side-versions.md
+		--before 89c839b a87388a dee2497 --out bench/results/side-by-side-versions.md
 	$(BIN)/python bench/instructions.py --backends sqlite csv --cpu-rounds 7 --cpu-requests 3000 \
-		--before 89c839b dee2497 --out bench/results/instructions.md
+		--before 89c839b a87388a dee2497 --out bench/results/instructions.md
 	$(BIN)/python bench/compression.py --out bench/results/compression.md
+	$(BIN)/python bench/batches.py --before 89c839b a87388a 91b731d --rounds 7 --out bench/results/batches.md
 	$(BIN)/python bench/validation.py --out bench/results/validation.md
 	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
 	$(BIN)/python bench/forecast.py --candidates --out bench/results/forecast.md

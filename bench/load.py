@@ -45,6 +45,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def written_bytes(pid: int) -> int:
+    """Bytes the process has written (/proc/<pid>/io wchar: files and sockets)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise ValueError(f"no wchar in /proc/{pid}/io")
+
+
 def run_locust(urls: list[str], rate: float, seconds: int, folder: Path, acks: Path | None = None) -> dict:
     """One headless locust run (users spread over `urls`); returns per-endpoint stats from its CSV report."""
     users = max(50, int(rate / 10))
@@ -77,8 +85,10 @@ def run_locust(urls: list[str], rate: float, seconds: int, folder: Path, acks: P
 def measured(servers: list[Server], urls: list[str], rate: float, seconds: int, folder: Path, acks=None) -> dict:
     pids = [server.process.pid for server in servers]
     before, start = sum(map(cpu_seconds, pids)), time.monotonic()
+    written = sum(map(written_bytes, pids))
     stats = run_locust(urls, rate, seconds, folder, acks)
     stats["server_cpu_seconds"] = sum(map(cpu_seconds, pids)) - before
+    stats["server_written_bytes"] = sum(map(written_bytes, pids)) - written
     stats["server_cpu"] = stats["server_cpu_seconds"] / (time.monotonic() - start)
     stats["passed"] = stats["Total"]["failures"] == 0 and all(
         stats.get(name, {"p99": 0})["p99"] <= P99_LIMIT_MS for name in ENDPOINTS

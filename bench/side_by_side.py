@@ -173,7 +173,8 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
         f" {seconds} s per step, against each server in turn at every rate (the order rotated at each step);"
         " a step run in several rounds reports the round of median CPU per request.",
         "The floor (bench/floor.py) answers with the service's bytes for the sample data and does no other work.",
-        "Server and locust CPU: share of one core. Others: share of the machine (all cores) that neither took"
+        "Server and locust CPU: share of one core. Written: what the server wrote, to files and sockets (/proc wchar)."
+        " Others: share of the machine (all cores) that neither took"
         " (other jobs, the idle servers, the kernel); a step is rerun, after a quiet moment, when it is over"
         f" {limit:.0%}.",
         "",
@@ -184,8 +185,8 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
     lines += [
         "",
         "| target req/s | server | req/s | failures | p99 post / raw / monthly (ms) | server CPU | CPU µs/request"
-        " | rounds (µs/request) | locust CPU | others | held |",
-        "|---:|---|---:|---:|---|---:|---:|---|---:|---:|---|",
+        " | rounds (µs/request) | written KB/request | locust CPU | others | held |",
+        "|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---|",
     ]
     for rate in rates:
         for name in names:
@@ -195,7 +196,7 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
             lines.append(
                 f"| {rate:,.0f} | {name} | {s['Total']['rps']:,.0f} | {s['Total']['failures']} | {p99} | "
                 f"{s['server_cpu']:.0%} | {micros_per_request(s):.0f} | {' '.join(f'{r:.0f}' for r in s['rounds'])} | "
-                f"{s['locust_cpu']:.0%} | "
+                f"{s['server_written_bytes'] / max(s['Total']['requests'], 1) / 1000:.1f} | {s['locust_cpu']:.0%} | "
                 f"{s['others']:.0%}{rerun} | {'yes' if s['passed'] else 'no'} |"
             )
     floor_cost = micros_per_request(results[FLOOR][reference])
