@@ -6,7 +6,6 @@ the hot ones from routes that are never run. Shapes in /docs are the types the e
 serve (dataclasses and TypedDicts), not copies of them.
 """
 
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -49,7 +48,7 @@ from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, StoreCollector
 from .pipeline import IngestReport, PostWriter, ReplayReport
 from .quality import VegetableQuality, rejected_names, vegetable_quality
-from .quarantine import MAX_REJECTED, record_value
+from .quarantine import MAX_REJECTED, as_sent, json_value, record_value
 from .records import SALE_RECORD
 from .silver import FeedRules, silver_row
 from .storage import TABLES, StorageError, Store
@@ -358,7 +357,7 @@ def create_app(
         rows, total = await to_thread.run_sync(store.rejected_sales, limit)
         dropped = int((await to_thread.run_sync(store.meta)).get("rejected_dropped", "0"))
         quarantine = RejectedSales(total=total, dropped=dropped, rows=[rejected_sale(row) for row in rows])
-        return to_response(json_reply(200, quarantine))
+        return to_response(Reply(200, orjson.dumps(quarantine, default=as_sent)))  # 1e400 as it was sent
 
     @route("/replay_rejected", ["POST"], responses={200: {"model": ReplayReport}, 503: STORAGE_DOWN})
     async def replay_rejected() -> Response:
@@ -608,7 +607,7 @@ def parse_records(body: bytes, max_records: int) -> list[Any]:
         try:
             # Valid JSON that orjson refuses (numbers beyond a double): let validation reject
             # those records one by one instead of the whole body.
-            payload = json.loads(body)
+            payload = json_value(body)
         except (ValueError, RecursionError):
             raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
     if isinstance(payload, dict):

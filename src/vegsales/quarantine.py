@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -16,10 +17,39 @@ MAX_REJECTED = 100_000
 """Distinct rejected records kept; past that the least recently received go."""
 
 
+class NumberAsSent(float):
+    """A JSON number beyond a double (1e400): infinite to validation, written back as it was sent."""
+
+    text: str
+
+    def __new__(cls, text: str) -> "NumberAsSent":
+        number = super().__new__(cls, text)
+        number.text = text
+        return number
+
+
+def _number(text: str) -> float:
+    number = float(text)
+    return number if math.isfinite(number) else NumberAsSent(text)
+
+
+def json_value(text: str | bytes) -> Any:
+    """JSON that orjson refuses (numbers beyond a double), read by the standard library; those
+    numbers are kept as sent, so that a quarantined record is kept whole."""
+    return json.loads(text, parse_float=_number)
+
+
+def as_sent(value: Any) -> Any:
+    """orjson's `default`: a NumberAsSent is written as its own text."""
+    if isinstance(value, NumberAsSent):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def record_text(item: Any) -> str:
     """The record as JSON text, as compact as orjson writes it."""
     try:
-        return orjson.dumps(item).decode()
+        return orjson.dumps(item, default=as_sent).decode()
     except orjson.JSONEncodeError:  # lone surrogates, integers beyond 64 bits: escaped by the stdlib
         return json.dumps(item, ensure_ascii=True, separators=(",", ":"))
 
@@ -28,8 +58,8 @@ def record_value(text: str) -> Any:
     """A kept record read back from its JSON text."""
     try:
         return orjson.loads(text)
-    except orjson.JSONDecodeError:  # what record_text() wrote with the stdlib
-        return json.loads(text)
+    except orjson.JSONDecodeError:  # numbers beyond a double, or what record_text() wrote with the stdlib
+        return json_value(text)
 
 
 def errors_text(errors: Sequence[FieldError]) -> str:

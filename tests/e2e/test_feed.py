@@ -253,3 +253,25 @@ def test_a_week_overlapping_a_stored_week_of_the_same_name_is_stored_with_a_warn
         },
     ]
     assert len(raw(client)) == 4
+
+
+def test_a_number_beyond_a_double_is_quarantined_as_it_was_sent_and_stays_so_after_replay(client):
+    body = b'[{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 1e400}]'
+    assert client.post("/post_sales", content=body).json()["rejected"] == [
+        {"index": 0, "errors": [{"field": "kilo_sold", "message": "must be a finite number"}]}
+    ]
+    kept = b'"record":{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":1e400}'
+    assert kept in client.get("/get_rejected_sales").content
+    assert client.post("/replay_rejected").json() == {
+        "replayed": 0,
+        "still_rejected": 1,
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+    }
+    quarantine = client.get("/get_rejected_sales")
+    assert kept in quarantine.content
+    assert [(row["times"], row["errors"]) for row in quarantine.json()["rows"]] == [
+        (1, [{"field": "kilo_sold", "message": "must be a finite number"}])
+    ]
+    assert raw(client) == []
