@@ -186,14 +186,15 @@ def _lookup_windows(rows: Iterable[BronzeRow]) -> list[tuple[set[str], str, str]
     names_by_week: dict[str, set[str]] = defaultdict(set)
     for row in rows:
         names_by_week[row.week_start].add(row.vegetable)
-    windows: list[tuple[set[str], str, str]] = []
-    for week in sorted(names_by_week):
-        if windows and _ordinal(week) - _ordinal(windows[-1][2]) < LOOKUP_GAP_DAYS:
-            windows[-1][0].update(names_by_week[week])
-            windows[-1] = (windows[-1][0], windows[-1][1], week)
+    stretches: list[tuple[set[str], str, str]] = []  # (names, first week, last week)
+    for week, names in sorted(names_by_week.items()):
+        if stretches and _ordinal(week) - _ordinal(stretches[-1][2]) < LOOKUP_GAP_DAYS:
+            joined, first, _ = stretches.pop()
+            names = joined | names
         else:
-            windows.append((set(names_by_week[week]), week, week))
-    return [(names, _shifted(first, -OVERLAP_DAYS), _shifted(last, OVERLAP_DAYS)) for names, first, last in windows]
+            first = week
+        stretches.append((names, first, week))
+    return [(names, _shifted(first, -OVERLAP_DAYS), _shifted(last, OVERLAP_DAYS)) for names, first, last in stretches]
 
 
 def _names_with_overlapping_weeks(rows: Iterable[BronzeKey]) -> set[str]:
