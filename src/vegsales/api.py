@@ -28,21 +28,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from typing_extensions import TypedDict  # pydantic reads its field types on Python 3.11
 
-from .asgi import (
-    ApiError,
-    ErrorBody,
-    HotRoutes,
-    Reply,
-    ResponseHeaders,
-    TrailingSlash,
-    header,
-    json_reply,
-    read_body,
-    reply_for,
-)
+from .asgi import ApiError, ErrorBody, HotRoutes, Reply, json_reply, read_body, reply_for
 from .chart import Point, monthly_chart
+from .context import current_request
 from .forecast_types import Backtest, ForecastMonth, ForecastUnavailable, NotEnoughHistory, TrainedOn
-from .guards import Access, AllowedHosts, BrowserGuard, Security, Tokens
+from .guards import Access, Guards, Security
 from .json_bodies import JsonTable
 from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, StoreCollector
@@ -202,15 +192,15 @@ class Sales:
         self._quality: tuple[str, list[VegetableQuality]] = ("", [])
 
     async def post(self, scope: Scope, receive: Receive) -> Reply:
-        body = await read_body(receive, header(scope, b"content-length"), self.limits.max_body_bytes)
-        state = scope.setdefault("state", {})
-        state["body_bytes"] = len(body)
+        request = current_request()
+        body = await read_body(receive, request.header(b"content-length"), self.limits.max_body_bytes)
+        request.body_bytes = len(body)
         if len(body) <= INLINE_BYTES:
             items = parse_records(body, self.limits.max_records)
         else:  # parsing megabytes would stall every other request
             items = await to_thread.run_sync(parse_records, body, self.limits.max_records)
         report = await self.writer.ingest(items)
-        state["records"] = (report.received, len(report.rejected))
+        request.records = (report.received, len(report.rejected))
         if self.metrics:
             self.metrics.observe_post(report)
         rejected = {rejection.index for rejection in report.rejected}
@@ -513,8 +503,7 @@ def create_app(
     )
     # Cross-cutting layers, innermost first: every request passes all of them, hot ones included.
     security = replace(security or Security(), access=ACCESS)
-    app = Tokens(app, security)
-    app = BrowserGuard(app, CHANGING, security.allowed_origins, UNSAFE_GETS)
+    app = Guards(app, security, CHANGING, UNSAFE_GETS)
     if security.allowed_origins:
         app = CORSMiddleware(
             app,
@@ -524,11 +513,8 @@ def create_app(
             expose_headers=["ETag", "X-Request-ID"],
             max_age=600,
         )
-    app = AllowedHosts(app, security.allowed_hosts)
-    app = TrailingSlash(app)
-    app = ResponseHeaders(app, SECURITY_HEADERS, PAGE_HEADERS)
     routes = frozenset(route.path for route in api.routes if isinstance(route, APIRoute))
-    app = Telemetry(app, routes, figures, access_log)
+    app = Telemetry(app, routes, figures, access_log, SECURITY_HEADERS, PAGE_HEADERS)
     return SalesApp(app, api, store)
 
 
@@ -623,7 +609,8 @@ def parse_records(body: bytes, max_records: int) -> list[Any]:
 
 def table_reply(table: JsonTable[Any], variant: str, scope: Scope) -> Reply:
     """The table's current JSON, with an ETag; 304 when the client already has it."""
-    accept_encoding, if_none_match = header(scope, b"accept-encoding") or "", header(scope, b"if-none-match") or ""
+    request = current_request()
+    accept_encoding, if_none_match = request.header(b"accept-encoding") or "", request.header(b"if-none-match") or ""
     table.refresh()
     etag = table.etag(variant)
     headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}

@@ -7,13 +7,14 @@ wraps `HotRoutes` therefore sees every request, hot or not.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from typing_extensions import TypedDict
 
+from .context import current_request
 from .storage import StorageError
 
 log = logging.getLogger("vegsales")
@@ -61,16 +62,16 @@ def error_reply(status: int, error: str, message: str, headers: dict[str, str] |
 
 def reply_for(error: Exception, scope: Scope) -> Reply:
     """The answer to an exception raised while serving a request: the one place that maps them."""
-    state = scope.setdefault("state", {})
     if isinstance(error, ApiError):
         return json_reply(error.status, {"error": error.error, "message": error.message, **error.extra}, error.headers)
+    context = current_request()
     if isinstance(error, StorageError):
-        state["error"] = "storage_unavailable"
+        context.error = "storage_unavailable"
         return error_reply(503, "storage_unavailable", str(error))
-    size = state.get("body_bytes", header(scope, b"content-length") or "unknown")
+    size = context.body_bytes if context.body_bytes is not None else context.header(b"content-length") or "unknown"
     method, path = scope.get("method"), scope.get("path")
     log.error("unexpected error on %s %s (body: %s bytes)", method, path, size, exc_info=error)
-    body = {"error": "internal_error", "message": "unexpected server error", "request_id": state.get("request_id")}
+    body = {"error": "internal_error", "message": "unexpected server error", "request_id": context.request_id}
     return json_reply(500, body)
 
 
@@ -85,14 +86,6 @@ async def send_reply(send: Send, reply: Reply, head: bool = False) -> None:
     headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else reply.body})
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    """A request header's value (the first, if repeated), decoded as HTTP/1.1 allows."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def read_body(receive: Receive, content_length: str | None, max_bytes: int) -> bytes:
@@ -166,40 +159,3 @@ def without_body(send: Send) -> Send:
         await send(message)
 
     return send_headers_only
-
-
-class TrailingSlash:
-    """Every path served with and without a trailing slash, without a redirect (POST bodies
-    survive): the slash is removed before any other layer sees the path."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
-        await self.app(scope, receive, send)
-
-
-class ResponseHeaders:
-    """Adds fixed headers to every response of the wrapped app, and more to its HTML pages."""
-
-    def __init__(self, app: ASGIApp, headers: Iterable[tuple[str, str]], html: Iterable[tuple[str, str]] = ()):
-        self.app = app
-        self.headers = [(name.lower().encode(), value.encode()) for name, value in headers]
-        self.html = [(name.lower().encode(), value.encode()) for name, value in html]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in headers)
-                message["headers"] = [*headers, *self.headers, *(self.html if html else ())]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

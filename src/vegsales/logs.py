@@ -1,22 +1,23 @@
 """Logging: one line per event on stderr, as text or as JSON, each with the request id it
-belongs to (a context variable, copied into the worker threads of that request)."""
+belongs to (from the request's context, copied into the worker threads of that request)."""
 
 import datetime as dt
 import logging
 import sys
-from contextvars import ContextVar
 from typing import Any, Literal
 
 import orjson
 
+from .context import CURRENT
+
 LogFormat = Literal["json", "text"]
-REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="-")
 access_log = logging.getLogger("vegsales.access")
 
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = REQUEST_ID.get()
+        context = CURRENT.get(None)
+        record.request_id = context.request_id if context is not None else "-"
         return True
 
 

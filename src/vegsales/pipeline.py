@@ -6,7 +6,6 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from itertools import pairwise
@@ -257,12 +256,17 @@ def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) ->
     for row in changed:
         months_by_vegetable[row.vegetable].update(months_of_week(row.week_start))
     for vegetable, months in months_by_vegetable.items():
-        first_week = weeks_overlapping(min(months))[0]
-        last_week = weeks_overlapping(max(months))[1]
-        recomputed = monthly_sales(transaction.silver_rows(vegetable, first_week, last_week))
+        recomputed: dict[str, float] = {}
+        for first_month, last_month in _month_stretches(months):
+            # Each stretch of consecutive months read on its own: posts of a batch scattered over
+            # years read their weeks, not all the years between.
+            weeks = transaction.silver_rows(
+                vegetable, weeks_overlapping(first_month)[0], weeks_overlapping(last_month)[1]
+            )
+            recomputed.update((month, kilos) for (month, _), kilos in monthly_sales(weeks).items() if month in months)
         before = {row.year_month: row for row in transaction.gold_rows(vegetable)}
         kilos_by_month = {month: row.kilo_sold for month, row in before.items()}
-        kilos_by_month.update({month: kilos for (month, _), kilos in recomputed.items() if month in months})
+        kilos_by_month.update(recomputed)
         outliers = outlier_months(kilos_by_month)
         transaction.put_gold(
             [
@@ -271,6 +275,23 @@ def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) ->
                 if (old := before.get(month)) is None or (old.kilo_sold, old.is_outlier) != (kilos, month in outliers)
             ]
         )
+
+
+def _month_stretches(months: Iterable[str]) -> list[tuple[str, str]]:
+    """Runs of consecutive calendar months, as (first, last)."""
+    stretches: list[tuple[str, str]] = []
+    for month in sorted(months):
+        if stretches and month == _next_month(stretches[-1][1]):
+            stretches[-1] = (stretches[-1][0], month)
+        else:
+            stretches.append((month, month))
+    return stretches
+
+
+@lru_cache(maxsize=4096)
+def _next_month(year_month: str) -> str:
+    year, month = int(year_month[:4]), int(year_month[5:7])
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
 
 
 def quarantine(transaction: WriteTransaction, rejected: Sequence[Any], max_rejected: int) -> None:
@@ -388,63 +409,88 @@ INLINE_RECORDS = 100
 BATCH_RECORDS = 10_000
 """At most this many records of waiting posts share one transaction."""
 
+Waiting = list[tuple[Sequence[Any], "asyncio.Future[IngestReport]"]]
+
 
 class PostWriter:
     """The write policy: how posts reach the store, chosen by what a write costs there.
 
-    A store whose writes wait on I/O (fsyncs, database round trips) gets one writer thread fed
-    with the posts that wait, several at a time: each post is validated and reported on its own,
-    but one transaction (one lock, one commit, one gold update) serves them all. On a store with a
-    quick commit a small post is written inline, cheaper than a hop to a thread, unless another
-    writer holds the store; big posts go to a worker thread so that reads go on meanwhile.
+    Posts that wait together are written together (group commit): each post is validated and
+    reported on its own, but one transaction (one lock, one commit, one gold update) serves them
+    all, and each post is answered once that commit is done. A store whose writes wait on I/O
+    (fsyncs, database round trips) gets one writer thread fed with the posts that wait. On a store
+    with a quick commit, small posts are written on the event loop, without a hop to a thread: the
+    posts that arrived in one turn of the loop are written at the start of the next, so no post
+    waits longer than the turn it arrived in. Big posts, and small ones while another process holds
+    the store, go to a worker thread so that reads go on meanwhile.
     """
 
     def __init__(self, store: Store, rules: FeedRules, max_rejected: int = MAX_REJECTED):
         self.store, self.rules, self.max_rejected = store, rules, max_rejected
-        self._waiting: list[tuple[Sequence[Any], asyncio.Future[IngestReport]]] = []
+        self._inline: Waiting = []  # small posts for the next turn of the loop
+        self._waiting: Waiting = []  # posts for the writer thread
         self._writing = False
         self._task: asyncio.Task[None] | None = None  # referenced, so that it is not collected mid-write
 
     async def ingest(self, items: Sequence[Any]) -> IngestReport:
-        """Store a post's valid records, quarantine the others; its report."""
-        if self.store.writes_wait_on_io:
-            return await self._queued(items)
-        if len(items) <= INLINE_RECORDS:
-            with suppress(StoreBusy):
-                return ingest(self.store, self.rules, items, wait=False, max_rejected=self.max_rejected)
-        return await to_thread.run_sync(partial(ingest, self.store, self.rules, items, max_rejected=self.max_rejected))
+        """Store a post's valid records, quarantine the others; its report, once they are committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestReport] = loop.create_future()
+        if self.store.writes_wait_on_io or len(items) > INLINE_RECORDS:
+            self._waiting.append((items, future))
+            if not self._writing:
+                self._writing = True
+                self._task = loop.create_task(self._write_waiting())
+        else:
+            self._inline.append((items, future))
+            if len(self._inline) == 1:
+                loop.call_soon(self._write_inline)
+        return await future
 
     async def replay_rejected(self) -> ReplayReport:
         return await to_thread.run_sync(replay_rejected, self.store, self.rules)
 
-    async def _queued(self, items: Sequence[Any]) -> IngestReport:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[IngestReport] = loop.create_future()
-        self._waiting.append((items, future))
-        if not self._writing:
-            self._writing = True
-            self._task = loop.create_task(self._write_waiting())
-        return await future
+    def _write_inline(self) -> None:
+        batch, self._inline = self._inline, []
+        try:
+            self._settle(batch, ingest_posts(self.store, self.rules, _posts(batch), False, None, self.max_rejected))
+        except StoreBusy:  # another process is writing: wait for it in the writer thread, not here
+            self._waiting.extend(batch)
+            if not self._writing:
+                self._writing = True
+                self._task = asyncio.get_running_loop().create_task(self._write_waiting())
+        except Exception as error:
+            self._fail(batch, error)
 
     async def _write_waiting(self) -> None:
         try:
             while self._waiting:
-                batch: list[tuple[Sequence[Any], asyncio.Future[IngestReport]]] = []
+                batch: Waiting = []
                 size = 0
                 while self._waiting and (not batch or size + len(self._waiting[0][0]) <= BATCH_RECORDS):
                     batch.append(self._waiting.pop(0))
                     size += len(batch[-1][0])
-                posts = [items for items, _ in batch]
+                write = partial(ingest_posts, self.store, self.rules, _posts(batch), max_rejected=self.max_rejected)
                 try:
-                    write = partial(ingest_posts, self.store, self.rules, posts, max_rejected=self.max_rejected)
-                    reports = await to_thread.run_sync(write)
-                except Exception as error:  # every post of the batch gets the error
-                    for _, future in batch:
-                        if not future.done():  # done: its client went away
-                            future.set_exception(error)
-                else:
-                    for (_, future), report in zip(batch, reports, strict=True):
-                        if not future.done():
-                            future.set_result(report)
+                    self._settle(batch, await to_thread.run_sync(write))
+                except Exception as error:
+                    self._fail(batch, error)
         finally:
             self._writing = False
+
+    @staticmethod
+    def _settle(batch: Waiting, reports: list[IngestReport]) -> None:
+        for (_, future), report in zip(batch, reports, strict=True):
+            if not future.done():  # done: its client went away
+                future.set_result(report)
+
+    @staticmethod
+    def _fail(batch: Waiting, error: Exception) -> None:
+        """Every post of the batch gets the error: nothing of it was stored."""
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
+
+
+def _posts(batch: Waiting) -> list[Sequence[Any]]:
+    return [items for items, _ in batch]

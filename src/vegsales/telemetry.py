@@ -1,50 +1,74 @@
-"""The outermost layer: a request id on every answer and log line, the HTTP metrics, the access log."""
+"""The outermost layer: the request's context (its id, its headers read once), the service's
+response headers, the HTTP metrics and the access log."""
 
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .asgi import header, reply_for, send_reply
-from .logs import REQUEST_ID, access_log
+from .asgi import reply_for, send_reply
+from .context import CURRENT, RequestContext
+from .logs import access_log
 from .metrics import Metrics
 
 MAX_REQUEST_ID = 128
+Headers = list[tuple[bytes, bytes]]
 
 
-def request_id(scope: Scope) -> str:
+def request_id(context: RequestContext) -> str:
     """The client's X-Request-ID when it is printable and at most 128 characters, else a new one."""
-    given = header(scope, b"x-request-id")
+    given = context.header(b"x-request-id")
     if given and len(given) <= MAX_REQUEST_ID and given.isascii() and given.isprintable() and given.strip():
         return given
     return os.urandom(16).hex()  # 128 random bits, as uuid4().hex, at a third of its cost
 
 
-class Telemetry:
-    """Gives each request its id (answered in X-Request-ID, set for the logs), times it, counts it
-    by route template, and writes the access line; an exception no layer answered becomes a 500
-    that carries the request id, logged once."""
+def encoded(headers: Iterable[tuple[str, str]]) -> Headers:
+    return [(name.lower().encode(), value.encode()) for name, value in headers]
 
-    def __init__(self, app: ASGIApp, routes: frozenset[str], metrics: Metrics | None, access: bool):
+
+class Telemetry:
+    """Gives each request its context and id (answered in X-Request-ID, set for the logs), serves
+    every path with or without a trailing slash (removed before any other layer sees it: no
+    redirect, POST bodies survive), adds the service's headers to every answer (and more to its
+    HTML pages), times the request, counts it by route template, and writes the access line; an
+    exception no layer answered becomes a 500 that carries the request id, logged once."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: frozenset[str],
+        metrics: Metrics | None,
+        access: bool,
+        headers: Iterable[tuple[str, str]] = (),
+        page_headers: Iterable[tuple[str, str]] = (),
+    ):
         self.app, self.routes, self.metrics, self.access = app, routes, metrics, access
+        self.headers, self.page_headers = encoded(headers), encoded(page_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = request_id(scope)
-        token = REQUEST_ID.set(rid)
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["request_id"] = rid
-        status, sent, started = 500, 0, time.perf_counter()
-        rid_header = (b"x-request-id", rid.encode())
+        started = time.perf_counter()
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            scope = {**scope, "path": path.rstrip("/") or "/"}
+        context = RequestContext.of(scope, "")
+        context.request_id = request_id(context)
+        token = CURRENT.set(context)
+        status, sent = 500, 0
+        headers = [(b"x-request-id", context.request_id.encode()), *self.headers]
 
-        async def send_with_id(message: Message) -> None:
+        async def send_with_headers(message: Message) -> None:
             nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), rid_header]
+                given: Headers = message.get("headers", [])
+                html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in given)
+                message["headers"] = [*given, *headers, *(self.page_headers if html else ())]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -53,25 +77,24 @@ class Telemetry:
         if metrics:
             metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send_with_headers)
         except Exception as error:  # nothing answered it: a 500, unless the answer is already out
             if status == 500 and not sent:
-                await send_reply(send_with_id, reply_for(error, scope))
+                await send_reply(send_with_headers, reply_for(error, scope))
         finally:
             seconds = time.perf_counter() - started
-            route = scope["path"].rstrip("/") or "/"
-            route = route if route in self.routes else "other"
+            route = scope["path"] if scope["path"] in self.routes else "other"
             if metrics:
                 metrics.in_flight.dec()
                 metrics.observe_request(route, scope["method"], status, seconds)
-                if state.get("error") == "storage_unavailable":
+                if context.error == "storage_unavailable":
                     metrics.store_errors.inc()
             if self.access:
-                self.log(scope, state, status, sent, seconds)
-            REQUEST_ID.reset(token)
+                self.log(scope, context, status, sent, seconds)
+            CURRENT.reset(token)
 
     @staticmethod
-    def log(scope: Scope, state: dict[str, Any], status: int, sent: int, seconds: float) -> None:
+    def log(scope: Scope, context: RequestContext, status: int, sent: int, seconds: float) -> None:
         fields: dict[str, Any] = {
             "method": scope["method"],
             "path": scope["path"],
@@ -80,7 +103,7 @@ class Telemetry:
             "bytes_sent": sent,
         }
         message = f"{scope['method']} {scope['path']} {status} {fields['duration_ms']}ms {sent}B"
-        if "records" in state:
-            fields["records_received"], fields["records_rejected"] = state["records"]
-            message += f" received={state['records'][0]} rejected={state['records'][1]}"
+        if context.records is not None:
+            fields["records_received"], fields["records_rejected"] = context.records
+            message += f" received={context.records[0]} rejected={context.records[1]}"
         access_log.info(message, extra=fields)

@@ -284,7 +284,7 @@ def test_an_unexpected_error_is_logged_with_the_request_id_body_size_and_traceba
     def broken(*args, **options):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(vegsales.pipeline, "ingest", broken)
+    monkeypatch.setattr(vegsales.pipeline, "ingest_posts", broken)
     caplog.handler.addFilter(RequestIdFilter())  # as the service's handler does: the id at the time of the event
     body = json.dumps([sale("2020-01-06", "Tomate", 1)]).encode()
     response = app_client.post("/post_sales", content=body, headers={"X-Request-ID": "boom-1"})

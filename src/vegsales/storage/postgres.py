@@ -17,7 +17,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
-from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, SqlTransaction, rejected_row
+from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, GoldCache, SqlTransaction, rejected_row
 
 log = logging.getLogger("vegsales")
 
@@ -116,6 +116,10 @@ class PostgresStore:
             options["options"] = f"-c search_path={schema}"
         # Autocommit: a read is one statement and one round trip, with no COMMIT after it; writes
         # open their transaction explicitly.
+        self._gold = GoldCache()
+        self._last_seq: int | None = None
+        """The seq of this process's last committed write: a write that finds another seq before it
+        follows another replica's, and what this one cached is stale."""
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, kwargs={"autocommit": True, **options}, open=False
         )
@@ -160,22 +164,32 @@ class PostgresStore:
             connection.execute(f"TRUNCATE {', '.join(TABLES)}")
             connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
             connection.execute("UPDATE store_version SET epoch = epoch + 1, seq = seq + 1")
+            self._gold.clear()
 
     @contextmanager
     def write(self, wait: bool = True) -> Iterator["PostgresWrite"]:
         # Pipeline mode: statements whose replies are not needed yet (the puts, the commit) travel
         # together with the next query, so the write lock is held for fewer round trips.
-        with self._connection() as connection, connection.pipeline(), connection.transaction():
-            try:
-                if not wait:
-                    connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
-                seq = int(value(connection, "UPDATE store_version SET seq = seq + 1 RETURNING seq"))
-            except psycopg.errors.LockNotAvailable:
-                raise StoreBusy from None
-            transaction = PostgresWrite(connection, seq)
-            yield transaction
-            if not transaction.wrote:
-                raise psycopg.Rollback  # a replay changed nothing: keep the version (and the ETags)
+        try:
+            with self._connection() as connection, connection.pipeline(), connection.transaction():
+                try:
+                    if not wait:
+                        connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
+                    seq = int(value(connection, "UPDATE store_version SET seq = seq + 1 RETURNING seq"))
+                except psycopg.errors.LockNotAvailable:
+                    raise StoreBusy from None
+                if seq != (self._last_seq or 0) + 1:  # another replica wrote since this one did
+                    self._gold.clear()
+                transaction = PostgresWrite(connection, seq, self._gold)
+                yield transaction
+                # Set before the commit, which the `with` runs: a failed commit clears it again below.
+                self._last_seq = seq if transaction.wrote else seq - 1
+                if not transaction.wrote:
+                    raise psycopg.Rollback  # a replay changed nothing: keep the version (and the ETags)
+        except BaseException:
+            self._gold.clear()
+            self._last_seq = None
+            raise
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
         rows = self._changes("bronze_sales", BRONZE_COLUMNS, since)
@@ -234,9 +248,10 @@ class PostgresWrite(SqlTransaction):
 
     PARAM = "%s"
 
-    def __init__(self, connection: psycopg.Connection, seq: int):
+    def __init__(self, connection: psycopg.Connection, seq: int, gold: GoldCache):
         self._connection = connection
         self._seq = seq
+        self._gold = gold
         self.wrote = False
 
     def _change_seq(self) -> int:
@@ -305,6 +320,7 @@ class PostgresWrite(SqlTransaction):
                 [r.is_outlier for r in rows],
             ),
         )
+        self._gold.written(rows)
 
     def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
         self._write(

@@ -17,6 +17,25 @@ CHUNK = 500
 """Keys per `IN (...)` query: one statement per chunk instead of one per key."""
 
 
+class GoldCache:
+    """Each vegetable's gold rows as this process last read or wrote them, for the write path (a post
+    recomputes the outlier flags over all of its vegetable's months). Valid only while no other
+    process or replica has written since this one's last write: the store checks that at the start
+    of each write transaction, and clears it then, or when a transaction fails."""
+
+    def __init__(self) -> None:
+        self.by_vegetable: dict[str, dict[str, GoldRow]] = {}
+
+    def clear(self) -> None:
+        self.by_vegetable.clear()
+
+    def written(self, rows: Sequence[GoldRow]) -> None:
+        for row in rows:
+            months = self.by_vegetable.get(row.vegetable)
+            if months is not None:  # a vegetable not read yet will be read whole, this row included
+                months[row.year_month] = row
+
+
 def rejected_row(
     record_hash: str, record: str, truncated: Any, errors: str, first: str, last: str, times: int
 ) -> RejectedRow:
@@ -32,6 +51,7 @@ class SqlTransaction(ABC):
 
     PARAM: str
     _connection: Any
+    _gold: GoldCache
 
     def _query(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return list(self._connection.execute(sql.format(p=self.PARAM), parameters))
@@ -44,8 +64,12 @@ class SqlTransaction(ABC):
         return [SilverRow(week, vegetable, kilos, raw, date) for week, kilos, raw, date in rows]
 
     def gold_rows(self, vegetable: str) -> list[GoldRow]:
-        rows = self._query(GOLD_ROWS, (vegetable,))
-        return [GoldRow(month, vegetable, kilos, bool(flag)) for month, kilos, flag in rows]
+        months = self._gold.by_vegetable.get(vegetable)
+        if months is None:
+            rows = self._query(GOLD_ROWS, (vegetable,))
+            months = {month: GoldRow(month, vegetable, kilos, bool(flag)) for month, kilos, flag in rows}
+            self._gold.by_vegetable[vegetable] = months
+        return list(months.values())
 
     def bronze_rows(self) -> list[BronzeRow]:
         return [BronzeRow(*row) for row in self._query(f"SELECT {BRONZE_COLUMNS} FROM bronze_sales")]
@@ -56,6 +80,7 @@ class SqlTransaction(ABC):
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
     ) -> None:
+        self._gold.clear()
         if bronze is not None:
             self._run("DELETE FROM bronze_sales")
         self._run("DELETE FROM silver_sales")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
-from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, SqlTransaction, rejected_row, rejected_values
+from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, GoldCache, SqlTransaction, rejected_row, rejected_values
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS store_version (
@@ -94,6 +94,12 @@ FEW_NAMES = 16
 """Up to this many raw names, bronze is read through its (vegetable, week_start) index, name by name."""
 
 
+CHANGES = """
+SELECT v.epoch, v.seq, {columns} FROM store_version v
+LEFT JOIN {table} ON {table}.change_seq > CASE WHEN v.epoch = ? THEN ? ELSE -1 END
+"""
+
+
 def statements(script: str) -> list[str]:
     """The statements of a script, to run one by one inside a transaction (executescript commits)."""
     return [statement for statement in script.split(";") if statement.strip()]
@@ -110,6 +116,9 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._closed = False
+        self._gold = GoldCache()
+        self._data_version: int | None = None
+        """The writer's `PRAGMA data_version` after its last commit: another connection's commit changes it."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._writer = self._connect()
@@ -191,6 +200,7 @@ class SqliteStore:
 
     def init(self) -> None:
         with self._transaction() as connection:
+            self._gold.clear()
             for table in TABLES:
                 connection.execute(f"DELETE FROM {table}")
             connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
@@ -209,12 +219,18 @@ class SqliteStore:
                 raise StorageError(f"SQLite database {self.path} is closed")
             try:
                 self._begin(wait)
+                data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
+                if data_version != self._data_version:  # another process wrote: what this one cached is stale
+                    self._gold.clear()
+                self._data_version = None  # until this transaction commits
                 try:
                     yield self._writer
                 except BaseException:
+                    self._gold.clear()
                     self._writer.execute("ROLLBACK")
                     raise
                 self._writer.execute("COMMIT")
+                self._data_version = data_version
                 self._last_write, self._truncated = time.monotonic(), False
             except sqlite3.Error as error:
                 if self._writer.in_transaction:
@@ -243,33 +259,25 @@ class SqliteStore:
     @contextmanager
     def write(self, wait: bool = True) -> Iterator["SqliteWrite"]:
         with self._transaction(wait) as connection:
-            yield SqliteWrite(connection)
+            yield SqliteWrite(connection, self._gold)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
-        return self._changes(since, f"SELECT {BRONZE_COLUMNS} FROM bronze_sales", BronzeRow)
+        return self._changes(since, "bronze_sales", BRONZE_COLUMNS, BronzeRow)
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
-        query = "SELECT year_month, vegetable, kilo_sold, is_outlier FROM gold_sales"
-        return self._changes(since, query, gold_row)
+        return self._changes(since, "gold_sales", "year_month, vegetable, kilo_sold, is_outlier", gold_row)
 
-    def _changes(self, since: Cursor | None, select: str, make_row: Callable[..., Row]) -> Changes[Row]:
-        connection = self._reader()
+    def _changes(self, since: Cursor | None, table: str, columns: str, make_row: Callable[..., Row]) -> Changes[Row]:
+        epoch, seq = since or (None, -1)
         try:
-            # One read transaction: the version and the rows come from the same snapshot.
-            connection.execute("BEGIN")
-            try:
-                epoch, seq = connection.execute("SELECT epoch, seq FROM store_version").fetchone()
-                if since is None or since[0] != epoch:
-                    reset, rows = True, connection.execute(select).fetchall()
-                elif since[1] == seq:
-                    reset, rows = False, []
-                else:
-                    reset, rows = False, connection.execute(f"{select} WHERE change_seq > ?", (since[1],)).fetchall()
-            finally:
-                connection.execute("COMMIT")
+            # One statement, one snapshot: the version and the rows changed since `since` (every
+            # row when `since` is of another epoch: the table was emptied since).
+            rows = self._reader().execute(CHANGES.format(table=table, columns=columns), (epoch, seq)).fetchall()
         except sqlite3.Error as error:
             raise StorageError(f"SQLite read failed: {error}") from error
-        return Changes((epoch, seq), [make_row(*row) for row in rows], reset)
+        epoch_now, seq_now = rows[0][0], rows[0][1]
+        changed = [make_row(*row[2:]) for row in rows] if rows[0][2] is not None else []
+        return Changes((epoch_now, seq_now), changed, epoch_now != epoch)
 
     def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
         query = f"SELECT {REJECTED_COLUMNS} FROM rejected_sales ORDER BY last_received DESC, record_hash DESC LIMIT ?"
@@ -322,8 +330,9 @@ class SqliteWrite(SqlTransaction):
 
     PARAM = "?"
 
-    def __init__(self, connection: sqlite3.Connection):
+    def __init__(self, connection: sqlite3.Connection, gold: GoldCache):
         self._connection = connection
+        self._gold = gold
         self._seq: int | None = None
 
     def _change_seq(self) -> int:
@@ -372,6 +381,7 @@ class SqliteWrite(SqlTransaction):
             "change_seq = excluded.change_seq",
             [(row.year_month, row.vegetable, row.kilo_sold, row.is_outlier, seq) for row in rows],
         )
+        self._gold.written(rows)
 
     def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
         self._connection.executemany(

@@ -1,0 +1,186 @@
+"""Instructions per request of each hot request type, counted under callgrind, against a budget.
+
+python -m bench.cost [--backends sqlite csv] [--budget bench/budget.toml] [--check] [--out FILE]
+
+CPU time drifts with whatever else the machine runs; instructions do not. Each server runs
+under valgrind's callgrind (`PYTHONHASHSEED=0`), the sample file imported and the mix run for a
+while to warm up; then, over one keep-alive connection with locust's headers, these sequences,
+the counters zeroed before each and read after it (every thread of the server, the HTTP server
+and the store's own threads included):
+
+- `post`: one-record posts, each a sample row with its kilos varied (an update, as under load);
+- `post + raw`, `post + monthly`: each such post followed by `GET /get_raw_sales` or by
+  `GET /get_monthly_sales` (flag alternating): the read after a post, which must bring its cached
+  body up to date, is the difference from `post`;
+- `bulk post`: posts of 1,000 sample rows with their kilos varied.
+
+With --check, the figures are compared with the budget file and the exit status is 1 when any
+exceeds its budget by more than `tolerance` (10 %). Lowering a budget is one edit of that file.
+"""
+
+import argparse
+import http.client
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import orjson
+
+from bench.load import import_sample
+from bench.sample import valid_sample_rows
+from tests.servers import Server
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = ROOT / "bench" / "budget.toml"
+SCRIPTS = {"sqlite": ("app_sql.py", "--db", "sales.db"), "csv": ("app_csv.py", "--data-dir", "csv")}
+HEADERS = {"Accept-Encoding": "gzip, deflate, br", "Content-Type": "application/json"}  # as locust sends
+REPEAT = 100
+BULK_REPEAT = 5
+BULK_RECORDS = 1000
+START_SECONDS = 600
+
+Request = tuple[str, str, bytes | None]
+
+
+class Mix:
+    """The benchmark's requests, the same at every run (a fixed seed)."""
+
+    def __init__(self, seed: int = 1):
+        self.rng, self.rows, self.without_outliers = random.Random(seed), valid_sample_rows(), False
+
+    def post(self, count: int = 1) -> Request:
+        """Sample rows with their kilos varied: stored rows updated, as most posts under load do."""
+        records = [
+            {
+                "date": row["date"],
+                "vegetable": row["vegetable"],
+                "kilo_sold": round(float(row["kilo_sold"]) * self.rng.uniform(0.8, 1.2), 1),
+            }
+            for row in self.rng.sample(self.rows, count)
+        ]
+        return ("POST", "/post_sales", orjson.dumps(records))
+
+    def raw(self) -> Request:
+        return ("GET", "/get_raw_sales", None)
+
+    def monthly(self) -> Request:
+        self.without_outliers = not self.without_outliers
+        return ("GET", f"/get_monthly_sales?remove_outliers={str(self.without_outliers).lower()}", None)
+
+
+def sequences(mix: Mix) -> dict[str, list[Request]]:
+    """The sequences counted, by name."""
+    return {
+        "post": [mix.post() for _ in range(REPEAT)],
+        "post + raw": [request for _ in range(REPEAT) for request in (mix.post(), mix.raw())],
+        "post + monthly": [request for _ in range(REPEAT) for request in (mix.post(), mix.monthly())],
+        "bulk post": [mix.post(BULK_RECORDS) for _ in range(BULK_REPEAT)],
+    }
+
+
+def per_request(counts: dict[str, int]) -> dict[str, float]:
+    """Instructions per request of each hot request type, from the counts of the sequences."""
+    post = counts["post"] / REPEAT
+    return {
+        "post, 1 record": post,
+        "raw read after a post": counts["post + raw"] / REPEAT - post,
+        "monthly read after a post": counts["post + monthly"] / REPEAT - post,
+        f"post, {BULK_RECORDS:,} records": counts["bulk post"] / BULK_REPEAT,
+    }
+
+
+def send_all(connection: http.client.HTTPConnection, requests: list[Request]) -> None:
+    """Each request in turn over one keep-alive connection; every answer must be a 200."""
+    for method, path, body in requests:
+        connection.request(method, path, body=body, headers=HEADERS)
+        response = connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{method} {path}: {response.status} {answer[:200]!r}")
+
+
+def counted(backend: str, folder: Path) -> dict[str, int]:
+    """Instructions the server executed for each sequence, under callgrind."""
+    script, flag, location = SCRIPTS[backend]
+    dumps = folder / "callgrind.out"
+    valgrind = ("valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={dumps}")
+    server = Server(
+        script, flag, str(folder / location), wrapper=valgrind, log_file=folder / "stderr", env={"PYTHONHASHSEED": "0"}
+    )
+    mix, counts = Mix(), {}
+    try:
+        server.wait_ready(START_SECONDS)
+        import_sample(server.url)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=START_SECONDS)
+        warm_up = Mix(seed=2)
+        send_all(connection, [r for _ in range(100) for r in (warm_up.post(), warm_up.raw(), warm_up.monthly())])
+        send_all(connection, [warm_up.post(BULK_RECORDS)])
+        pid = str(server.process.pid)
+        for number, (name, requests) in enumerate(sequences(mix).items(), 1):
+            send_all(connection, [warm_up.raw(), warm_up.monthly(), warm_up.monthly()])  # every cached body current
+            subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
+            send_all(connection, requests)
+            subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
+            text = Path(f"{dumps}.{number}").read_text(encoding="utf-8", errors="replace")
+            summary = re.search(r"^summary: (\d+)$", text, re.MULTILINE)
+            if summary is None:
+                raise RuntimeError(f"no summary in {dumps}.{number}")
+            counts[name] = int(summary.group(1))
+        connection.close()
+    finally:
+        server.stop()
+    return counts
+
+
+def table(figures: dict[str, dict[str, float]], budget: dict, tolerance: float) -> tuple[list[str], list[str]]:
+    """The report's rows, and the figures over budget."""
+    lines = [
+        "| backend | request | instructions | budget | ratio to budget |",
+        "|---|---|---:|---:|---:|",
+    ]
+    over = []
+    for backend, by_request in figures.items():
+        for request, count in by_request.items():
+            allowed = budget.get(backend, {}).get(request)
+            ratio = f"{count / allowed:.3f}" if allowed else "-"
+            if allowed and count > allowed * (1 + tolerance):
+                over.append(f"{backend}, {request}: {count:,.0f} > {allowed:,} + {tolerance:.0%}")
+                ratio += " OVER"
+            lines.append(f"| {backend} | {request} | {count:,.0f} | {f'{allowed:,}' if allowed else '-'} | {ratio} |")
+    return lines, over
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backends", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
+    parser.add_argument("--budget", type=Path, default=BUDGET)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a figure exceeds its budget")
+    parser.add_argument("--out", type=Path, help="also write the table to this file")
+    args = parser.parse_args()
+    if not shutil.which("valgrind"):
+        raise SystemExit("bench/cost.py needs valgrind: apt-get install valgrind")
+    budget = tomllib.loads(args.budget.read_text(encoding="utf-8"))
+    figures = {}
+    for backend in args.backends:
+        with tempfile.TemporaryDirectory() as folder:
+            figures[backend] = per_request(counted(backend, Path(folder)))
+        print(
+            f"{backend}: " + ", ".join(f"{name} {count:,.0f}" for name, count in figures[backend].items()), flush=True
+        )
+    lines, over = table(figures, budget, budget["tolerance"])
+    text = "\n".join(["# Instructions per request (callgrind)", "", *lines]) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    if args.check and over:
+        print("over budget:\n" + "\n".join(f"- {line}" for line in over), file=sys.stderr)
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
