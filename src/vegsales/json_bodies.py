@@ -105,19 +105,21 @@ class View(Generic[Row]):
         self._dirty: set[int] | None = None  # pieces to re-render; None: every piece
         self._stale = True
 
-    def apply(self, changed: Sequence[Row], reset: bool) -> None:
+    def apply(self, changed: Sequence[Row], rendered: Sequence[bytes], reset: bool) -> None:
+        """Take in rows written since the last apply, with their JSON (`rendered`, side by side)."""
         if reset:
             self.rows.clear()
             self._dirty, self._stale = None, True
-        kept, left = [], []
-        for row in changed:
+        kept, texts, left = [], [], []
+        for row, text in zip(changed, rendered, strict=True):
             if self.keep(row):
                 kept.append(row)
+                texts.append(text)
             elif (key := self.key(row)) in self.rows.rows:
                 left.append(key)  # no longer shown: its followers move up
         for key in left:
             self.rows.remove(key)
-        replaced = self.rows.update(kept)
+        replaced = self.rows.update(kept, texts)
         if left or any(before is None for before in replaced):
             self._dirty = None
         elif self._dirty is not None:
@@ -147,6 +149,7 @@ class JsonTable(Generic[Row]):
         render: Callable[[Row], bytes] = orjson.dumps,
     ):
         self._changes: Callable[[Cursor | None], Changes[Row]] = changes
+        self._render: Callable[[Row], bytes] = render
         self._cursor: Cursor | None = None
         filters = {"all": _every_row, **(variants or {})}
         self._views: dict[str, View[Row]] = {name: View(key, render, keep) for name, keep in filters.items()}
@@ -156,8 +159,9 @@ class JsonTable(Generic[Row]):
         changes = self._changes(self._cursor)
         self._cursor = changes.cursor
         if changes.rows or changes.reset:
+            rendered = [self._render(row) for row in changes.rows]  # once, whatever the number of views
             for view in self._views.values():
-                view.apply(changes.rows, changes.reset)
+                view.apply(changes.rows, rendered, changes.reset)
 
     def rows(self) -> list[Row]:
         """The rows as of the last refresh, in key order."""

@@ -22,30 +22,31 @@ class RenderedRows(Generic[Rendered]):
         self.keys: list[Key] = []  # sorted ...
         self.rendered: list[Rendered] = []  # ... and side by side with the keys
 
-    def update(self, rows: Sequence[Any]) -> list[Any | None]:
-        """Insert or replace rows by key; returns the row each one replaced (None if new)."""
+    def update(self, rows: Sequence[Any], rendered: Sequence[Rendered] | None = None) -> list[Any | None]:
+        """Insert or replace rows by key (`rendered`: their texts, when the caller has them);
+        returns the row each one replaced (None if new)."""
+        texts = rendered if rendered is not None else [self._render(row) for row in rows]
+        keys = [self._key(row) for row in rows]
         replaced, new_keys = [], []
-        for row in rows:
-            key = self._key(row)
-            before = self.rows.get(key)
+        stored, by_key = self.rows, self._by_key
+        for key, row, text in zip(keys, rows, texts, strict=True):
+            before = stored.get(key)
             replaced.append(before)
-            self.rows[key] = row
-            self._by_key[key] = self._render(row)
+            stored[key] = row
+            by_key[key] = text
             if before is None:
                 new_keys.append(key)
         if len(new_keys) > BULK:
-            self.keys = sorted(self.rows)
-            self.rendered = [self._by_key[key] for key in self.keys]
+            self.keys = sorted(stored)
+            self.rendered = [by_key[key] for key in self.keys]
             return replaced
         for key in new_keys:
             position = bisect.bisect_left(self.keys, key)
             self.keys.insert(position, key)
-            self.rendered.insert(position, self._by_key[key])
-        new = set(new_keys)
-        for row, before in zip(rows, replaced, strict=True):
-            key = self._key(row)
-            if before is not None and key not in new:
-                self.rendered[bisect.bisect_left(self.keys, key)] = self._by_key[key]
+            self.rendered.insert(position, by_key[key])
+        for key, before in zip(keys, replaced, strict=True):
+            if before is not None:  # a key seen twice in `rows` was new, then replaced: either way in place
+                self.rendered[bisect.bisect_left(self.keys, key)] = by_key[key]
         return replaced
 
     def remove(self, key: Key) -> Any:

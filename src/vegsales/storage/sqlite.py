@@ -269,10 +269,21 @@ class SqliteStore:
 
     def _changes(self, since: Cursor | None, table: str, columns: str, make_row: Callable[..., Row]) -> Changes[Row]:
         epoch, seq = since or (None, -1)
+        # One statement, one snapshot: the version and the rows changed since `since` (every row
+        # when `since` is of another epoch: the table was emptied since).
+        query = CHANGES.format(table=table, columns=columns)
         try:
-            # One statement, one snapshot: the version and the rows changed since `since` (every
-            # row when `since` is of another epoch: the table was emptied since).
-            rows = self._reader().execute(CHANGES.format(table=table, columns=columns), (epoch, seq)).fetchall()
+            # Through the writer's connection when no write is under way: its page cache holds what
+            # it wrote, where a reader's connection drops its whole cache after any commit.
+            if self._write_lock.acquire(blocking=False):
+                try:
+                    if self._closed:
+                        raise StorageError(f"SQLite database {self.path} is closed")
+                    rows = self._writer.execute(query, (epoch, seq)).fetchall()
+                finally:
+                    self._write_lock.release()
+            else:
+                rows = self._reader().execute(query, (epoch, seq)).fetchall()
         except sqlite3.Error as error:
             raise StorageError(f"SQLite read failed: {error}") from error
         epoch_now, seq_now = rows[0][0], rows[0][1]
