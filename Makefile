@@ -8,7 +8,7 @@ PORT ?= 8000
 DB ?= data/sales.db
 DATA_DIR ?= data/csv
 
-.PHONY: install run run-csv test lint bench docker-test clean
+.PHONY: install run run-csv test lint budget bench docker-test clean
 
 install: $(INSTALLED)
 
@@ -33,6 +33,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+
+# Instructions per request of the hot request types under callgrind, against bench/budget.toml (needs valgrind).
+budget: install
+	$(BIN)/python -m bench.cost --check
 
 # Benchmarks (about an hour; bench/instructions.py needs valgrind): figures go to bench/results/*.md.
 bench: install

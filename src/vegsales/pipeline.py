@@ -264,17 +264,21 @@ def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) ->
                 vegetable, weeks_overlapping(first_month)[0], weeks_overlapping(last_month)[1]
             )
             recomputed.update((month, kilos) for (month, _), kilos in monthly_sales(weeks).items() if month in months)
-        before = {row.year_month: row for row in transaction.gold_rows(vegetable)}
-        kilos_by_month = {month: row.kilo_sold for month, row in before.items()}
+        stored = transaction.gold_rows(vegetable)
+        kilos_by_month = {month: row.kilo_sold for month, row in stored.items()}
         kilos_by_month.update(recomputed)
         outliers = outlier_months(kilos_by_month)
-        transaction.put_gold(
-            [
-                GoldRow(month, vegetable, kilos, month in outliers)
-                for month, kilos in kilos_by_month.items()
-                if (old := before.get(month)) is None or (old.kilo_sold, old.is_outlier) != (kilos, month in outliers)
-            ]
-        )
+        changed_rows = [  # the recomputed months whose kilos or flag moved, then the others whose flag did
+            GoldRow(month, vegetable, kilos, month in outliers)
+            for month, kilos in recomputed.items()
+            if (old := stored.get(month)) is None or (old.kilo_sold, old.is_outlier) != (kilos, month in outliers)
+        ]
+        changed_rows += [
+            GoldRow(month, vegetable, row.kilo_sold, not row.is_outlier)
+            for month, row in stored.items()
+            if row.is_outlier != (month in outliers) and month not in recomputed
+        ]
+        transaction.put_gold(changed_rows)
 
 
 def _month_stretches(months: Iterable[str]) -> list[tuple[str, str]]:

@@ -60,7 +60,7 @@ class Telemetry:
         context.request_id = request_id(context)
         token = CURRENT.set(context)
         status, sent = 500, 0
-        headers = [(b"x-request-id", context.request_id.encode()), *self.headers]
+        headers = [*self.headers, (b"x-request-id", context.request_id.encode())]
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, sent
@@ -68,7 +68,7 @@ class Telemetry:
                 status = message["status"]
                 given: Headers = message.get("headers", [])
                 html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in given)
-                message["headers"] = [*given, *headers, *(self.page_headers if html else ())]
+                message["headers"] = [*given, *(self.page_headers if html else ()), *headers]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)

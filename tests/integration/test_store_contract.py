@@ -73,7 +73,7 @@ def test_gold_rows_are_replaced_by_month_and_vegetable(store):
     write(store, gold=[GoldRow("2020-01", "tomato", 1.0, False), GoldRow("2020-01", "pear", 2.0, False)])
     write(store, gold=[GoldRow("2020-01", "tomato", 9.0, True)])
     with store.write() as transaction:
-        assert transaction.gold_rows("tomato") == [GoldRow("2020-01", "tomato", 9.0, True)]
+        assert transaction.gold_rows("tomato") == {"2020-01": GoldRow("2020-01", "tomato", 9.0, True)}
     assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == [
         GoldRow("2020-01", "pear", 2.0, False),
         GoldRow("2020-01", "tomato", 9.0, True),

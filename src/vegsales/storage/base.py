@@ -1,6 +1,6 @@
 """The storage interface: every operation the pipeline and the API use, and nothing else."""
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
@@ -56,8 +56,8 @@ class WriteTransaction(Protocol):
         sorted by (week_start, raw_vegetable) in code-point order."""
         ...
 
-    def gold_rows(self, vegetable: str) -> list[GoldRow]:
-        """Every gold row of a canonical vegetable."""
+    def gold_rows(self, vegetable: str) -> Mapping[str, GoldRow]:
+        """Every gold row of a canonical vegetable, by year_month (read only: it may be the store's cache)."""
         ...
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:

@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Collection, Hashable, Iterator, Sequence
+from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -325,9 +325,9 @@ class CsvWrite:
     def silver_rows(self, vegetable: str, first_week: str, last_week: str) -> list[SilverRow]:
         return self._tables[SILVER.file_name].between(vegetable, first_week, last_week)
 
-    def gold_rows(self, vegetable: str) -> list[GoldRow]:
+    def gold_rows(self, vegetable: str) -> Mapping[str, GoldRow]:
         table = self._tables[GOLD.file_name]
-        return [table.rows[key] for key in table.index.get(vegetable, [])]
+        return {key[0]: table.rows[key] for key in table.index.get(vegetable, [])}
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         self._put(GOLD, rows)

@@ -135,8 +135,8 @@ class Table(RenderedRows[str]):
         self.format = table_format
         self.index: dict[str, list[Key]] = {}
 
-    def update(self, rows: Sequence[Any]) -> list[Any | None]:
-        replaced = super().update(rows)
+    def update(self, rows: Sequence[Any], rendered: Sequence[str] | None = None) -> list[Any | None]:
+        replaced = super().update(rows, rendered)
         group_of = self.format.index
         if group_of:
             added: dict[str, list[Key]] = {}

@@ -1,7 +1,7 @@
 """What the SQL backends' write transactions share: reads, the quarantine and the settings."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
@@ -63,13 +63,13 @@ class SqlTransaction(ABC):
         rows = self._query(SILVER_ROWS, (vegetable, first_week, last_week))
         return [SilverRow(week, vegetable, kilos, raw, date) for week, kilos, raw, date in rows]
 
-    def gold_rows(self, vegetable: str) -> list[GoldRow]:
+    def gold_rows(self, vegetable: str) -> Mapping[str, GoldRow]:
         months = self._gold.by_vegetable.get(vegetable)
         if months is None:
             rows = self._query(GOLD_ROWS, (vegetable,))
             months = {month: GoldRow(month, vegetable, kilos, bool(flag)) for month, kilos, flag in rows}
             self._gold.by_vegetable[vegetable] = months
-        return list(months.values())
+        return months
 
     def bronze_rows(self) -> list[BronzeRow]:
         return [BronzeRow(*row) for row in self._query(f"SELECT {BRONZE_COLUMNS} FROM bronze_sales")]
