@@ -75,7 +75,7 @@ class Telemetry:
 
         metrics = self.metrics
         if metrics:
-            metrics.in_flight.inc()
+            metrics.request_started()
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception as error:  # nothing answered it: a 500, unless the answer is already out
@@ -85,7 +85,6 @@ class Telemetry:
             seconds = time.perf_counter() - started
             route = scope["path"] if scope["path"] in self.routes else "other"
             if metrics:
-                metrics.in_flight.dec()
                 metrics.observe_request(route, scope["method"], status, seconds)
                 if context.error == "storage_unavailable":
                     metrics.store_errors.inc()
