@@ -21,7 +21,7 @@ HEADERS = {
     "silver.csv": "week_start,vegetable,kilo_sold,raw_vegetable,date\n",
     "gold.csv": "year_month,vegetable,kilo_sold,is_outlier\n",
     "rejected.csv": "record_hash,record,truncated,errors,first_received,last_received,times\n",
-    "meta.csv": "key,value\nschema_version,2\n",
+    "meta.csv": "key,value\nschema_version,3\n",
 }
 
 
@@ -162,7 +162,7 @@ BRONZE, REJECTED = HEADERS["bronze.csv"], HEADERS["rejected.csv"]
         ("bronze.csv", f'{BRONZE}2020-01-06,"A,1\n', r"bronze.csv, line \d+: unexpected end"),
         ("gold.csv", "year_month,vegetable,kilo_sold,is_outlier\n2020-01,tomato,1,maybe\n", r"gold.csv, line 2"),
         ("rejected.csv", f"{REJECTED}abc,{{}},false,[],t,t,0\n", r"rejected.csv, line 2: expected a count >= 1"),
-        ("meta.csv", "key,value\nschema_version,3\n", r"schema version 3, this vegsales knows 2"),
+        ("meta.csv", "key,value\nschema_version,4\n", r"schema version 4, this vegsales knows 3"),
     ],
 )
 def test_a_bad_line_stops_start_up_naming_file_and_line(store, folder, file, text, message):

@@ -12,9 +12,10 @@ Cursor = tuple[int, int]
 
 Row = TypeVar("Row", BronzeRow, GoldRow)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """2: bronze and silver keyed by the first day of the week, with the date as sent; rejected_sales;
-store_meta. A store of version 1 is migrated when it is opened, in one transaction."""
+store_meta. 3: bronze keyed by (vegetable, week_start), silver by (vegetable, week_start,
+raw_vegetable). An older store is brought up to date when it is opened (storage/migrations/)."""
 
 TABLES = ("bronze_sales", "silver_sales", "gold_sales", "rejected_sales")
 

@@ -133,8 +133,12 @@ class CsvStore:
             table.clear()
             table.update(list(read_rows(self.folder / table.format.file_name, table.format)))
         version = int(self.meta().get("schema_version", "0"))
-        if version != SCHEMA_VERSION:
+        if version > SCHEMA_VERSION:
             raise BadFile(f"data folder {self.folder}: schema version {version}, this vegsales knows {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:  # the files are the same since version 2: only the number changes
+            self._tables[META.file_name].update([Setting("schema_version", str(SCHEMA_VERSION))])
+            self._commit_all()
+            log.warning("CSV folder %s: migrated from schema version %d to %d", self.folder, version, SCHEMA_VERSION)
 
     def _migrate_from_version_1(self) -> None:
         """Version 1 had three files keyed by the date as sent (always the first day of the week)."""

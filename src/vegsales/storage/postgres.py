@@ -16,6 +16,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
+from . import migrations
 from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, GoldCache, SqlTransaction, rejected_row
 
@@ -42,19 +43,17 @@ CREATE TABLE IF NOT EXISTS bronze_sales (
     kilo_sold double precision NOT NULL,
     received_at text NOT NULL,
     change_seq bigint NOT NULL,
-    PRIMARY KEY (week_start, vegetable)
+    PRIMARY KEY (vegetable, week_start)
 );
 CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
-CREATE INDEX IF NOT EXISTS bronze_sales_vegetable_week ON bronze_sales (vegetable, week_start);
 CREATE TABLE IF NOT EXISTS silver_sales (
     week_start text COLLATE "C" NOT NULL,
     vegetable text COLLATE "C" NOT NULL,
     kilo_sold double precision NOT NULL,
     raw_vegetable text COLLATE "C" NOT NULL,
     date text COLLATE "C" NOT NULL,
-    PRIMARY KEY (week_start, raw_vegetable)
+    PRIMARY KEY (vegetable, week_start, raw_vegetable)
 );
-CREATE INDEX IF NOT EXISTS silver_sales_vegetable_week ON silver_sales (vegetable, week_start, raw_vegetable);
 CREATE TABLE IF NOT EXISTS gold_sales (
     year_month text COLLATE "C" NOT NULL,
     vegetable text COLLATE "C" NOT NULL,
@@ -74,22 +73,6 @@ CREATE TABLE IF NOT EXISTS rejected_sales (
     times integer NOT NULL
 );
 CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received);
-"""
-
-# Version 1 keyed bronze and silver by the date as sent, always the first day of the week.
-FROM_VERSION_1 = """
-CREATE TABLE store_meta (key text PRIMARY KEY, value text NOT NULL);
-INSERT INTO store_meta VALUES ('week_date', 'start');
-ALTER TABLE bronze_sales ADD COLUMN week_start text COLLATE "C", ADD COLUMN received_at text;
-UPDATE bronze_sales
-   SET week_start = date, received_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"');
-ALTER TABLE bronze_sales ALTER COLUMN week_start SET NOT NULL, ALTER COLUMN received_at SET NOT NULL,
-    DROP CONSTRAINT bronze_sales_pkey, ADD PRIMARY KEY (week_start, vegetable);
-ALTER TABLE silver_sales RENAME COLUMN date TO week_start;
-ALTER TABLE silver_sales ADD COLUMN date text COLLATE "C";
-UPDATE silver_sales SET date = week_start;
-ALTER TABLE silver_sales ALTER COLUMN date SET NOT NULL;
-DROP INDEX silver_sales_vegetable_date;
 """
 
 # One statement: the version and the rows come from the same snapshot. A cursor from another
@@ -136,17 +119,24 @@ class PostgresStore:
 
     def _create_or_migrate(self, connection: psycopg.Connection[Any]) -> None:
         """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
-        old = value(connection, "SELECT to_regclass('bronze_sales') IS NOT NULL AND to_regclass('store_meta') IS NULL")
-        if old:
-            connection.execute(FROM_VERSION_1)
-        connection.execute(SCHEMA)
-        version = int(value(connection, "SELECT value FROM store_meta WHERE key = 'schema_version'"))
+        version = SCHEMA_VERSION
+        if value(connection, "SELECT to_regclass('store_meta') IS NOT NULL"):
+            version = int(value(connection, "SELECT value FROM store_meta WHERE key = 'schema_version'"))
+        elif value(connection, "SELECT to_regclass('bronze_sales') IS NOT NULL"):
+            version = 1  # version 1 had no settings table
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
             )
-        if old:
-            log.warning("PostgreSQL database %s: migrated from schema version 1 to %d", redact(self.url), version)
+        for script in [*migrations.scripts(version, "postgres"), SCHEMA]:
+            connection.execute(script)
+        if version < SCHEMA_VERSION:
+            log.warning(
+                "PostgreSQL database %s: migrated from schema version %d to %d",
+                redact(self.url),
+                version,
+                SCHEMA_VERSION,
+            )
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -275,7 +265,7 @@ class PostgresWrite(SqlTransaction):
             "SELECT week_start, vegetable, date, kilo_sold, received_at, %s "
             "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[]) "
             "AS r(week_start, vegetable, date, kilo_sold, received_at) "
-            "ON CONFLICT (week_start, vegetable) DO UPDATE SET date = excluded.date, kilo_sold = excluded.kilo_sold, "
+            "ON CONFLICT (vegetable, week_start) DO UPDATE SET date = excluded.date, kilo_sold = excluded.kilo_sold, "
             "received_at = excluded.received_at, change_seq = excluded.change_seq",
             (
                 self._change_seq(),
@@ -291,8 +281,8 @@ class PostgresWrite(SqlTransaction):
         self._write(
             "INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[]) "
-            "ON CONFLICT (week_start, raw_vegetable) DO UPDATE "
-            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold, date = excluded.date",
+            "ON CONFLICT (vegetable, week_start, raw_vegetable) DO UPDATE "
+            "SET kilo_sold = excluded.kilo_sold, date = excluded.date",
             (
                 [r.week_start for r in rows],
                 [r.vegetable for r in rows],

@@ -9,7 +9,10 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+import orjson
+
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
+from . import migrations
 from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, GoldCache, SqlTransaction, rejected_row, rejected_values
 
@@ -31,19 +34,17 @@ CREATE TABLE IF NOT EXISTS bronze_sales (
     kilo_sold REAL NOT NULL,
     received_at TEXT NOT NULL,
     change_seq INTEGER NOT NULL,
-    PRIMARY KEY (week_start, vegetable)
+    PRIMARY KEY (vegetable, week_start)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
-CREATE INDEX IF NOT EXISTS bronze_sales_vegetable_week ON bronze_sales (vegetable, week_start);
 CREATE TABLE IF NOT EXISTS silver_sales (
     week_start TEXT NOT NULL,
     vegetable TEXT NOT NULL,
     kilo_sold REAL NOT NULL,
     raw_vegetable TEXT NOT NULL,
     date TEXT NOT NULL,
-    PRIMARY KEY (week_start, raw_vegetable)
+    PRIMARY KEY (vegetable, week_start, raw_vegetable)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS silver_sales_vegetable_week ON silver_sales (vegetable, week_start, raw_vegetable);
 CREATE TABLE IF NOT EXISTS gold_sales (
     year_month TEXT NOT NULL,
     vegetable TEXT NOT NULL,
@@ -65,22 +66,6 @@ CREATE TABLE IF NOT EXISTS rejected_sales (
 CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received);
 """
 
-# Version 1 keyed bronze and silver by the date as sent, always the first day of the week.
-FROM_VERSION_1 = """
-DROP INDEX bronze_sales_change_seq;
-DROP INDEX silver_sales_vegetable_date;
-ALTER TABLE bronze_sales RENAME TO bronze_sales_v1;
-ALTER TABLE silver_sales RENAME TO silver_sales_v1;
-{schema}
-INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq)
-    SELECT date, vegetable, date, kilo_sold, :now, change_seq FROM bronze_sales_v1;
-INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date)
-    SELECT date, vegetable, kilo_sold, raw_vegetable, date FROM silver_sales_v1;
-DROP TABLE bronze_sales_v1;
-DROP TABLE silver_sales_v1;
-INSERT INTO store_meta VALUES ('week_date', 'start');
-"""
-
 log = logging.getLogger("vegsales")
 CHECKPOINT_SECONDS = 0.5
 IDLE_SECONDS = 1.0
@@ -90,8 +75,6 @@ WAL_LIMIT_BYTES = 4 * 1024 * 1024
 WAL_RESTART_BYTES = 16 * 1024 * 1024
 """Past this size the WAL is emptied even under load (a TRUNCATE checkpoint, waiting briefly for readers)."""
 BUSY_TIMEOUT_SECONDS = 10
-FEW_NAMES = 16
-"""Up to this many raw names, bronze is read through its (vegetable, week_start) index, name by name."""
 
 
 CHANGES = """
@@ -144,18 +127,22 @@ class SqliteStore:
     def _create_or_migrate(self, connection: sqlite3.Connection) -> None:
         """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
         tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        old = "bronze_sales" in tables and "store_meta" not in tables
-        for statement in statements(FROM_VERSION_1.format(schema=SCHEMA) if old else SCHEMA):
-            connection.execute(statement, {"now": utc_now()} if ":now" in statement else ())
-        version = int(dict(connection.execute("SELECT key, value FROM store_meta"))["schema_version"])
+        version = SCHEMA_VERSION
+        if "store_meta" in tables:
+            version = int(dict(connection.execute("SELECT key, value FROM store_meta"))["schema_version"])
+        elif "bronze_sales" in tables:
+            version = 1  # version 1 had no settings table
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
             )
+        for script in [*migrations.scripts(version, "sqlite"), SCHEMA]:
+            for statement in statements(script):
+                connection.execute(statement, {"now": utc_now()} if ":now" in statement else ())
         # A random first epoch: a recreated database never reuses an old ETag.
         connection.execute("INSERT OR IGNORE INTO store_version VALUES (1, ?, 0)", (secrets.randbits(52),))
-        if old:
-            log.warning("SQLite database %s: migrated from schema version 1 to %d", self.path, SCHEMA_VERSION)
+        if version < SCHEMA_VERSION:
+            log.warning("SQLite database %s: migrated from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def _checkpoint_regularly(self, connection: sqlite3.Connection) -> None:
         # Under load, PASSIVE checkpoints copy the WAL into the database without waiting for anyone;
@@ -354,22 +341,19 @@ class SqliteWrite(SqlTransaction):
         return self._seq
 
     def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
-        select = f"SELECT {BRONZE_COLUMNS} FROM bronze_sales WHERE week_start BETWEEN ? AND ?"
-        if len(vegetables) > FEW_NAMES:
-            # One range scan over the weeks concerned beats thousands of point lookups.
-            rows = self._connection.execute(select, (first_week, last_week))
-            return [BronzeRow(*row) for row in rows if row[1] in vegetables]
-        found = []
-        for vegetable in vegetables:
-            rows = self._connection.execute(f"{select} AND vegetable = ?", (first_week, last_week, vegetable))
-            found += [BronzeRow(*row) for row in rows]
-        return found
+        # Keyed by (vegetable, week_start): each name's weeks are one range of the primary key.
+        rows = self._connection.execute(
+            f"SELECT {BRONZE_COLUMNS} FROM bronze_sales "
+            "WHERE vegetable IN (SELECT value FROM json_each(?)) AND week_start BETWEEN ? AND ?",
+            (orjson.dumps(list(vegetables)).decode(), first_week, last_week),
+        )
+        return [BronzeRow(*row) for row in rows]
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
         seq = self._change_seq()
         self._connection.executemany(
             "INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (week_start, vegetable) DO UPDATE "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vegetable, week_start) DO UPDATE "
             "SET date = excluded.date, kilo_sold = excluded.kilo_sold, received_at = excluded.received_at, "
             "change_seq = excluded.change_seq",
             [(row.week_start, row.vegetable, row.date, row.kilo_sold, row.received_at, seq) for row in rows],
@@ -378,8 +362,8 @@ class SqliteWrite(SqlTransaction):
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
         self._connection.executemany(
             "INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (week_start, raw_vegetable) DO UPDATE "
-            "SET vegetable = excluded.vegetable, kilo_sold = excluded.kilo_sold, date = excluded.date",
+            "ON CONFLICT (vegetable, week_start, raw_vegetable) DO UPDATE "
+            "SET kilo_sold = excluded.kilo_sold, date = excluded.date",
             [(row.week_start, row.vegetable, row.kilo_sold, row.raw_vegetable, row.date) for row in rows],
         )
 
