@@ -1,5 +1,6 @@
 """Serve the API with uvicorn, in one process or several on one database."""
 
+import gc
 import logging
 import os
 import tempfile
@@ -132,7 +133,24 @@ def app_from_environment() -> SalesApp:
     """App factory for worker processes (uvicorn --factory)."""
     settings = Settings.from_environment()
     configure_logging(settings.log_format)
-    return build_app(settings)
+    app = build_app(settings)
+    tune_garbage_collector()
+    return app
+
+
+GC_THRESHOLDS = (50_000, 20, 20)
+
+
+def tune_garbage_collector() -> None:
+    """Fewer passes of the cycle collector over the service's long-lived objects.
+
+    The tables a server holds in memory (rows, rendered JSON, caches) are many objects that never
+    form cycles, yet every full collection walks them all: with the default thresholds a
+    50,000-record post spent a quarter of its time there. What exists at start-up is frozen
+    (never walked again), and collections run after 50,000 allocations instead of 700."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(
@@ -181,6 +199,7 @@ def serve(
     )
     if workers == 1:
         LimitedHttpToolsProtocol.limits = limits
+        tune_garbage_collector()
         run(app)
         return
     app.close()
