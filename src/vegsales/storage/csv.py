@@ -291,7 +291,7 @@ class CsvWrite:
     def _put(self, table_format: TableFormat, rows: Sequence[Any]) -> None:
         table = self._tables[table_format.file_name]
         self.dirty.add(table_format.file_name)
-        for row, before in zip(rows, table.update(rows), strict=True):
+        for row, before in zip(rows, table.update(rows).replaced, strict=True):
             key = table_format.key(row)
             self._undo.append((table, key, before))
             self.written.append((table_format.file_name, key, row, self.seq))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..sorted_rows import BULK, Key, RenderedRows
+from ..sorted_rows import BULK, Key, RenderedRows, Updated
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import StorageError
 
@@ -135,8 +135,9 @@ class Table(RenderedRows[str]):
         self.format = table_format
         self.index: dict[str, list[Key]] = {}
 
-    def update(self, rows: Sequence[Any], rendered: Sequence[str] | None = None) -> list[Any | None]:
-        replaced = super().update(rows, rendered)
+    def update(self, rows: Sequence[Any], rendered: Sequence[str] | None = None) -> Updated:
+        updated = super().update(rows, rendered)
+        replaced = updated.replaced
         group_of = self.format.index
         if group_of:
             added: dict[str, list[Key]] = {}
@@ -153,7 +154,7 @@ class Table(RenderedRows[str]):
                 else:
                     for key in keys:
                         bisect.insort(members, key)
-        return replaced
+        return updated
 
     def remove(self, key: Key) -> Any:
         row = super().remove(key)
