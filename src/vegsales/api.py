@@ -6,6 +6,7 @@ the hot ones from routes that are never run. Shapes in /docs are the types the e
 serve (dataclasses and TypedDicts), not copies of them.
 """
 
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
@@ -225,7 +226,7 @@ class Sales:
         return self._quality[1]
 
     async def raw(self, scope: Scope, receive: Receive) -> Reply:
-        return table_reply(self.raw_sales, "all", scope)
+        return await self.table_reply(self.raw_sales, "all")
 
     async def monthly(self, scope: Scope, receive: Receive) -> Reply:
         query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
@@ -233,7 +234,13 @@ class Sales:
         flag = BOOLEANS.get(value)
         if flag is None:
             raise ApiError(400, "invalid_parameter", f"remove_outliers must be true or false, got {value!r}")
-        return table_reply(self.monthly_sales, "without_outliers" if flag else "all", scope)
+        return await self.table_reply(self.monthly_sales, "without_outliers" if flag else "all")
+
+    async def table_reply(self, table: JsonTable[Any], variant: str) -> Reply:
+        asked = time.monotonic()
+        if self.store.reads_wait_on_io:  # a database round trip: in a worker thread, so that the loop goes on
+            return await to_thread.run_sync(table_reply, table, variant, asked)
+        return table_reply(table, variant, asked)
 
 
 class SalesApp:
@@ -608,21 +615,23 @@ def parse_records(body: bytes, max_records: int) -> list[Any]:
     return payload
 
 
-def table_reply(table: JsonTable[Any], variant: str, scope: Scope) -> Reply:
-    """The table's current JSON, with an ETag; 304 when the client already has it."""
+def table_reply(table: JsonTable[Any], variant: str, asked: float | None = None) -> Reply:
+    """The table's current JSON (as of `asked`: see JsonTable.refresh), with an ETag; 304 when the
+    client already has it."""
     request = current_request()
     accept_encoding, if_none_match = request.header(b"accept-encoding") or "", request.header(b"if-none-match") or ""
-    table.refresh()
-    etag = table.etag(variant)
-    headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
-    # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
-    client_tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()}
-    if etag.removeprefix("W/") in client_tags or "*" in client_tags:
-        return Reply(304, b"", headers)
-    gzipped = accepts_gzip(accept_encoding) and table.worth_compressing(variant)
-    if gzipped:
-        headers["Content-Encoding"] = "gzip"
-    return Reply(200, table.body(variant, gzipped), headers)
+    with table.lock:
+        table.refresh(asked)
+        etag = table.etag(variant)
+        headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+        # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
+        client_tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()}
+        if etag.removeprefix("W/") in client_tags or "*" in client_tags:
+            return Reply(304, b"", headers)
+        gzipped = accepts_gzip(accept_encoding) and table.worth_compressing(variant)
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return Reply(200, table.body(variant, gzipped), headers)
 
 
 @lru_cache(maxsize=256)  # clients repeat their header: parsed once each

@@ -9,7 +9,10 @@ CRC-32 are ISA-L's (python-isal): on these pieces, deflate takes a third of the 
 standard library's zlib, for a smaller body, and the CRC a fifteenth (bench/results/compression.md).
 """
 
+import math
 import struct
+import threading
+import time
 from collections.abc import Callable, Hashable, Sequence
 from typing import Generic
 
@@ -151,19 +154,28 @@ class JsonTable(Generic[Row]):
         self._cursor: Cursor | None = None
         filters = {"all": _every_row, **(variants or {})}
         self._views: dict[str, View[Row]] = {name: View(key, render, keep) for name, keep in filters.items()}
+        self.lock = threading.RLock()
+        """Held to refresh, or to read a version whole (ETag and body): threads of the app refresh too."""
+        self._refreshed_at = -math.inf
 
-    def refresh(self) -> None:
-        """Apply what was written since the last refresh."""
-        changes = self._changes(self._cursor)
-        self._cursor = changes.cursor
-        if changes.rows or changes.reset:
-            rendered = [self._render(row) for row in changes.rows]  # once, whatever the number of views
-            for view in self._views.values():
-                view.apply(changes.rows, rendered, changes.reset)
+    def refresh(self, asked: float | None = None) -> None:
+        """Apply what was written since the last refresh, unless a refresh that began at or after
+        `asked` (time.monotonic() when the caller needed the table current) already did."""
+        with self.lock:
+            started = time.monotonic()
+            if asked is not None and self._refreshed_at >= asked:
+                return  # it saw every write committed before `asked`
+            changes = self._changes(self._cursor)
+            self._cursor, self._refreshed_at = changes.cursor, started
+            if changes.rows or changes.reset:
+                rendered = [self._render(row) for row in changes.rows]  # once, whatever the number of views
+                for view in self._views.values():
+                    view.apply(changes.rows, rendered, changes.reset)
 
     def rows(self) -> list[Row]:
         """The rows as of the last refresh, in key order."""
-        return self._views["all"].rows.ordered_rows()
+        with self.lock:
+            return self._views["all"].rows.ordered_rows()
 
     def etag(self, variant: str = "all") -> str:
         # Weak: the gzip and identity encodings of one version share it (RFC 9110 8.8.1).

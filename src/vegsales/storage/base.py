@@ -122,6 +122,10 @@ class Store(Protocol):
     then writes from worker threads, so that reads go on meanwhile and concurrent posts can
     share one commit. False when a write is quicker than the hop to a thread."""
 
+    reads_wait_on_io: bool
+    """True when a read waits on I/O (a database across the network): the API then reads from worker
+    threads, so that the event loop goes on meanwhile."""
+
     def init(self) -> None:
         """Create the tables if missing, else empty them (and the count of dropped rejections)."""
         ...

@@ -65,6 +65,7 @@ class Published:
 class CsvStore:
     """The tables as CSV files in `folder` (created if missing), one process at a time."""
 
+    reads_wait_on_io = False
     writes_wait_on_io = True
 
     def __init__(self, folder: str | Path, fsync: bool = True):

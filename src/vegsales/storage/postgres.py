@@ -88,6 +88,7 @@ LEFT JOIN (SELECT {columns}, change_seq FROM {table}) t
 class PostgresStore:
     """The three tables in a PostgreSQL database (or one schema of it), created on first use."""
 
+    reads_wait_on_io = True
     writes_wait_on_io = True
 
     def __init__(self, url: str, schema: str | None = None, pool_size: int = 8):

@@ -92,6 +92,7 @@ def statements(script: str) -> list[str]:
 class SqliteStore:
     """The tables in one SQLite file, created (with its folder) on first use."""
 
+    reads_wait_on_io = False
     writes_wait_on_io = False
 
     def __init__(self, path: str | Path):

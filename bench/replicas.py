@@ -1,0 +1,121 @@
+"""PostgreSQL, two replicas behind nginx: the load mix, and what each part of the topology costs.
+
+python -m bench.replicas [--rate 1000] [--seconds 60] [--out bench/results/replicas.md]
+
+Two `app_sql.py` replicas on a fresh database of the local PostgreSQL server, behind Debian's
+nginx running deploy/nginx.conf (tests/deploy/test_topology.py's set-up), all on this machine with
+locust. The sample file is imported through nginx, then locust runs the mix against nginx at
+`rate`. CPU time is read from /proc for each part: the replicas, PostgreSQL's processes (its
+backends included), nginx and locust; PostgreSQL's own counters give the transactions and the
+statements each post costs.
+"""
+
+import argparse
+import datetime as dt
+import os
+import platform
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import psycopg
+
+from bench.load import CLOCK_TICKS, ENDPOINTS, P99_LIMIT_MS, bench_database, import_sample, run_locust
+from tests.deploy.test_topology import Topology
+
+
+def processes_named(name: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == name:
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a backend that ended meanwhile
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def database_counters(url: str) -> dict[str, int]:
+    """Committed transactions and the statements PostgreSQL has run in this database."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("SELECT pg_stat_clear_snapshot()")
+        commits, rows = connection.execute(
+            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+    return {"commits": int(commits), "rows_written": int(rows)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/replicas.md"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
+        folder = Path(name)
+        url = stack.enter_context(bench_database())
+        topology = Topology(url, folder, stack)
+        import_sample(topology.url)
+        run_locust([topology.url], args.rate / 2, 10, folder)  # warm-up
+        parts = {
+            "replicas": lambda: [replica.process.pid for replica in topology.replicas],
+            "PostgreSQL": lambda: processes_named("postgres"),
+            "nginx": lambda: processes_named("nginx"),
+        }
+        before = {part: cpu_seconds(pids()) for part, pids in parts.items()}
+        counters, started = database_counters(url), time.monotonic()
+        usage = os.times()
+        stats = run_locust([topology.url], args.rate, args.seconds, folder)
+        locust = (os.times().children_user + os.times().children_system) - (usage.children_user + usage.children_system)
+        elapsed = time.monotonic() - started
+        spent = {part: cpu_seconds(pids()) - before[part] for part, pids in parts.items()}
+        after = database_counters(url)
+    requests = stats["Total"]["requests"]
+    posts = stats["POST /post_sales"]["requests"]
+    writes = after["commits"] - counters["commits"] - (requests - posts)  # each read: one autocommit statement
+    held = stats["Total"]["failures"] == 0 and all(stats[e]["p99"] <= P99_LIMIT_MS for e in ENDPOINTS)
+    lines = [
+        "# PostgreSQL, two replicas behind nginx",
+        "",
+        f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores; bench/replicas.py.",
+        f"Two app_sql.py replicas on one database of the local PostgreSQL, behind nginx (deploy/nginx.conf), locust"
+        f" on the same machine at {args.rate:,.0f} req/s for {args.seconds} s through nginx.",
+        "",
+        "| req/s | failures | p99 post / raw / monthly (ms) | held (0 failures, p99 <= 100 ms) |",
+        "|---:|---:|---|---|",
+        f"| {stats['Total']['rps']:,.0f} | {stats['Total']['failures']} | "
+        + " / ".join(f"{stats[e]['p99']:.0f}" for e in ENDPOINTS)
+        + f" | {'yes' if held else 'no'} |",
+        "",
+        "| part | CPU (share of one core) | CPU µs per request |",
+        "|---|---:|---:|",
+        *(f"| {part} | {cpu / elapsed:.0%} | {cpu / requests * 1e6:,.0f} |" for part, cpu in spent.items()),
+        f"| locust | {locust / elapsed:.0%} | {locust / requests * 1e6:,.0f} |",
+        f"| the machine (2 cores) | {sum(spent.values()) + locust:.0f} s of {2 * elapsed:.0f} s | |",
+        "",
+        f"Posts: {posts:,}, written in {writes:,} transactions ({posts / max(writes, 1):.1f} posts a transaction:"
+        " group commit), each holding the write lock for five round trips in pipeline mode (the seq, the stored"
+        " rows of the posted weeks, each touched vegetable's weeks and, when another replica wrote since, its"
+        f" months, the commit); {(after['rows_written'] - counters['rows_written']) / posts:.1f} rows written a post."
+        " Reads: one statement (one round trip) each.",
+    ]
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
