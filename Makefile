@@ -38,22 +38,18 @@ lint: install
 budget: install
 	$(BIN)/python -m bench.cost --check
 
-# Benchmarks (about an hour; bench/instructions.py needs valgrind): figures go to bench/results/*.md.
+# Benchmarks (about an hour; needs valgrind and nginx): figures go to bench/results/*.md, each version beside
+# the state before the speed work (BEFORE) and the no-work floor app in the same run.
+BEFORE ?= b3a5b62
 bench: install
-	$(BIN)/python bench/growth.py --backend csv --rows 3000 30000 --out bench/results/growth-csv.md
-	$(BIN)/python bench/growth.py --backend sqlite --rows 3000 30000 300000 --out bench/results/growth-sqlite.md
-	$(BIN)/python bench/load.py --backends sqlite csv postgres --out bench/results/latest.md
-	$(BIN)/python bench/side_by_side.py --backends sqlite csv --out bench/results/side-by-side.md
-	$(BIN)/python bench/side_by_side.py --backends sqlite csv --rates 1000 --seconds 20 --rounds 3 --operations \
-		--before 89c839b a87388a dee2497 --out bench/results/side-by-side-versions.md
-	$(BIN)/python bench/instructions.py --backends sqlite csv --cpu-rounds 7 --cpu-requests 3000 \
-		--before 89c839b a87388a dee2497 --out bench/results/instructions.md
-	$(BIN)/python bench/compression.py --out bench/results/compression.md
-	$(BIN)/python bench/batches.py --before 89c839b a87388a 91b731d --rounds 7 --out bench/results/batches.md
-	$(BIN)/python bench/validation.py --out bench/results/validation.md
-	$(BIN)/python bench/quarantine.py --out bench/results/quarantine.md
-	$(BIN)/python bench/forecast.py --candidates --out bench/results/forecast.md
-	$(BIN)/python bench/wal.py --out bench/results/wal.md
+	$(BIN)/python -m bench.side_by_side --backends sqlite csv --rates 1000 1500 2000 --seconds 20 --rounds 3 \
+		--before $(BEFORE) --out bench/results/side-by-side.md
+	$(BIN)/python -m bench.replicas --out bench/results/replicas.md
+	$(BIN)/python -m bench.bulk --before $(BEFORE) --out bench/results/bulk.md
+	$(BIN)/python -m bench.growth --backend sqlite --rows 3000 30000 300000 --before $(BEFORE) \
+		--out bench/results/growth-sqlite.md
+	$(BIN)/python -m bench.growth --backend csv --rows 3000 30000 --before $(BEFORE) --out bench/results/growth-csv.md
+	$(BIN)/python -m bench.cost --out bench/results/cost.md
 
 # The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology: tests/deploy,
 # after .ci/provision-containers (nginx, podman and a local Python base image, once). No pytest plugins: faster start.

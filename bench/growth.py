@@ -1,6 +1,6 @@
 """How request latency grows with the number of stored rows.
 
-python bench/growth.py --backend sqlite --rows 3000 30000 300000 [--out bench/results/growth-sqlite.md]
+python -m bench.growth --backend sqlite --rows 3000 30000 300000 [--before COMMIT ...] [--out FILE]
 
 For each size: a fresh server process (python app_sql.py / app_csv.py) on a temporary store,
 loaded with synthetic weekly sales (30 vegetables, 10 raw spellings each, as many weeks as
@@ -17,13 +17,12 @@ import http.client
 import json
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.servers import Server
+from bench.versions import checkout
+from tests.servers import ROOT, Server
 
 VEGETABLES = {
     "tomato": "Tomate", "potato": "Patata", "carrot": "Carotte", "onion": "Oignon", "pear": "Poire",
@@ -76,14 +75,15 @@ class Connection:
         return response.status, payload, time.perf_counter() - start
 
 
-def measure(backend: str, count: int, repeat: int) -> dict[str, list[float]]:
+def measure(backend: str, count: int, repeat: int, root: Path = ROOT) -> dict[str, list[float]]:
     rows = synthetic_rows(count)
     with tempfile.TemporaryDirectory() as folder:
         script, flag, target = {
             "sqlite": ("app_sql.py", "--db", f"{folder}/sales.db"),
             "csv": ("app_csv.py", "--data-dir", f"{folder}/csv"),
         }[backend]
-        with Server(script, flag, target) as server:
+        python_path = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
+        with Server(script, flag, target, root=root, env=python_path) as server:
             connection = Connection(server.port)
             for start in range(0, len(rows), 50_000):
                 status, payload, _ = connection.call("POST", "/post_sales", rows[start : start + 50_000])
@@ -110,22 +110,26 @@ def main() -> None:
     parser.add_argument("--backend", choices=("sqlite", "csv"), default="sqlite")
     parser.add_argument("--rows", type=int, nargs="+", default=[3_000, 30_000, 300_000])
     parser.add_argument("--repeat", type=int, default=400)
+    parser.add_argument("--before", nargs="*", default=[], metavar="COMMIT", help="also the service at COMMIT")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     lines = [
         f"### {args.backend}: latency by bronze rows stored (ms, median / p95)",
         "",
-        "| bronze rows | POST one record | GET /get_raw_sales | GET /get_monthly_sales |",
-        "|---:|---:|---:|---:|",
+        "| bronze rows | version | POST one record | GET /get_raw_sales | GET /get_monthly_sales |",
+        "|---:|---|---:|---:|---:|",
     ]
-    for count in args.rows:
-        timings = measure(args.backend, count, args.repeat)
-        cells = [
-            f"{statistics.median(t) * 1e3:.2f} / {statistics.quantiles(t, n=20)[-1] * 1e3:.2f}"
-            for t in timings.values()
-        ]
-        lines.append(f"| {count:,} | " + " | ".join(cells) + " |")
-        print(lines[-1], flush=True)
+    with tempfile.TemporaryDirectory() as folder:
+        trees = {"this one": ROOT, **{f"@{commit}": checkout(commit, Path(folder)) for commit in args.before}}
+        for count in args.rows:
+            for version, root in trees.items():
+                timings = measure(args.backend, count, args.repeat, root)
+                cells = [
+                    f"{statistics.median(t) * 1e3:.2f} / {statistics.quantiles(t, n=20)[-1] * 1e3:.2f}"
+                    for t in timings.values()
+                ]
+                lines.append(f"| {count:,} | {version} | " + " | ".join(cells) + " |")
+                print(lines[-1], flush=True)
     report = "\n".join(lines) + "\n"
     print(report)
     if args.out:

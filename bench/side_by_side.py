@@ -30,7 +30,6 @@ import http.client
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.floor import GETS, LOCUST_ACCEPT_ENCODING  # noqa: E402
 from bench.load import CLOCK_TICKS, ENDPOINTS, describe, import_sample, measured, run_locust, servers  # noqa: E402
+from bench.versions import checkout  # noqa: E402
 from tests.servers import Server  # noqa: E402
 
 FLOOR = "floor"
@@ -59,15 +59,6 @@ def variant(name: str, backend: str, folder: Path, args: list[str], root: Path =
     home.mkdir()
     python_path = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
     return Server(script, flag, str(home / location), *args, root=root, env=python_path, log_file=home / "stderr")
-
-
-def checkout(commit: str, folder: Path) -> Path:
-    """The tree of `commit`, written to `folder`/<commit> (git archive: no worktree to clean up)."""
-    target = folder / commit
-    target.mkdir()
-    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
-    return target
 
 
 UNCOMPARED = {b"date", b"etag", b"x-request-id"}  # the moment, a version stamp, a per-request id: names only
@@ -184,17 +175,18 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
         lines.append(f"- floor vs {name}, hot GETs after the sample import: {verdict}")
     lines += [
         "",
-        "| target req/s | server | req/s | failures | p99 post / raw / monthly (ms) | server CPU | CPU µs/request"
-        " | rounds (µs/request) | written KB/request | locust CPU | others | held |",
-        "|---:|---|---:|---:|---|---:|---:|---|---:|---:|---:|---|",
+        "| target req/s | server | req/s | failures | p50 post / raw / monthly (ms) | p99 post / raw / monthly (ms)"
+        " | server CPU | CPU µs/request | rounds (µs/request) | written KB/request | locust CPU | others | held |",
+        "|---:|---|---:|---:|---|---|---:|---:|---|---:|---:|---:|---|",
     ]
     for rate in rates:
         for name in names:
             s = results[name][rate]
             rerun = f" ({s['attempts']} runs)" if s["attempts"] > 1 else ""
+            p50 = " / ".join(f"{s[e]['p50']:.0f}" if e in s else "-" for e in ENDPOINTS)
             p99 = " / ".join(f"{s[e]['p99']:.0f}" if e in s else "-" for e in ENDPOINTS)
             lines.append(
-                f"| {rate:,.0f} | {name} | {s['Total']['rps']:,.0f} | {s['Total']['failures']} | {p99} | "
+                f"| {rate:,.0f} | {name} | {s['Total']['rps']:,.0f} | {s['Total']['failures']} | {p50} | {p99} | "
                 f"{s['server_cpu']:.0%} | {micros_per_request(s):.0f} | {' '.join(f'{r:.0f}' for r in s['rounds'])} | "
                 f"{s['server_written_bytes'] / max(s['Total']['requests'], 1) / 1000:.1f} | {s['locust_cpu']:.0%} | "
                 f"{s['others']:.0%}{rerun} | {'yes' if s['passed'] else 'no'} |"

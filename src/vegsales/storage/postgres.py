@@ -92,7 +92,7 @@ class PostgresStore:
     writes_wait_on_io = True
 
     def __init__(self, url: str, schema: str | None = None, pool_size: int = 8):
-        self.url = url
+        self.url, self.schema = url, schema
         # UTF-8 whatever the server's encoding (a SQL_ASCII database would hand back bytes); a
         # schema of its own for tests; otherwise the URL's own settings, ?options=... included.
         options: dict[str, Any] = {"client_encoding": "utf8"}
