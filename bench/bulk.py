@@ -18,9 +18,9 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+from bench.common import checkout
 from bench.load import bulk_records, import_sample, timed_post
 from bench.side_by_side import SCRIPTS
-from bench.versions import checkout
 from tests.servers import ROOT, Server, request
 
 SIZES = (50_000, 100_000)
@@ -40,8 +40,8 @@ def main() -> None:
         folder = Path(name)
         trees = {"this one": ROOT, **{f"@{commit}": checkout(commit, folder) for commit in args.before}}
         servers = {}
-        for version, root in trees.items():
-            home = folder / version.strip("@ ").replace(" ", "_")
+        for number, (version, root) in enumerate(trees.items()):
+            home = folder / f"server-{number}"
             home.mkdir()
             env = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
             server = Server(script, flag, str(home / location), root=root, env=env, log_file=home / "stderr")

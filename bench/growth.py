@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.versions import checkout
+from bench.common import checkout, cpu_seconds
 from tests.servers import ROOT, Server
 
 VEGETABLES = {
@@ -75,7 +75,8 @@ class Connection:
         return response.status, payload, time.perf_counter() - start
 
 
-def measure(backend: str, count: int, repeat: int, root: Path = ROOT) -> dict[str, list[float]]:
+def measure(backend: str, count: int, repeat: int, root: Path = ROOT) -> dict[str, tuple[list[float], float]]:
+    """Per request type: each request's latency (seconds), and the server's CPU time per request."""
     rows = synthetic_rows(count)
     with tempfile.TemporaryDirectory() as folder:
         script, flag, target = {
@@ -91,18 +92,31 @@ def measure(backend: str, count: int, repeat: int, root: Path = ROOT) -> dict[st
             status, payload, _ = connection.call("GET", "/get_raw_sales")
             assert status == 200 and len(json.loads(payload)) == count
             rng = random.Random(2)
-            timings: dict[str, list[float]] = {"post": [], "get_raw_sales": [], "get_monthly_sales": []}
-            for i in range(repeat):
+
+            def post() -> float:
                 record = dict(rng.choice(rows), kilo_sold=round(rng.uniform(10, 2000), 1))
                 status, payload, seconds = connection.call("POST", "/post_sales", [record])
                 assert status == 200 and json.loads(payload)["updated"] == 1, payload
-                timings["post"].append(seconds)
-                if i % 4 == 0:
-                    for path in ("/get_raw_sales", "/get_monthly_sales"):
-                        status, payload, seconds = connection.call("GET", path)
-                        assert status == 200
-                        timings[path.strip("/")].append(seconds)
-    return timings
+                return seconds
+
+            def get(path: str) -> float:
+                status, _, seconds = connection.call("GET", path)
+                assert status == 200
+                return seconds
+
+            pid = server.process.pid
+            results: dict[str, tuple[list[float], float]] = {}
+            before = cpu_seconds(pid)
+            posts = [post() for _ in range(repeat)]
+            post_cpu = (cpu_seconds(pid) - before) / repeat
+            results["post"] = (posts, post_cpu)
+            for path in ("/get_raw_sales", "/get_monthly_sales"):
+                before, latencies = cpu_seconds(pid), []
+                for _ in range(repeat // 4):
+                    post()
+                    latencies.append(get(path))
+                results[path.strip("/")] = (latencies, (cpu_seconds(pid) - before) / (repeat // 4) - post_cpu)
+    return results
 
 
 def main() -> None:
@@ -114,10 +128,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     lines = [
-        f"### {args.backend}: latency by bronze rows stored (ms, median / p95)",
+        f"### {args.backend}: latency (ms) and server CPU time (µs) per request, by bronze rows stored",
         "",
         "| bronze rows | version | POST one record | GET /get_raw_sales | GET /get_monthly_sales |",
         "|---:|---|---:|---:|---:|",
+        "|  |  | ms median / p95; CPU µs | after a post: ms median / p95; CPU µs | after a post: ms; CPU µs |",
     ]
     with tempfile.TemporaryDirectory() as folder:
         trees = {"this one": ROOT, **{f"@{commit}": checkout(commit, Path(folder)) for commit in args.before}}
@@ -125,8 +140,9 @@ def main() -> None:
             for version, root in trees.items():
                 timings = measure(args.backend, count, args.repeat, root)
                 cells = [
-                    f"{statistics.median(t) * 1e3:.2f} / {statistics.quantiles(t, n=20)[-1] * 1e3:.2f}"
-                    for t in timings.values()
+                    f"{statistics.median(t) * 1e3:.2f} / {statistics.quantiles(t, n=20)[-1] * 1e3:.2f};"
+                    f" {cpu * 1e6:,.0f}"
+                    for t, cpu in timings.values()
                 ]
                 lines.append(f"| {count:,} | {version} | " + " | ".join(cells) + " |")
                 print(lines[-1], flush=True)

@@ -45,8 +45,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import cpu_seconds  # noqa: E402
 from bench.floor import LOCUST_ACCEPT_ENCODING  # noqa: E402
-from bench.load import cpu_seconds, import_sample  # noqa: E402
+from bench.load import import_sample  # noqa: E402
 from bench.sample import valid_sample_rows  # noqa: E402
 from bench.side_by_side import FLOOR, OPERATIONS, SCRIPTS, checkout  # noqa: E402
 from tests.servers import Server  # noqa: E402

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import cpu_seconds  # noqa: E402
 from bench.growth import spellings  # noqa: E402
 from tests.servers import Server, request  # noqa: E402
 from vegsales.pipeline import gold_from_bronze  # noqa: E402
@@ -37,12 +38,6 @@ from vegsales.vegetables import Vocabulary  # noqa: E402
 
 ENDPOINTS = ("POST /post_sales", "GET /get_raw_sales", "GET /get_monthly_sales")
 P99_LIMIT_MS = 100
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def written_bytes(pid: int) -> int:

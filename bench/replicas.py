@@ -21,7 +21,8 @@ from pathlib import Path
 
 import psycopg
 
-from bench.load import CLOCK_TICKS, ENDPOINTS, P99_LIMIT_MS, bench_database, import_sample, run_locust
+from bench.common import CLOCK_TICKS
+from bench.load import ENDPOINTS, P99_LIMIT_MS, bench_database, import_sample, run_locust
 from tests.deploy.test_topology import Topology
 
 

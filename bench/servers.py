@@ -29,7 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.candidates import CANDIDATES  # noqa: E402
-from bench.load import ENDPOINTS, P99_LIMIT_MS, cpu_seconds, describe, import_sample, run_locust  # noqa: E402
+from bench.common import cpu_seconds  # noqa: E402
+from bench.load import ENDPOINTS, P99_LIMIT_MS, describe, import_sample, run_locust  # noqa: E402
 from bench.side_by_side import micros_per_request  # noqa: E402
 from tests.servers import Server  # noqa: E402
 

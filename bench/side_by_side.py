@@ -39,9 +39,9 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.common import CLOCK_TICKS, checkout  # noqa: E402
 from bench.floor import GETS, LOCUST_ACCEPT_ENCODING  # noqa: E402
-from bench.load import CLOCK_TICKS, ENDPOINTS, describe, import_sample, measured, run_locust, servers  # noqa: E402
-from bench.versions import checkout  # noqa: E402
+from bench.load import ENDPOINTS, describe, import_sample, measured, run_locust, servers  # noqa: E402
 from tests.servers import Server  # noqa: E402
 
 FLOOR = "floor"

@@ -414,9 +414,8 @@ INLINE_RECORDS = 100
 BATCH_RECORDS = 10_000
 """At most this many records of waiting posts share one transaction."""
 GROUP_COMMIT_SECONDS = 0.002
-"""How long a small post waits for others to share its transaction, on a store with a quick commit:
-under load, more posts share each commit (fewer pages written per post); idle, a post is answered
-2 ms later."""
+"""Under load, how long a small post waits for others to share its transaction, on a store with a
+quick commit: more posts share each commit (fewer pages written per post)."""
 
 Waiting = list[tuple[Sequence[Any], "asyncio.Future[IngestReport]"]]
 
@@ -428,8 +427,9 @@ class PostWriter:
     reported on its own, but one transaction (one lock, one commit, one gold update) serves them
     all, and each post is answered once that commit is done. A store whose writes wait on I/O
     (fsyncs, database round trips) gets one writer thread fed with the posts that wait. On a store
-    with a quick commit, small posts are written on the event loop, without a hop to a thread: the
-    posts that arrive within GROUP_COMMIT_SECONDS of the first one waiting are written together.
+    with a quick commit, small posts are written on the event loop, without a hop to a thread: those
+    that arrive in one turn of the loop are written together, and under load, those that arrive
+    within GROUP_COMMIT_SECONDS of the first one waiting.
     Big posts, and small ones while another process holds the store, go to a worker thread so that
     reads go on meanwhile.
     """
@@ -437,6 +437,7 @@ class PostWriter:
     def __init__(self, store: Store, rules: FeedRules, max_rejected: int = MAX_REJECTED):
         self.store, self.rules, self.max_rejected = store, rules, max_rejected
         self._inline: Waiting = []  # small posts for the next turn of the loop
+        self._last_batch = 0  # posts in the last batch written on the loop
         self._waiting: Waiting = []  # posts for the writer thread
         self._writing = False
         self._task: asyncio.Task[None] | None = None  # referenced, so that it is not collected mid-write
@@ -453,7 +454,9 @@ class PostWriter:
         else:
             self._inline.append((items, future))
             if len(self._inline) == 1:
-                loop.call_later(GROUP_COMMIT_SECONDS, self._write_inline)
+                # Under load (the last commit served several posts), wait a little for more; a lone
+                # client is answered in the next turn of the loop, without waiting.
+                loop.call_later(GROUP_COMMIT_SECONDS if self._last_batch > 1 else 0, self._write_inline)
         return await future
 
     async def replay_rejected(self) -> ReplayReport:
@@ -461,6 +464,7 @@ class PostWriter:
 
     def _write_inline(self) -> None:
         batch, self._inline = self._inline, []
+        self._last_batch = len(batch)
         try:
             self._settle(batch, ingest_posts(self.store, self.rules, _posts(batch), False, None, self.max_rejected))
         except StoreBusy:  # another process is writing: wait for it in the writer thread, not here
