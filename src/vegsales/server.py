@@ -1,9 +1,14 @@
 """Serve the API with uvicorn, in one process or several on one database."""
 
+import ctypes
 import gc
 import logging
 import os
+import signal
+import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -133,9 +138,42 @@ def app_from_environment() -> SalesApp:
     """App factory for worker processes (uvicorn --factory)."""
     settings = Settings.from_environment()
     configure_logging(settings.log_format)
+    end_with_parent(int(os.environ.get(PARENT_VARIABLE) or os.getppid()))
     app = build_app(settings)
     tune_garbage_collector()
     return app
+
+
+PARENT_VARIABLE = "VEGSALES_PARENT_PID"
+"""Set by the server process for its workers: its own pid."""
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal the kernel sends this process when its parent ends."""
+PARENT_CHECK_SECONDS = 0.5
+ORPHAN_GRACE_SECONDS = 3.0
+"""How long a worker whose parent ended may take to finish the requests it is answering."""
+
+
+def end_with_parent(parent: int) -> None:
+    """End this worker when `parent`, the server process that started it, ends, even by kill -9:
+    orphaned workers would go on serving and hold the port, and the server could not be started
+    again. On Linux the kernel sends SIGTERM then (PR_SET_PDEATHSIG); a thread that looks at the
+    parent's pid every PARENT_CHECK_SECONDS does so too, elsewhere or if the parent was already
+    gone. SIGTERM is uvicorn's graceful shutdown; a worker still there ORPHAN_GRACE_SECONDS later
+    exits at once."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: %s", os.strerror(ctypes.get_errno()))
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    log.warning("server process %d has ended: this worker (%d) stops", parent, os.getpid())
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(ORPHAN_GRACE_SECONDS)
+    os._exit(1)
 
 
 GC_THRESHOLDS = (50_000, 20, 20)
@@ -205,6 +243,7 @@ def serve(
     app.close()
     os.environ.update(settings.to_environment())
     os.environ.update(limits.to_environment())  # each worker's protocol reads them
+    os.environ[PARENT_VARIABLE] = str(os.getpid())  # each worker ends with this process (end_with_parent)
     with tempfile.TemporaryDirectory(prefix="vegsales-metrics-") as metrics_folder:
         # The workers' counters, in files that a scrape of any worker adds up (prometheus-client).
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", metrics_folder)

@@ -2,6 +2,9 @@
 
 import json
 import logging
+import os
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -292,3 +295,34 @@ def test_an_unexpected_error_is_logged_with_the_request_id_body_size_and_traceba
     (record,) = [r for r in caplog.records if r.levelname == "ERROR"]
     assert record.getMessage() == f"unexpected error on POST /post_sales (body: {len(body)} bytes)"
     assert (record.request_id, record.exc_info[0]) == ("boom-1", RuntimeError)
+
+
+def test_workers_end_with_their_server_process_killed_and_a_restart_binds_the_port(tmp_path):
+    from tests.servers import Server, wait_for
+
+    database = str(tmp_path / "sales.db")
+    server = Server("app_sql.py", "--db", database, "--workers", "2", log_file=tmp_path / "stderr").wait_ready()
+    try:
+        workers = wait_for(lambda: len(found := worker_pids(server.process.pid)) == 2 and found, "two workers")
+        assert request_json(f"{server.url}/post_sales", [sale("2020-01-06", "Tomate", 3)], {}) == 200
+        server.kill()  # kill -9 of the server process: no clean-up of any kind
+        started = time.monotonic()
+        wait_for(lambda: not any(map(running, workers)), "the workers ended", timeout=5)
+        print(f"workers ended {time.monotonic() - started:.1f} s after their server process")
+    finally:
+        server.stop()
+        for pid in filter(running, workers):
+            os.kill(pid, signal.SIGKILL)
+    with Server("app_sql.py", "--db", database, port=server.port, log_file=tmp_path / "stderr-2") as restarted:
+        assert request_text(f"{restarted.url}/get_raw_sales") == (
+            '[{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":3.0}]'
+        )
+    assert "has ended: this worker" in server.read_log()
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and has not ended (a zombie, ended but not yet reaped, has)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
