@@ -2,8 +2,9 @@
 
 Every table lives in memory with each row's CSV line already rendered; a write rewrites the
 changed files whole, so they stay true tables (one row per key, sorted), and commits them
-together, crash-safe (folder_commit.py). Readers see a sale only once it is on disk. Posts that
-arrive while a commit is being written wait in the pipeline's writer, which hands them over
+together, crash-safe (folder_commit.py). Readers see a row only once it is on disk, and a commit
+that fails (disk full) is undone in memory too: the tables stay as the files hold them. Posts
+that arrive while a commit is being written wait in the pipeline's writer, which hands them over
 together (pipeline.PostWriter): one rewrite serves them all.
 """
 
@@ -72,13 +73,12 @@ class CsvStore:
         self.folder = Path(folder)
         self._files = FolderCommit(self.folder, fsync)
         self._writer_lock = threading.Lock()  # one write transaction, with its file commit, at a time
-        self._tables_lock = threading.Lock()  # guards the working tables against readers of them
+        self._tables_lock = threading.Lock()  # guards the working tables, until on disk, against readers of them
         self._read_lock = threading.Lock()  # guards the published tables
         self._tables = {f.file_name: Table(f) for f in FORMATS}
         self._published = {BRONZE.file_name: Published(), GOLD.file_name: Published()}
         # A random epoch per start: cursors and ETags from before a restart never match.
         self._epoch, self._seq = secrets.randbits(52), 0
-        self._broken: BaseException | None = None
         self._closed = False
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -165,14 +165,11 @@ class CsvStore:
 
     def init(self) -> None:
         with self._writer_lock, self._tables_lock:
-            self._check_writable()
+            self._check_open()
             emptied = {f.file_name: Table(f) for f in FORMATS}
             kept = [s for s in self._tables[META.file_name].rows.values() if s.key != "rejected_dropped"]
             emptied[META.file_name].update(kept)
-            try:
-                self._stop_writing_if(self._files.commit({name: table.render() for name, table in emptied.items()}))
-            except OSError as error:
-                raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
+            self._commit_files({name: table.render() for name, table in emptied.items()})
             self._tables.update(emptied)
             with self._read_lock:
                 for published in self._published.values():
@@ -187,26 +184,34 @@ class CsvStore:
         if not self._writer_lock.acquire(blocking=wait):
             raise StoreBusy
         try:
-            self._check_writable()
+            self._check_open()
+            # Held until the files are committed: readers of the working tables (quarantine,
+            # settings) never see a change that a failed commit would take back.
             with self._tables_lock:
                 transaction = CsvWrite(self._tables, self._seq + 1)
                 try:
                     yield transaction
+                    if transaction.dirty:
+                        self._commit_files({name: self._tables[name].render() for name in transaction.dirty})
                 except BaseException:
-                    transaction.undo()
+                    transaction.undo()  # memory as the files hold it: the store goes on serving and writing
                     raise
-                contents = {name: self._tables[name].render() for name in transaction.dirty}
-            if contents:
-                self._commit(contents, transaction)
+                if transaction.dirty:
+                    self._publish(transaction)
         finally:
             self._writer_lock.release()
 
-    def _commit(self, contents: dict[str, str], transaction: "CsvWrite") -> None:
+    def _commit_files(self, contents: dict[str, str]) -> None:
+        """Commit these files; StorageError when nothing of them was committed."""
         try:
             unfinished = self._files.commit(contents)
-        except BaseException as error:
-            self._stop_writing_if(error)
+        except OSError as error:
+            log.error("CSV store %s: a commit failed, nothing of it was stored: %s", self.folder, error)
             raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
+        if unfinished is not None:  # committed: the files left in .commit/ are moved before the next commit
+            log.error("CSV store %s: committed, but not every file is in place yet: %s", self.folder, unfinished)
+
+    def _publish(self, transaction: "CsvWrite") -> None:
         with self._read_lock:  # on disk: readers may see it now
             for name, key, row, row_seq in transaction.written:
                 if name is REPLACED:  # rows may have gone: readers start over
@@ -216,19 +221,6 @@ class CsvStore:
                 elif name in self._published:
                     self._published[name].apply(key, row, row_seq)
             self._seq = transaction.seq
-        self._stop_writing_if(unfinished)
-
-    def _stop_writing_if(self, error: BaseException | None) -> None:
-        # Memory may now hold changes the files do not: refuse writes (and fail /health) until a
-        # restart reloads the files. Reads go on: they only ever see committed rows.
-        if error is not None:
-            log.error("CSV store %s stops writing after an I/O error: %s", self.folder, error)
-            self._broken = error
-
-    def _check_writable(self) -> None:
-        self._check_open()
-        if self._broken is not None:
-            raise StorageError(f"the CSV store stopped writing after an I/O error ({self._broken}); restart it")
 
     # -- reading --------------------------------------------------------------------------
 
@@ -264,7 +256,7 @@ class CsvStore:
             return {table: len(self._tables[file.file_name].rows) for file, table in names.items()}
 
     def check(self) -> None:
-        self._check_writable()
+        self._check_open()
         if not os.access(self.folder, os.W_OK):
             raise StorageError(f"data folder {self.folder} is not writable")
 

@@ -6,7 +6,9 @@
 
 At start-up `recover()` rolls a leftover `.commit/` forward (step 3 again) and throws a
 `.commit-new/` away, so the files always hold one consistent version, and a reader at any
-moment sees a whole file.
+moment sees a whole file. A commit that fails before its commit point (disk full) changes no
+file and leaves no `.commit-new/`; one whose files cannot all be moved (step 3) is finished
+before the next commit begins.
 """
 
 import os
@@ -22,6 +24,8 @@ class FolderCommit:
     def __init__(self, folder: Path, fsync: bool = True):
         self.folder = folder
         self._fsync = fsync
+        self._unfinished = False
+        """The last commit reached its commit point but some of its files still wait in .commit/."""
 
     def recover(self) -> None:
         """Finish a commit that reached its commit point; drop one that did not."""
@@ -30,23 +34,39 @@ class FolderCommit:
             self._move_committed_files()
 
     def commit(self, contents: dict[str, str]) -> OSError | None:
-        """Replace the named files by these texts. Raises OSError when nothing was committed;
-        returns the error when the commit point was reached but not every file could be moved
-        into place (the new versions wait in .commit/ and are moved by the next recover())."""
-        new = self.folder / NEW_COMMIT
-        shutil.rmtree(new, ignore_errors=True)
-        new.mkdir()
-        for name, text in contents.items():
-            with open(new / name, "w", encoding="utf-8", newline="") as file:
-                file.write(text)
-                file.flush()
-                self._sync(file.fileno())
-        self._sync_folder(new)
-        os.rename(new, self.folder / COMMIT)  # the commit point
+        """Replace the named files by these texts. Raises OSError when nothing was committed (the
+        files already in place are untouched, the new ones removed); returns the error when the
+        commit point was reached but not every file could be moved into place (the new versions
+        wait in .commit/, and are moved before the next commit, or by recover())."""
+        if self._unfinished:  # the last commit's files first: this one may not rewrite all of them
+            self._move_committed_files()
+            self._unfinished = False
+        new, committed = self.folder / NEW_COMMIT, self.folder / COMMIT
+        try:
+            shutil.rmtree(new, ignore_errors=True)
+            new.mkdir()
+            for name, text in contents.items():
+                with open(new / name, "w", encoding="utf-8", newline="") as file:
+                    file.write(text)
+                    file.flush()
+                    self._sync(file.fileno())
+            self._sync_folder(new)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)  # a full disk gets its space back
+            raise
+        try:
+            os.rename(new, committed)  # the commit point
+        except OSError as error:
+            if not committed.is_dir():  # not renamed: nothing committed
+                shutil.rmtree(new, ignore_errors=True)
+                raise
+            self._unfinished = True  # renamed, though an error was reported: committed
+            return error
         try:
             self._sync_folder(self.folder)
             self._move_committed_files()
         except OSError as error:
+            self._unfinished = True
             return error
         return None
 
