@@ -25,11 +25,22 @@ def request_id(context: RequestContext) -> str:
     return os.urandom(16).hex()  # 128 random bits, as uuid4().hex, at a third of its cost
 
 
-def is_html(headers: Headers) -> bool:
+SVG_HEADERS: Headers = [(b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")]
+"""An SVG opened on its own is a document that could run script: it may load and run nothing."""
+
+
+def document_kind(headers: Headers) -> bytes:
+    """b"html" or b"svg" for an answer a browser shows as a document, else b"" (data)."""
     for name, value in headers:  # a loop: any() over a generator costs twice as much here
         if name == b"content-type":
-            return value.startswith(b"text/html")
-    return False
+            if value.startswith(b"text/html"):
+                return b"html"
+            return b"svg" if value.startswith(b"image/svg+xml") else b""
+    return b""
+
+
+def has_policy(headers: Headers) -> bool:
+    return any(name == b"content-security-policy" for name, _ in headers)
 
 
 def encoded(headers: Iterable[tuple[str, str]]) -> Headers:
@@ -40,7 +51,7 @@ class Telemetry:
     """Gives each request its context and id (answered in X-Request-ID, set for the logs), serves
     every path with or without a trailing slash (removed before any other layer sees it: no
     redirect, POST bodies survive), adds the service's headers to every answer (and more to its
-    HTML pages), times the request, counts it by route template, and writes the access line; an
+    HTML pages and SVG images), times the request, counts it by route template, and writes the access line; an
     exception no layer answered becomes a 500 that carries the request id, logged once."""
 
     def __init__(
@@ -74,7 +85,9 @@ class Telemetry:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 given: Headers = message.get("headers", [])
-                message["headers"] = [*given, *(self.page_headers if is_html(given) else ()), *headers]
+                kind = document_kind(given)
+                extra = self.document_headers(kind, given) if kind else ()
+                message["headers"] = [*given, *extra, *headers]
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -97,6 +110,14 @@ class Telemetry:
             if self.access:
                 self.log(scope, context, status, sent, seconds)
             CURRENT.reset(token)
+
+    def document_headers(self, kind: bytes, given: Headers) -> Headers:
+        """The pages' headers (a page that sets its own policy keeps it), or the SVG's policy."""
+        if kind == b"svg":
+            return [] if has_policy(given) else SVG_HEADERS
+        if has_policy(given):
+            return [(name, value) for name, value in self.page_headers if name != b"content-security-policy"]
+        return self.page_headers
 
     @staticmethod
     def log(scope: Scope, context: RequestContext, status: int, sent: int, seconds: float) -> None:
