@@ -25,6 +25,13 @@ class RequestContext:
         # Reversed: the first of a repeated header wins, as HTTP/1.1 reads a list's first value.
         return cls(request_id, dict(reversed(scope["headers"])))
 
+    def repeats(self, scope: Scope, name: bytes) -> bool:
+        """Whether the request has more than one `name` header line (`headers` keeps the first)."""
+        lines = scope["headers"]
+        if len(lines) == len(self.headers):  # no name repeated: the usual case, answered at once
+            return False
+        return sum(1 for line, _ in lines if line == name) > 1
+
     def header(self, name: bytes) -> str | None:
         """A request header's value (the first, if repeated), decoded as HTTP/1.1 allows."""
         value = self.headers.get(name)

@@ -6,6 +6,7 @@ send neither `Origin` nor `Sec-Fetch-*` headers and are not affected, except by 
 """
 
 import hmac
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,7 +17,13 @@ from .asgi import Reply, error_reply, send_reply
 from .context import RequestContext, current_request
 
 Access = Literal["write", "admin"]
-LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+HOST = re.compile(r"(\[[0-9a-z:._~%!$&'()*+,;=-]*\]|[0-9a-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?", re.ASCII)
+"""A Host value, lowercase: `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2), its name in group 1."""
+KNOWN_HOSTS = 64
+"""Host values whose verdict is kept: a server sees a few; past that many (a scan), the verdicts start over."""
+SHOWN = 100
+"""Characters of an invalid Host value quoted in its refusal."""
 
 
 @dataclass(frozen=True)
@@ -41,12 +48,17 @@ class Security:
 
 
 class Guards:
-    """The checks of who may call what, in one layer: the host (400), a request that changes data
-    sent by a browser from another site (403), the token of a protected path (401)."""
+    """The checks of who may call what, in one layer: the host (400: none, several, malformed, or
+    not an allowed one), a request that changes data sent by a browser from another site (403),
+    the token of a protected path (401)."""
 
     def __init__(self, app: ASGIApp, security: Security, changing: Collection[str], unsafe_gets: Collection[str]):
         self.app, self.security = app, security
-        self.hosts = {host.lower() for host in security.allowed_hosts} if security.allowed_hosts is not None else None
+        names = None if security.allowed_hosts is None else dict.fromkeys(h.lower() for h in security.allowed_hosts)
+        self.hosts = None if names is None else frozenset(names)
+        self.answers_to = ", ".join(names or ())
+        self.host_refusals: dict[bytes | None, str | None] = {}
+        """Host header value (None: none) -> why it is refused (None: it is not), for the values seen."""
         self.changing, self.unsafe_gets = frozenset(changing), frozenset(unsafe_gets)
         self.allowed_origins = {origin.rstrip("/").lower() for origin in security.allowed_origins}
 
@@ -59,11 +71,15 @@ class Guards:
         await self.app(scope, receive, send)
 
     def refusal(self, scope: Scope, request: RequestContext) -> Reply | None:
-        if self.hosts is not None:
-            host = host_name(request.header(b"host") or "")
-            if host and host not in self.hosts:
-                allowed = ", ".join(sorted(self.hosts))
-                return error_reply(400, "invalid_host", f"this server answers to {allowed}, not {host}")
+        host = request.headers.get(b"host")
+        try:
+            reason = self.host_refusals[host]
+        except KeyError:
+            reason = self.judge_host(host)
+        if reason is None and request.repeats(scope, b"host"):
+            reason = "the request has more than one Host header: HTTP/1.1 allows one"
+        if reason is not None:
+            return error_reply(400, "invalid_host", reason)
         path, method = scope["path"], scope["method"]
         if method == "OPTIONS":
             return None
@@ -72,6 +88,31 @@ class Guards:
         needed = self.security.access.get(path)
         if needed:
             return self.unauthorized(scope, request, needed)
+        return None
+
+    def judge_host(self, value: bytes | None) -> str | None:
+        """`host_refusal(value)`, kept for the next request naming the same host."""
+        if len(self.host_refusals) >= KNOWN_HOSTS:
+            self.host_refusals.clear()
+        self.host_refusals[value] = reason = self.host_refusal(value)
+        return reason
+
+    def host_refusal(self, value: bytes | None) -> str | None:
+        """Why a request whose Host header is `value` (None: it has none) is refused, if it is:
+        a value that is not `host[:port]` (userinfo, a space, two ports), on any address; on an
+        address with allowed names (loopback), also any other name, an empty one, or none."""
+        answers_to = f"this server answers to {self.answers_to}"
+        if not value:
+            if self.hosts is None:
+                return None  # HTTP/1.0 clients and health probes may send none
+            return f"the request names no host ({'an empty' if value is not None else 'no'} Host header): {answers_to}"
+        text = value.decode("latin-1")
+        name = host_name(text)
+        if name is None:
+            reason = f"the Host header {shown(text)} is not a host name with an optional port"
+            return reason if self.hosts is None else f"{reason}: {answers_to}"
+        if self.hosts is not None and name not in self.hosts:
+            return f"this server does not answer to {shown(name)}: it answers to {self.answers_to}"
         return None
 
     def cross_site(self, scope: Scope, request: RequestContext) -> str | None:
@@ -113,12 +154,16 @@ class Guards:
         )
 
 
-def host_name(value: str) -> str:
-    """A Host header's name, without its port: `[::1]:8000` -> `[::1]`."""
-    value = value.strip().lower()
-    if value.startswith("["):
-        return value[: value.find("]") + 1]
-    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+def host_name(value: str) -> str | None:
+    """A Host header's name, lowercase, without its port (`[::1]:8000` -> `[::1]`); None when the
+    value is not a host name with an optional port (`127.0.0.1:8000@evil.example`)."""
+    match = HOST.fullmatch(value.strip().lower())
+    return None if match is None else match[1]
+
+
+def shown(text: str) -> str:
+    """`text` quoted in an answer: its first SHOWN characters."""
+    return text if len(text) <= SHOWN else text[:SHOWN] + "..."
 
 
 def own_origin(scope: Scope, request: RequestContext) -> str:

@@ -1,14 +1,19 @@
-"""uvicorn's httptools protocol held to `ConnectionLimits`.
+"""uvicorn's httptools protocol held to `ConnectionLimits`, its own answers made the service's.
 
-uvicorn (0.54) buffers a request header of any size, runs no timer while a request's header or
+uvicorn (0.55) buffers a request header of any size, runs no timer while a request's header or
 body arrives (one byte a second holds a connection for ever), none on a connection that has not
 sent its first request, and caps nothing but requests (`limit_concurrency` answers 503 once a
 request has arrived, so idle connections pile up until the process runs out of file descriptors).
 None of its protocols has a header or body deadline. granian and hypercorn have a header deadline
 and size limit, but neither a body deadline nor an answer past a connection cap, and hypercorn
-costs twice the CPU (bench/results/servers.md). This subclass adds the four limits and nothing
-else: parsing, the ASGI cycle, flow control and the keep-alive timer after a response stay
-uvicorn's. Passed as `uvicorn.run(http=LimitedHttpToolsProtocol)`.
+costs twice the CPU (bench/results/servers.md). This subclass adds the four limits; answers the
+requests it refuses (the limits', and a request its parser rejects, which uvicorn answers in plain
+text) as the app answers its errors: JSON, `X-Content-Type-Options: nosniff`, an `X-Request-ID`;
+gives the app the authority of an absolute-form target as the Host (RFC 9112 §3.2.2), so that the
+guards' host rules hold for it; and serves a request asking for an Upgrade (WebSocket, h2c) as
+plain HTTP: the service speaks nothing else. Parsing, the ASGI cycle, flow control and the
+keep-alive timer after a response stay uvicorn's. Passed as
+`uvicorn.run(http=LimitedHttpToolsProtocol)`.
 """
 
 import asyncio
@@ -16,15 +21,20 @@ import enum
 import http
 import logging
 import math
+import sys
 from collections import Counter
 from typing import Any, ClassVar
 
+import httptools
 import orjson
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from .api import SECURITY_HEADERS
 from .connections import RESERVED_FILES, ConnectionLimits
+from .context import RequestContext
+from .telemetry import encoded, request_id
 
 log = logging.getLogger("vegsales")
 
@@ -35,6 +45,11 @@ MAX_LINGERING = RESERVED_FILES // 2
 """Refused connections lingering at once; past that, one is closed at once (no answer seen)."""
 REPORT_EVERY = 60.0
 """Seconds between two log lines counting refusals: a flood must not flood the log."""
+SERVICE_HEADERS = encoded(SECURITY_HEADERS)
+"""The headers the app adds to each of its answers (its request id aside), on the protocol's too."""
+TARGET_ERRORS = (httptools.HttpParserInvalidURLError, AttributeError, UnicodeDecodeError)
+"""What uvicorn's reading of a request target raises on one it cannot serve (`http://host`, with no
+path): the client's error. Any other error of a parser callback is the server's, and logged."""
 
 
 class Phase(enum.Enum):
@@ -64,12 +79,24 @@ class Refusals:
 
 
 def answer(status: int, error: str, message: str, headers: list[tuple[bytes, bytes]]) -> bytes:
-    """A whole HTTP/1.1 response with the service's JSON error body, closing the connection."""
+    """A whole HTTP/1.1 response with the API's JSON error body, closing the connection."""
     body = orjson.dumps({"error": error, "message": message})
     lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}".encode()]
     lines += [name + b": " + value for name, value in headers]
     lines += [b"content-type: application/json", b"content-length: %d" % len(body), b"connection: close"]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+def target_authority(target: bytes) -> bytes | None:
+    """The authority of an absolute-form request target (`http://127.0.0.1:8000/health` ->
+    `127.0.0.1:8000`, userinfo included, for the guards to refuse); None for any other form."""
+    _, scheme_end, rest = target.partition(b"://")
+    if not scheme_end:
+        return None  # `*` (OPTIONS *) or an authority alone (CONNECT's): no URL to take it from
+    for end, byte in enumerate(rest):
+        if byte in b"/?#":
+            return rest[:end]
+    return rest
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -93,6 +120,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if cls.limits is None:
             cls.limits = ConnectionLimits.from_environment()
         self.limit = cls.limits
+        self.ws_protocol_class = None  # an Upgrade is ignored: the service speaks HTTP/1.1 only
         self.timeout_keep_alive = self.limit.keepalive_timeout  # type: ignore[assignment]  # uvicorn's: whole seconds
         self.timeouts = {
             Phase.IDLE: self.limit.keepalive_timeout,
@@ -146,10 +174,23 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         self.settle()
 
-    def handle_websocket_upgrade(self) -> None:
-        self.cancel_deadline()  # the connection is the WebSocket protocol's from now on
-        self.phase, self.timed = Phase.APP, Phase.APP
-        super().handle_websocket_upgrade()
+    def _unsupported_upgrade_warning(self) -> None:
+        # Called once the parser has read a request asking for an Upgrade, which the server may
+        # ignore (RFC 9110 §7.8): the request is served as HTTP/1.1, no warning logged. The parser
+        # reads nothing more on the connection, so it closes after that answer.
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser rejects: the API's JSON error instead of text."""
+        error = sys.exception()  # the parser's, being handled by uvicorn's data_received
+        if isinstance(error, httptools.HttpParserCallbackError):
+            if not isinstance(error.__context__, TARGET_ERRORS):
+                log.error("error while reading a request", exc_info=error.__context__)
+            reason = "its target is neither a path nor an absolute URL with a path"
+        else:
+            reason = str(error or msg).rstrip(".").lower()
+        self.refuse(400, "invalid_request", f"malformed HTTP request: {reason}", "malformed request")
 
     # Parser events (during data_received, which settles the deadline afterwards)
 
@@ -158,6 +199,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.phase = Phase.HEADER
 
     def on_headers_complete(self) -> None:
+        if not self.url.startswith(b"/"):
+            self.host_from_target()
         super().on_headers_complete()
         self.header_bytes = 0
         self.phase = Phase.BODY
@@ -166,6 +209,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         # An app may answer before the body has all arrived (a 413): then the connection is idle.
         self.phase = Phase.IDLE if self.cycle.response_complete else Phase.APP
+
+    def host_from_target(self) -> None:
+        """An absolute-form target's authority as the request's one Host (RFC 9112 §3.2.2: the
+        server ignores the Host header then), for the app's host rules."""
+        authority = target_authority(self.url)
+        if authority is not None:
+            self.headers[:] = [(name, value) for name, value in self.headers if name != b"host"]
+            self.headers.append((b"host", authority))
 
     # Response events
 
@@ -180,7 +231,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def settle(self) -> None:
         """The deadline of the phase the connection is in, armed once when the phase begins."""
         phase = self.phase
-        if phase is self.timed:
+        if phase is self.timed or phase is Phase.REFUSED:  # refuse() arms the lingering itself
             return
         self.cancel_deadline()
         self.timed = phase
@@ -213,6 +264,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         close once the client has closed, or after LINGER seconds."""
         LimitedHttpToolsProtocol.refusals.add(reason, self.loop.time())
         self.cancel_deadline()
+        received = self.headers if self.phase is Phase.HEADER or self.phase is Phase.BODY else ()
+        ident = request_id(RequestContext("", dict(reversed(received))))  # the client's, if it sent one
         self.phase = Phase.REFUSED
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
@@ -221,7 +274,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 return
             cycle.disconnected = True  # the app waiting for this body is told the client left
             cycle.message_event.set()
-        self.transport.write(answer(status, error, message, [*self.server_state.default_headers, *headers]))
+        headers = (*self.server_state.default_headers, *SERVICE_HEADERS, (b"x-request-id", ident.encode()), *headers)
+        self.transport.write(answer(status, error, message, list(headers)))
         if LimitedHttpToolsProtocol.lingering >= MAX_LINGERING or not self.transport.can_write_eof():
             self.transport.close()
             return

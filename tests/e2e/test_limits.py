@@ -1,5 +1,6 @@
 """The connection limits against a real server on loopback: header size, header and body
-deadlines, idle connections, the connection cap, and idle sockets past the open-file limit.
+deadlines, idle connections, the connection cap, and idle sockets past the open-file limit; and
+a request the parser rejects. Each refusal is the API's JSON error with the service's headers.
 
 The deadlines are shortened (2 s) through their VEGSALES_* variables; every bound allows MARGIN
 seconds more, for a loaded machine."""
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.raw_http import assert_error, exchange, parse, read_to_end
 from tests.servers import Server, request
 
 HEADER_TIMEOUT = 2
@@ -56,16 +58,6 @@ def rss_bytes(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def read_to_end(sock: socket.socket, within: float) -> bytes:
-    """What the server sends until it closes the connection (a reset ends it too)."""
-    sock.settimeout(within)
-    received = b""
-    with suppress(ConnectionError):
-        while chunk := sock.recv(65536):
-            received += chunk
-    return received
-
-
 def trickled(sock: socket.socket, drip: bytes, within: float) -> tuple[float | None, bytes]:
     """Sends `drip` one byte a second: the seconds until the server ended the connection (None:
     still open after `within`), and what it answered."""
@@ -101,6 +93,14 @@ def test_header_over_64_kib_is_answered_431_quickly(server: Server) -> None:
         assert b'"error":"header_too_large"' in answer
     assert elapsed < 5
     assert healthy(server)
+
+
+def test_header_over_the_limit_is_answered_with_the_service_headers(server: Server) -> None:
+    header = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: big-header\r\nX-Big: " + b"a" * 70_000
+    answer = exchange(server.port, header + b"\r\n\r\n", within=5)
+    body = {"error": "header_too_large", "message": "the request line and header exceed 65536 bytes"}
+    assert_error(answer, 431, body, request_id="big-header")
+    assert answer.headers["connection"] == "close"
 
 
 def test_32_mib_header_is_not_buffered(server: Server) -> None:
@@ -139,6 +139,29 @@ def test_header_sent_one_byte_a_second_is_cut_off(server: Server) -> None:
     assert healthy(server)
 
 
+@pytest.mark.parametrize(
+    ("request_id", "sent", "message"),
+    [
+        ("slow-header", b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: slow-header\r\nX-Slow: a",
+         "the request header did not arrive within 2 s"),
+        ("slow-body", b"POST /post_sales HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: slow-body\r\n"
+         b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+         "the request body did not arrive within 2 s"),
+    ],
+    ids=["header", "body"],
+)  # fmt: skip
+def test_request_that_stops_arriving_is_answered_408_with_the_service_headers(
+    server: Server, request_id: str, sent: bytes, message: str
+) -> None:
+    with closing(connect(server)) as sock:
+        start = time.monotonic()
+        sock.sendall(sent)
+        answer = parse(read_to_end(sock, HEADER_TIMEOUT + MARGIN))
+        assert time.monotonic() - start < HEADER_TIMEOUT + MARGIN
+    assert_error(answer, 408, {"error": "request_timeout", "message": message}, request_id=request_id)
+    assert answer.headers["connection"] == "close"
+
+
 def test_body_sent_one_byte_a_second_is_cut_off(server: Server) -> None:
     with closing(connect(server)) as sock:
         sock.sendall(
@@ -167,22 +190,40 @@ def test_idle_connections_are_closed_and_keep_alive_still_works(server: Server) 
 
 
 def test_connection_past_the_cap_is_answered_503(server: Server) -> None:
+    health = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     with ExitStack() as stack:
         for _ in range(CAP):
             stack.enter_context(closing(connect(server)))
-        deadline, answer = time.monotonic() + 5, None
-        while time.monotonic() < deadline:  # until the server has accepted all of them
-            answer = request(f"{server.url}/health", timeout=5)
-            if answer[0] == 503:
-                break
-        assert answer is not None and answer[0] == 503, answer
-        body = answer[1]
-        assert isinstance(body, dict) and body["error"] == "too_many_connections", body
-        assert f"{CAP} connections" in body["message"]
+        deadline = time.monotonic() + 5
+        while (answer := exchange(server.port, health)).status != 503:  # until all of them are accepted
+            assert time.monotonic() < deadline, answer
+    message = f"the server is at its limit of {CAP} connections: try again shortly"
+    assert_error(answer, 503, {"error": "too_many_connections", "message": message})
+    assert (answer.headers["retry-after"], answer.headers["connection"]) == ("1", "close")
     deadline = time.monotonic() + 5
     while not healthy(server):  # the held connections are gone
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+MALFORMED = {
+    "request_line": (b"GARBAGE\r\n\r\n", None, "invalid method encountered"),
+    "header_character": (b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: bad-header\r\nX-Bad: a\x01\r\n\r\n",
+                         "bad-header", "invalid header value char"),
+    "target_without_path": (b"GET http://127.0.0.1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", None,
+                            "its target is neither a path nor an absolute URL with a path"),
+    "chunk_size": (b"POST /post_sales HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: bad-chunk\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\nzz\r\n", "bad-chunk", "invalid character in chunk size"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("sent", "request_id", "reason"), MALFORMED.values(), ids=MALFORMED.keys())
+def test_malformed_request_is_answered_400_in_json(server: Server, sent: bytes, request_id: str, reason: str) -> None:
+    answer = exchange(server.port, sent)
+    body = {"error": "invalid_request", "message": f"malformed HTTP request: {reason}"}
+    assert_error(answer, 400, body, request_id=request_id)
+    assert answer.headers["connection"] == "close"
+    assert healthy(server)
 
 
 def test_idle_flood_past_the_open_file_limit_lets_health_answer_again(tmp_path: Path) -> None:

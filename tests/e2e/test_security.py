@@ -34,7 +34,8 @@ def make_client(tmp_path):
 
 @pytest.fixture
 def client(make_client):
-    return make_client(allowed_hosts=("localhost", "127.0.0.1", "[::1]"))
+    """The client of a server on a loopback address: it answers to the loopback names only."""
+    return make_client(allowed_hosts=Security.default_hosts("127.0.0.1"))
 
 
 def stored(client) -> int:
@@ -137,23 +138,72 @@ def test_loopback_names_are_served(client, host):
     assert client.get("/health", headers={"Host": host}).status_code == 200
 
 
+ANSWERS_TO = "this server answers to 127.0.0.1, localhost, [::1]"
+
+
 @pytest.mark.parametrize(
-    ("host", "name"),
-    [("evil.example", "evil.example"), ("evil.example:8000", "evil.example"),
-     ("127.0.0.1.nip.io:8000", "127.0.0.1.nip.io"), ("[::2]:8000", "[::2]")],
+    ("host", "message"),
+    [("evil.example", "this server does not answer to evil.example: it answers to 127.0.0.1, localhost, [::1]"),
+     ("evil.example:8000", "this server does not answer to evil.example: it answers to 127.0.0.1, localhost, [::1]"),
+     ("127.0.0.1.nip.io:8000",
+      "this server does not answer to 127.0.0.1.nip.io: it answers to 127.0.0.1, localhost, [::1]"),
+     ("[::2]:8000", "this server does not answer to [::2]: it answers to 127.0.0.1, localhost, [::1]"),
+     ("", f"the request names no host (an empty Host header): {ANSWERS_TO}"),
+     ("127.0.0.1:8000@evil.example",
+      f"the Host header 127.0.0.1:8000@evil.example is not a host name with an optional port: {ANSWERS_TO}"),
+     ("localhost:8000:80", f"the Host header localhost:8000:80 is not a host name with an optional port: {ANSWERS_TO}"),
+     ("x" * 120, f"this server does not answer to {'x' * 100}...: it answers to 127.0.0.1, localhost, [::1]"),
+     ("@" * 120, f"the Host header {'@' * 100}... is not a host name with an optional port: {ANSWERS_TO}")],
+    ids=["name", "name_and_port", "rebound_name", "other_ip_literal", "empty", "userinfo", "two_ports", "long_name",
+         "long_malformed"],
 )  # fmt: skip
-def test_another_host_gets_400_dns_rebinding_cannot_reach_the_api(client, host, name):
+def test_another_host_gets_400_dns_rebinding_cannot_reach_the_api(client, host, message):
     for method, path in [("GET", "/get_raw_sales"), ("POST", "/post_sales"), ("GET", "/health")]:
         response = client.request(method, path, headers={"Host": host}, json=RECORD if method == "POST" else None)
         assert response.status_code == 400
+        assert response.json() == {"error": "invalid_host", "message": message}
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-request-id"]
+    assert stored(client) == 0
+
+
+@pytest.mark.parametrize("second", ["evil.example", "127.0.0.1:8000"])
+def test_two_host_headers_get_400_on_every_address(make_client, second):
+    for client in (make_client(allowed_hosts=Security.default_hosts("127.0.0.1")), make_client()):
+        response = client.get("/health", headers=[("Host", "127.0.0.1:8000"), ("Host", second)])
+        assert response.status_code == 400
         assert response.json() == {
             "error": "invalid_host",
-            "message": f"this server answers to 127.0.0.1, [::1], localhost, not {name}",
+            "message": "the request has more than one Host header: HTTP/1.1 allows one",
         }
 
 
-def test_without_an_allow_list_any_host_is_served(make_client):
-    assert make_client().get("/health", headers={"Host": "sales.internal:8000"}).status_code == 200
+def test_other_repeated_headers_are_served(client):
+    response = client.get("/health", headers=[("Accept", "text/html"), ("Accept", "application/json")])
+    assert response.status_code == 200
+
+
+def test_a_malformed_host_gets_400_on_every_address(make_client):
+    response = make_client().get("/health", headers={"Host": "sales.example@evil.example"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_host",
+        "message": "the Host header sales.example@evil.example is not a host name with an optional port",
+    }
+
+
+def test_the_allowed_hosts_are_named_in_the_refusal(make_client):
+    client = make_client(allowed_hosts=("Sales.Example", "sales.internal"))
+    assert client.get("/health", headers={"Host": "SALES.example:443"}).status_code == 200
+    response = client.get("/health", headers={"Host": "127.0.0.1:8000"})
+    assert response.json()["message"] == (
+        "this server does not answer to 127.0.0.1: it answers to sales.example, sales.internal"
+    )
+
+
+@pytest.mark.parametrize("host", ["sales.internal:8000", "", "10.0.0.7", "app_1:8000", "[fe80::1%25eth0]:8000"])
+def test_without_an_allow_list_any_host_is_served(make_client, host):
+    assert make_client().get("/health", headers={"Host": host}).status_code == 200
 
 
 def test_the_write_token_guards_posts_and_the_admin_token_everything_that_changes_data(make_client):
