@@ -60,16 +60,23 @@ def error_reply(status: int, error: str, message: str, headers: dict[str, str] |
     return json_reply(status, ErrorBody(error=error, message=message), headers)
 
 
+STORAGE_UNAVAILABLE = "the store cannot be reached or written just now; try again shortly"
+"""The one message of every 503 storage_unavailable, whatever the backend and the cause."""
+
+
 def reply_for(error: Exception, scope: Scope) -> Reply:
     """The answer to an exception raised while serving a request: the one place that maps them."""
     if isinstance(error, ApiError):
         return json_reply(error.status, {"error": error.error, "message": error.message, **error.extra}, error.headers)
     context = current_request()
-    if isinstance(error, StorageError):
-        context.error = "storage_unavailable"
-        return error_reply(503, "storage_unavailable", str(error))
-    size = context.body_bytes if context.body_bytes is not None else context.header(b"content-length") or "unknown"
     method, path = scope.get("method"), scope.get("path")
+    if isinstance(error, StorageError):
+        # The detail (a file name, a table, the database's own words) is for the operator: the log
+        # line carries it with the request id; the client learns only that it may try again.
+        context.error = "storage_unavailable"
+        log.error("store unavailable on %s %s: %s", method, path, " ".join(str(error).split()))
+        return error_reply(503, "storage_unavailable", STORAGE_UNAVAILABLE, {"Retry-After": "1"})
+    size = context.body_bytes if context.body_bytes is not None else context.header(b"content-length") or "unknown"
     log.error("unexpected error on %s %s (body: %s bytes)", method, path, size, exc_info=error)
     body = {"error": "internal_error", "message": "unexpected server error", "request_id": context.request_id}
     return json_reply(500, body)

@@ -5,11 +5,20 @@ transaction and held until its commit: the incremental gold update of one post c
 another's, on any replica, and commit order equals seq order, which the change feeds rely on.
 A post holds the lock for about a millisecond. Readers never wait: a change-feed read is one
 statement, so it sees one snapshot (version and rows together).
+
+No request waits on the database without a bound (DatabaseTimeouts): a connection is opened, or
+taken from the pool, within the database timeout; a statement runs within the statement timeout
+and waits for a lock within the lock timeout; past any of them the request fails with a
+StorageError (a 503), and the pool keeps trying to connect, so that service resumes by itself once
+the database answers again.
 """
 
 import logging
+import math
+import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg
@@ -85,17 +94,74 @@ LEFT JOIN (SELECT {columns}, change_seq FROM {table}) t
 """
 
 
+TIMEOUT_VARIABLES = {
+    "connect": "VEGSALES_DATABASE_TIMEOUT",
+    "statement": "VEGSALES_STATEMENT_TIMEOUT",
+    "lock": "VEGSALES_LOCK_TIMEOUT",
+}
+KEEPALIVE_PROBES = 3
+"""Unanswered TCP keepalive probes, one a second, after which a connection is taken for dead."""
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long a request may wait on PostgreSQL before it is answered 503, in seconds."""
+
+    connect: float = 3.0
+    """To open a connection, or to get one from the pool when all are busy or the database is down."""
+    statement: float = 60.0
+    """For one statement to run (PostgreSQL's statement_timeout)."""
+    lock: float = 10.0
+    """For one statement to get a lock, the write lock another replica holds included (lock_timeout)."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{TIMEOUT_VARIABLES[field.name]} must be more than 0 seconds, got {value}")
+
+    @classmethod
+    def from_environment(cls) -> "DatabaseTimeouts":
+        """VEGSALES_DATABASE_TIMEOUT, VEGSALES_STATEMENT_TIMEOUT, VEGSALES_LOCK_TIMEOUT (seconds,
+        decimals allowed), each else its default; ValueError naming the variable for an invalid one."""
+        values = {}
+        for name, variable in TIMEOUT_VARIABLES.items():
+            raw = os.environ.get(variable, "").strip()
+            if raw:
+                try:
+                    values[name] = float(raw)
+                except ValueError:
+                    raise ValueError(f"{variable} must be a number of seconds, got {raw!r}") from None
+        return cls(**values)
+
+    def connection_parameters(self) -> dict[str, Any]:
+        """libpq's: the connect timeout (whole seconds, 2 at least, as libpq counts it), and TCP
+        keepalives, so that a database host that vanishes (no reset, no answer) is noticed within
+        the connect timeout and KEEPALIVE_PROBES seconds, even while a statement waits for its reply."""
+        idle = max(1, math.ceil(self.connect))
+        return {
+            "connect_timeout": max(2, math.ceil(self.connect)),
+            "keepalives": 1,
+            "keepalives_idle": idle,
+            "keepalives_interval": 1,
+            "keepalives_count": KEEPALIVE_PROBES,
+            "tcp_user_timeout": (idle + KEEPALIVE_PROBES) * 1000,  # data sent and never acknowledged
+        }
+
+
 class PostgresStore:
     """The three tables in a PostgreSQL database (or one schema of it), created on first use."""
 
     reads_wait_on_io = True
     writes_wait_on_io = True
 
-    def __init__(self, url: str, schema: str | None = None, pool_size: int = 8):
-        self.url, self.schema = url, schema
+    def __init__(
+        self, url: str, schema: str | None = None, pool_size: int = 8, timeouts: DatabaseTimeouts = DatabaseTimeouts()
+    ):
+        self.url, self.schema, self.timeouts = url, schema, timeouts
         # UTF-8 whatever the server's encoding (a SQL_ASCII database would hand back bytes); a
         # schema of its own for tests; otherwise the URL's own settings, ?options=... included.
-        options: dict[str, Any] = {"client_encoding": "utf8"}
+        options: dict[str, Any] = {"client_encoding": "utf8", **timeouts.connection_parameters()}
         if schema:
             options["options"] = f"-c search_path={schema}"
         # Autocommit: a read is one statement and one round trip, with no COMMIT after it; writes
@@ -105,18 +171,37 @@ class PostgresStore:
         """The seq of this process's last committed write: a write that finds another seq before it
         follows another replica's, and what this one cached is stale."""
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, kwargs={"autocommit": True, **options}, open=False
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, **options},
+            configure=self._configure,
+            timeout=timeouts.connect,
+            # A connection attempt that keeps failing is given up after this long; the next request
+            # that waits starts a new one. With the default five minutes, attempts backed off to
+            # a minute or two apart, and service came back that long after the database did.
+            reconnect_timeout=timeouts.connect,
+            open=False,
         )
         try:
-            # A direct first connection fails fast with the server's own message.
-            with psycopg.connect(url, connect_timeout=10, **options) as connection:
+            # A direct first connection fails fast with the server's own message. Its statements
+            # (a migration, waiting for another replica's) are not held to the statement and lock
+            # timeouts: they run once, before the server serves anything.
+            with psycopg.connect(url, **options) as connection:
                 # Concurrent first starts of several replicas: one creates the tables, the others wait.
                 connection.execute("SELECT pg_advisory_xact_lock(hashtext('vegsales schema'))")
                 self._create_or_migrate(connection)
-            self._pool.open(wait=True, timeout=10)
+            self._pool.open(wait=True, timeout=options["connect_timeout"])
         except (psycopg.Error, PoolTimeout) as error:
             self._pool.close()
             raise StorageError(f"cannot open PostgreSQL database {redact(url)}: {error}") from error
+
+    def _configure(self, connection: psycopg.Connection[Any]) -> None:
+        """Each pooled connection's own timeouts, set once when it is opened (the pool never resets them)."""
+        connection.execute(
+            "SELECT set_config('statement_timeout', %s, false), set_config('lock_timeout', %s, false)",
+            (milliseconds(self.timeouts.statement), milliseconds(self.timeouts.lock)),
+        )
 
     def _create_or_migrate(self, connection: psycopg.Connection[Any]) -> None:
         """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
@@ -141,10 +226,21 @@ class PostgresStore:
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection; every failure of the database as a StorageError, saying which bound was passed."""
+        timeouts = self.timeouts
         try:
-            with self._pool.connection(timeout=10) as connection:
+            with self._pool.connection() as connection:
                 yield connection
-        except (psycopg.OperationalError, PoolTimeout, psycopg.errors.AdminShutdown) as error:
+        except PoolTimeout as error:
+            raise StorageError(
+                f"PostgreSQL: no connection within {timeouts.connect:g} s: the database does not answer, "
+                f"or all {self._pool.max_size} of this process's connections stayed busy"
+            ) from error
+        except psycopg.errors.LockNotAvailable as error:
+            raise StorageError(f"PostgreSQL: a lock was not granted within {timeouts.lock:g} s ({error})") from error
+        except psycopg.errors.QueryCanceled as error:
+            raise StorageError(f"PostgreSQL: a statement ran past {timeouts.statement:g} s ({error})") from error
+        except psycopg.OperationalError as error:
             raise StorageError(f"PostgreSQL is not available: {error}") from error
         except psycopg.Error as error:
             raise StorageError(f"PostgreSQL error: {error}") from error
@@ -163,12 +259,13 @@ class PostgresStore:
         # together with the next query, so the write lock is held for fewer round trips.
         try:
             with self._connection() as connection, connection.pipeline(), connection.transaction():
-                try:
-                    if not wait:
+                if not wait:
+                    try:
                         connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
-                    seq = int(value(connection, "UPDATE store_version SET seq = seq + 1 RETURNING seq"))
-                except psycopg.errors.LockNotAvailable:
-                    raise StoreBusy from None
+                    except psycopg.errors.LockNotAvailable:
+                        raise StoreBusy from None
+                # Waits for another replica's write at most the lock timeout: a StorageError past it.
+                seq = int(value(connection, "UPDATE store_version SET seq = seq + 1 RETURNING seq"))
                 if seq != (self._last_seq or 0) + 1:  # another replica wrote since this one did
                     self._gold.clear()
                 transaction = PostgresWrite(connection, seq, self._gold)
@@ -351,6 +448,11 @@ class PostgresWrite(SqlTransaction):
             "INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value),
         )
+
+
+def milliseconds(seconds: float) -> str:
+    """A PostgreSQL duration setting (milliseconds) for a time in seconds, 1 ms at least."""
+    return str(max(1, round(seconds * 1000)))
 
 
 def redact(url: str) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Store
+from .base import StorageError, Store
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
@@ -27,9 +27,13 @@ def _open_csv(location: str) -> Store:
 
 
 def _open_postgres(location: str) -> Store:
-    from .postgres import PostgresStore  # imported only when used: psycopg is an optional extra
+    from .postgres import DatabaseTimeouts, PostgresStore  # imported only when used: psycopg is an optional extra
 
-    return PostgresStore(location)
+    try:
+        timeouts = DatabaseTimeouts.from_environment()
+    except ValueError as error:  # the store cannot be opened as configured: the server does not start
+        raise StorageError(str(error)) from None
+    return PostgresStore(location, timeouts=timeouts)
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,8 @@ class SqliteStore:
                     yield self._writer
                 except BaseException:
                     self._gold.clear()
-                    self._writer.execute("ROLLBACK")
+                    if self._writer.in_transaction:  # SQLite rolls back by itself after some errors (disk full)
+                        self._writer.execute("ROLLBACK")
                     raise
                 self._writer.execute("COMMIT")
                 self._data_version = data_version
