@@ -99,6 +99,13 @@ TIMEOUT_VARIABLES = {
     "statement": "VEGSALES_STATEMENT_TIMEOUT",
     "lock": "VEGSALES_LOCK_TIMEOUT",
 }
+RECHECK_SECONDS = 0.001
+"""How long a request waits for a connection once a wait for one has timed out, until one is had
+again: during an outage only the first request waits the whole database timeout. Requests that
+queue behind one another (the reads of one table refresh it one at a time, posts are written one
+batch at a time) would otherwise each wait it in turn: 100 reads at once took 100 timeouts. Each
+short wait still asks the pool for a new connection, so the first request after the database is
+back finds one ready."""
 KEEPALIVE_PROBES = 3
 """Unanswered TCP keepalive probes, one a second, after which a connection is taken for dead."""
 
@@ -170,6 +177,8 @@ class PostgresStore:
         self._last_seq: int | None = None
         """The seq of this process's last committed write: a write that finds another seq before it
         follows another replica's, and what this one cached is stale."""
+        self._waiting_in_vain = False
+        """True from a wait for a connection that timed out until a connection is had again."""
         self._pool = ConnectionPool(
             url,
             min_size=1,
@@ -227,11 +236,16 @@ class PostgresStore:
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection; every failure of the database as a StorageError, saying which bound was passed."""
-        timeouts = self.timeouts
+        timeouts, waiting_in_vain = self.timeouts, self._waiting_in_vain
         try:
-            with self._pool.connection() as connection:
+            with self._pool.connection(RECHECK_SECONDS if waiting_in_vain else timeouts.connect) as connection:
+                if waiting_in_vain:
+                    self._waiting_in_vain = False
                 yield connection
         except PoolTimeout as error:
+            self._waiting_in_vain = True
+            if waiting_in_vain:
+                raise StorageError("PostgreSQL: still no connection; the pool goes on trying") from error
             raise StorageError(
                 f"PostgreSQL: no connection within {timeouts.connect:g} s: the database does not answer, "
                 f"or all {self._pool.max_size} of this process's connections stayed busy"
