@@ -187,8 +187,8 @@ class PostgresStore:
             configure=self._configure,
             timeout=timeouts.connect,
             # A connection attempt that keeps failing is given up after this long; the next request
-            # that waits starts a new one. With the default five minutes, attempts backed off to
-            # a minute or two apart, and service came back that long after the database did.
+            # that waits starts a new one. With the pool's default (five minutes) the attempts back
+            # off to 1, 2, 4 ... 128 s apart, and service could come back minutes after the database.
             reconnect_timeout=timeouts.connect,
             open=False,
         )
