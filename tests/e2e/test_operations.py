@@ -4,6 +4,8 @@ import json
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -317,7 +319,25 @@ def test_workers_end_with_their_server_process_killed_and_a_restart_binds_the_po
         assert request_text(f"{restarted.url}/get_raw_sales") == (
             '[{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":3.0}]'
         )
-    assert "has ended: this worker" in server.read_log()
+
+
+@pytest.mark.parametrize(
+    ("on_sigterm", "returncode"),
+    [
+        pytest.param("signal.SIG_DFL", -signal.SIGTERM, id="stops_at_sigterm"),
+        pytest.param("signal.SIG_IGN", 1, id="exits_after_the_grace_period_if_it_does_not"),
+    ],
+)
+def test_a_worker_whose_parent_is_not_the_one_it_was_started_by_stops(on_sigterm, returncode):
+    """The watcher thread alone (the kernel's signal comes only when the parent really ends): a
+    process told that its parent is pid 1 sees another and stops."""
+    code = f"import signal, time; signal.signal(signal.SIGTERM, {on_sigterm}); "
+    code += "from vegsales.server import end_with_parent; end_with_parent(1); time.sleep(30)"
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == returncode
+    assert time.monotonic() - started < (2 if returncode < 0 else 6)
+    assert "server process 1 has ended: this worker (" in result.stderr
 
 
 def running(pid: int) -> bool:
