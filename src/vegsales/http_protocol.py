@@ -21,7 +21,6 @@ import enum
 import http
 import logging
 import math
-import sys
 from collections import Counter
 from typing import Any, ClassVar
 
@@ -163,33 +162,40 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             excess = self.header_bytes - self.limit.max_header_bytes
             if excess > 0:
                 head, data = data[: len(data) - excess], data[len(data) - excess :]
-                super().data_received(head)  # the header may end within the limit, the body follow
+                self.feed(head)  # the header may end within the limit, the body follow
                 if self.phase is Phase.IDLE or self.phase is Phase.HEADER:
                     limit = self.limit.max_header_bytes
                     message = f"the request line and header exceed {limit} bytes"
                     self.refuse(431, "header_too_large", message, "header too large")
                     return
-                if self.transport.is_closing():
+                if self.phase is Phase.REFUSED or self.transport.is_closing():
                     return
-        super().data_received(data)
+        self.feed(data)
         self.settle()
 
-    def _unsupported_upgrade_warning(self) -> None:
-        # Called once the parser has read a request asking for an Upgrade, which the server may
-        # ignore (RFC 9110 §7.8): the request is served as HTTP/1.1, no warning logged. The parser
-        # reads nothing more on the connection, so it closes after that answer.
-        if self.cycle is not None:
-            self.cycle.keep_alive = False
+    def feed(self, data: bytes) -> None:
+        """uvicorn's `data_received`, but for what it answers itself: a request the parser rejects
+        gets the API's JSON error, counted with the other refusals (uvicorn answers plain text and
+        logs a line for each: a flood of them would flood the log); an Upgrade is ignored."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # A request asking for an Upgrade, which a server may ignore (RFC 9110 §7.8): served as
+            # HTTP/1.1. The parser reads nothing more on this connection: it closes after the answer.
+            if self.cycle is not None:
+                self.cycle.keep_alive = False
+        except httptools.HttpParserError as error:
+            self.reject(error)
 
-    def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a request its parser rejects: the API's JSON error instead of text."""
-        error = sys.exception()  # the parser's, being handled by uvicorn's data_received
-        if isinstance(error, httptools.HttpParserCallbackError):
+    def reject(self, error: httptools.HttpParserError) -> None:
+        """400 for a request the parser could not read, saying why."""
+        if isinstance(error, httptools.HttpParserCallbackError):  # raised by a callback: uvicorn's or ours
             if not isinstance(error.__context__, TARGET_ERRORS):
                 log.error("error while reading a request", exc_info=error.__context__)
             reason = "its target is neither a path nor an absolute URL with a path"
         else:
-            reason = str(error or msg).rstrip(".").lower()
+            reason = str(error).rstrip(".").lower()
         self.refuse(400, "invalid_request", f"malformed HTTP request: {reason}", "malformed request")
 
     # Parser events (during data_received, which settles the deadline afterwards)

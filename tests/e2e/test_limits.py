@@ -226,6 +226,18 @@ def test_malformed_request_is_answered_400_in_json(server: Server, sent: bytes, 
     assert healthy(server)
 
 
+def test_malformed_request_read_with_bytes_past_the_header_limit_is_answered_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VEGSALES_MAX_HEADER_BYTES", "1024")  # a header limit one read goes past
+    with Server("app_sql.py", "--db", str(tmp_path / "sales.db")) as small:
+        answer = exchange(small.port, b"GARBAGE\r\nX-Big: " + b"a" * 2000 + b"\r\n\r\n")
+        assert healthy(small)
+    body = {"error": "invalid_request", "message": "malformed HTTP request: invalid method encountered"}
+    assert_error(answer, 400, body)  # one answer: nothing after its body
+    assert '"level":"ERROR"' not in small.log and "Traceback" not in small.log, small.log
+
+
 def test_idle_flood_past_the_open_file_limit_lets_health_answer_again(tmp_path: Path) -> None:
     """1,100 idle sockets against a server whose limit is 1,024 files: /health answers again
     within 15 s, though the client never closes them."""
