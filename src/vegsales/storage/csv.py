@@ -206,7 +206,8 @@ class CsvStore:
         try:
             unfinished = self._files.commit(contents)
         except OSError as error:
-            log.error("CSV store %s: a commit failed, nothing of it was stored: %s", self.folder, error)
+            # Not an ERROR line of its own: the request that met it logs one, with its id (asgi.reply_for).
+            log.warning("CSV store %s: a commit failed, nothing of it was stored: %s", self.folder, error)
             raise StorageError(f"cannot write the CSV files in {self.folder}: {error}") from error
         if unfinished is not None:  # committed: the files left in .commit/ are moved before the next commit
             log.error("CSV store %s: committed, but not every file is in place yet: %s", self.folder, unfinished)
