@@ -8,7 +8,7 @@ serve (dataclasses and TypedDicts), not copies of them.
 
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -40,8 +40,8 @@ from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .metrics import Metrics, StoreCollector
 from .pipeline import IngestReport, PostWriter, ReplayReport
 from .quality import VegetableQuality, rejected_names, vegetable_quality
-from .quarantine import MAX_REJECTED, as_sent, json_value, record_value
-from .records import SALE_RECORD
+from .quarantine import MAX_REJECTED, as_sent, read_record, served_errors, served_record
+from .records import MAX_BODY_DEPTH, SALE_RECORD, TooDeep, escaped_surrogates, json_as_sent
 from .silver import FeedRules, silver_row
 from .storage import TABLES, StorageError, Store
 from .tables import BronzeRow, GoldRow, RejectedRow
@@ -102,7 +102,11 @@ class RawSale(TypedDict):
 class RejectedSale(TypedDict):
     record_hash: str
     record: Any
-    """The record as sent; when `truncated`, its first 10 KiB of JSON text."""
+    """The record as sent; its JSON text instead when `record_is_text`."""
+    record_is_text: bool
+    """Whether `record` is the record's JSON text (a string): when it is truncated (its first 10 KiB),
+    or when a JSON reader could not take the record back (NaN or Infinity, a lone surrogate, nesting
+    past 64 levels, an integer of over 4,300 digits)."""
     truncated: bool
     errors: list[ErrorBody | dict[str, str]]
     first_received: str
@@ -165,17 +169,24 @@ class Health(TypedDict):
 
 
 def raw_sale_json(row: BronzeRow) -> bytes:
-    return orjson.dumps(RawSale(date=row.date, vegetable=row.vegetable, kilo_sold=row.kilo_sold))
+    try:
+        return orjson.dumps(RawSale(date=row.date, vegetable=row.vegetable, kilo_sold=row.kilo_sold))
+    except orjson.JSONEncodeError:  # a row no post could store (a lone surrogate), written to the store directly
+        date, vegetable = escaped_surrogates(row.date), escaped_surrogates(row.vegetable)
+        return orjson.dumps(RawSale(date=date, vegetable=vegetable, kilo_sold=row.kilo_sold))
 
 
 def rejected_sale(row: RejectedRow) -> RejectedSale:
+    """A quarantine row as served: always JSON, whatever the row holds."""
+    record, is_text = served_record(row)
     return RejectedSale(
-        record_hash=row.record_hash,
-        record=row.record if row.truncated else record_value(row.record),
+        record_hash=escaped_surrogates(row.record_hash),
+        record=record,
+        record_is_text=is_text,
         truncated=row.truncated,
-        errors=orjson.loads(row.errors),
-        first_received=row.first_received,
-        last_received=row.last_received,
+        errors=served_errors(row),
+        first_received=escaped_surrogates(row.first_received),
+        last_received=escaped_surrogates(row.last_received),
         times=row.times,
     )
 
@@ -201,7 +212,10 @@ class Sales:
             items = parse_records(body, self.limits.max_records)
         else:  # parsing megabytes would stall every other request
             items = await to_thread.run_sync(parse_records, body, self.limits.max_records)
-        report = await self.writer.ingest(items)
+        try:
+            report = await self.writer.ingest(items, body)
+        except TooDeep as error:
+            raise ApiError(400, "body_too_deep", f"the body {error}") from None
         request.records = (report.received, len(report.rejected))
         if self.metrics:
             self.metrics.observe_post(report)
@@ -317,7 +331,10 @@ def create_app(
         openapi_extra=POST_BODY_DOC,
         responses={
             200: {"model": IngestReport, "description": "At least one record stored (or none sent)"},
-            400: {"model": ErrorBody, "description": "Body is not JSON, or not a list of records"},
+            400: {
+                "model": ErrorBody,
+                "description": f"Body is not JSON, not a list of records, or nests past {MAX_BODY_DEPTH} levels",
+            },
             413: {"model": ErrorBody, "description": "Body over 16 MiB, or over 100,000 records"},
             422: {"model": IngestReport, "description": "Every record was rejected"},
             503: STORAGE_DOWN,
@@ -355,7 +372,7 @@ def create_app(
         rows, total = await to_thread.run_sync(store.rejected_sales, limit)
         dropped = int((await to_thread.run_sync(store.meta)).get("rejected_dropped", "0"))
         quarantine = RejectedSales(total=total, dropped=dropped, rows=[rejected_sale(row) for row in rows])
-        return to_response(Reply(200, orjson.dumps(quarantine, default=as_sent)))  # 1e400 as it was sent
+        return to_response(Reply(200, orjson.dumps(quarantine, default=as_sent)))
 
     @route("/replay_rejected", ["POST"], responses={200: {"model": ReplayReport}, 503: STORAGE_DOWN})
     async def replay_rejected() -> Response:
@@ -368,11 +385,7 @@ def create_app(
         of the last records received that were rejected, and the vegetable names most often refused."""
         vegetables = await to_thread.run_sync(sales.quality)
         rejected, _ = await to_thread.run_sync(store.rejected_sales, limits.max_rejected)
-        names = rejected_names(  # the names rejected as names: what the vocabulary may be missing
-            (record_value(r.record), r.times)
-            for r in rejected
-            if not r.truncated and any(e["field"] == "vegetable" for e in orjson.loads(r.errors))
-        )
+        names = rejected_names(rejected_as_names(rejected))
         recent = list(sales.recent)
         feed = FeedQuality(
             recent_records=len(recent),
@@ -590,19 +603,35 @@ def to_response(reply: Reply) -> Response:
     return Response(reply.body, status_code=reply.status, headers=reply.headers, media_type=reply.content_type)
 
 
+def rejected_as_names(rows: list[RejectedRow]) -> Iterator[tuple[Any, int]]:
+    """(record, times) of the quarantined records rejected for their name: what the vocabulary may be
+    missing. Rows that cannot be read back are left out."""
+    for row in rows:
+        if row.truncated or not any(
+            isinstance(error, dict) and error.get("field") == "vegetable" for error in served_errors(row)
+        ):
+            continue
+        try:
+            yield read_record(row.record), row.times
+        except ValueError:
+            continue
+
+
 def parse_records(body: bytes, max_records: int) -> list[Any]:
     """The list of records in a body: a JSON array, or an object {"data": [...]}."""
     expected = 'expected a JSON array of records, or an object {"data": [...]}'
     if not body.strip():
         raise ApiError(400, "empty_body", f"the body is empty; {expected}")
     try:
-        payload = orjson.loads(body)
+        payload = orjson.loads(body)  # nesting past MAX_BODY_DEPTH shows in validation (see ingest_posts)
     except orjson.JSONDecodeError as error:
         try:
-            # Valid JSON that orjson refuses (numbers beyond a double): let validation reject
-            # those records one by one instead of the whole body.
-            payload = json_value(body)
-        except (ValueError, RecursionError):
+            # Valid JSON that orjson refuses (NaN, numbers beyond a double or 64 bits, lone surrogates,
+            # nesting past 1,024 levels): its records are rejected one by one instead of the whole body.
+            payload = json_as_sent(body)
+        except TooDeep as too_deep:
+            raise ApiError(400, "body_too_deep", f"the body {too_deep}") from None
+        except ValueError:
             raise ApiError(400, "invalid_json", f"the body is not valid JSON: {error}") from None
     if isinstance(payload, dict):
         if set(payload) != {"data"} or not isinstance(payload["data"], list):

@@ -4,6 +4,7 @@ every rejected record in quarantine. Also what start-up and replay do with store
 import asyncio
 import datetime as dt
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -15,8 +16,8 @@ from anyio import to_thread
 
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import gold_sales, outlier_months
-from .quarantine import MAX_REJECTED, errors_text, merged, record_value, rejected_row
-from .records import WeekDate, week_start
+from .quarantine import MAX_REJECTED, errors_text, merged, read_record, rejected_row
+from .records import MAX_BODY_DEPTH, RecordTooDeep, TooDeep, WeekDate, json_as_sent, nesting_depth, week_start
 from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
 from .storage import Store, StoreBusy, WriteTransaction
 from .tables import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
@@ -72,8 +73,11 @@ def ingest(
 ) -> IngestReport:
     """Store every valid record (the last one wins for a repeated key), quarantine the others, and
     report on each. With wait=False, raise StoreBusy (having stored nothing) if another writer
-    holds the store."""
-    return ingest_posts(store, rules, [items], wait, received_at, max_rejected)[0]
+    holds the store; raise TooDeep (having stored nothing) if a record nests past MAX_BODY_DEPTH."""
+    outcome = ingest_posts(store, rules, [items], wait, received_at, max_rejected)[0]
+    if isinstance(outcome, TooDeep):
+        raise outcome
+    return outcome
 
 
 def ingest_posts(
@@ -83,28 +87,69 @@ def ingest_posts(
     wait: bool = True,
     received_at: str | None = None,
     max_rejected: int = MAX_REJECTED,
-) -> list[IngestReport]:
-    """Several posts in one transaction, applied in order as if sent one by one: one report each.
+    bodies: Sequence[bytes | None] = (),
+) -> list[IngestReport | TooDeep]:
+    """Several posts in one transaction, applied in order as if sent one by one: one report each, or
+    TooDeep for a post whose body nests past MAX_BODY_DEPTH (nothing of that post is stored).
 
-    One write lock, one commit and one gold update serve them all."""
+    One write lock, one commit and one gold update serve them all. `bodies`, when given, are the
+    posts' JSON texts, side by side: a rejected record is kept with its numbers as written there."""
     now = received_at or utc_now()
-    cleaned = [clean_records(items, rules, now) for items in posts]
-    reports = [
-        IngestReport(received=len(items), rejected=rejected)
-        for items, (_, rejected) in zip(posts, cleaned, strict=True)
-    ]
-    quarantined = [
-        rejected_row(items[rejection.index], rejection.errors, now)
-        for items, (_, rejected) in zip(posts, cleaned, strict=True)
+    outcomes: list[IngestReport | TooDeep] = []
+    written: list[tuple[IngestReport, Accepted]] = []
+    quarantined: list[RejectedRow] = []
+    for number, items in enumerate(posts):
+        accepted, rejected = clean_records(items, rules, now)
+        if rejected:  # only a post with rejections can nest deep, or hold numbers orjson rounded
+            body = bodies[number] if bodies else None
+            if _nests_too_deep(items, rejected, body):
+                outcomes.append(TooDeep())
+                continue
+            sent = _as_sent(items, body)
+            quarantined += [rejected_row(sent[rejection.index], rejection.errors, now) for rejection in rejected]
+        report = IngestReport(received=len(items), rejected=rejected)
+        outcomes.append(report)
+        written.append((report, accepted))
+    if quarantined or any(len(accepted) for _, accepted in written):
+        with store.write(wait) as transaction:
+            apply_records(transaction, written)
+            if quarantined:
+                quarantine(transaction, quarantined, max_rejected)
+    return outcomes
+
+
+_ENVELOPE = re.compile(rb"\s*\{")
+
+
+def _nests_too_deep(items: Sequence[Any], rejected: Sequence[Rejection], body: bytes | None) -> bool:
+    """Whether a post's body nests past MAX_BODY_DEPTH: a record rejected as too deep (only those are
+    measured), with the list and any {"data": ...} envelope around it, goes past."""
+    around = 2 if body is not None and _ENVELOPE.match(body) else 1
+    return any(
+        isinstance(rejection.errors[0], RecordTooDeep)
+        and nesting_depth(items[rejection.index]) + around > MAX_BODY_DEPTH
         for rejection in rejected
-    ]
-    if not quarantined and not any(len(accepted) for accepted, _ in cleaned):
-        return reports
-    with store.write(wait) as transaction:
-        apply_records(transaction, [(report, accepted) for report, (accepted, _) in zip(reports, cleaned, strict=True)])
-        if quarantined:
-            quarantine(transaction, quarantined, max_rejected)
-    return reports
+    )
+
+
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_INTEGER = b"0" * 19
+"""An integer beyond 64 bits has 19 digits or more (-9223372036854775809): orjson reads it as the
+nearest double."""
+
+
+def _as_sent(items: Sequence[Any], body: bytes | None) -> Sequence[Any]:
+    """A post's records with every number as its body writes it: when the body holds a run of 19
+    digits (each byte looked at in C), it is read again by the standard library, which keeps the
+    integers that orjson rounded."""
+    if body is None or _LONG_INTEGER not in body.translate(_DIGITS):
+        return items
+    try:
+        payload = json_as_sent(body)
+    except ValueError:
+        return items
+    records = payload.get("data") if isinstance(payload, dict) else payload
+    return records if isinstance(records, list) and len(records) == len(items) else items
 
 
 def copy_into(
@@ -322,8 +367,11 @@ def _replay(transaction: WriteTransaction, rules: FeedRules) -> ReplayReport:
     replayed: list[str] = []
     reasons_changed: list[Any] = []
     for row in quarantined:
-        # A truncated record cannot be read back: it stays, for a person to look at.
-        checked = [] if row.truncated else clean_record(record_value(row.record), rules, row.last_received)
+        # A truncated record, or one that cannot be read back, stays as it is, for a person to look at.
+        try:
+            checked = [] if row.truncated else clean_record(read_record(row.record), rules, row.last_received)
+        except ValueError:
+            checked = []
         if isinstance(checked, tuple):
             now_valid.add(len(now_valid), *checked)
             replayed.append(row.record_hash)
@@ -417,7 +465,8 @@ GROUP_COMMIT_SECONDS = 0.002
 """Under load, how long a small post waits for others to share its transaction, on a store with a
 quick commit: more posts share each commit (fewer pages written per post)."""
 
-Waiting = list[tuple[Sequence[Any], "asyncio.Future[IngestReport]"]]
+Waiting = list[tuple[Sequence[Any], bytes | None, "asyncio.Future[IngestReport]"]]
+"""Posts waiting to be written: each one's records, the body they were read from, and its answer."""
 
 
 class PostWriter:
@@ -442,17 +491,19 @@ class PostWriter:
         self._writing = False
         self._task: asyncio.Task[None] | None = None  # referenced, so that it is not collected mid-write
 
-    async def ingest(self, items: Sequence[Any]) -> IngestReport:
-        """Store a post's valid records, quarantine the others; its report, once they are committed."""
+    async def ingest(self, items: Sequence[Any], body: bytes | None = None) -> IngestReport:
+        """Store a post's valid records, quarantine the others; its report, once they are committed.
+        `body` is the JSON the records were read from (see ingest_posts); raises TooDeep, having
+        stored nothing, when it nests past MAX_BODY_DEPTH."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[IngestReport] = loop.create_future()
         if self.store.writes_wait_on_io or len(items) > INLINE_RECORDS:
-            self._waiting.append((items, future))
+            self._waiting.append((items, body, future))
             if not self._writing:
                 self._writing = True
                 self._task = loop.create_task(self._write_waiting())
         else:
-            self._inline.append((items, future))
+            self._inline.append((items, body, future))
             if len(self._inline) == 1:
                 # Under load (the last commit served several posts), wait a little for more; a lone
                 # client is answered in the next turn of the loop, without waiting.
@@ -466,7 +517,8 @@ class PostWriter:
         batch, self._inline = self._inline, []
         self._last_batch = len(batch)
         try:
-            self._settle(batch, ingest_posts(self.store, self.rules, _posts(batch), False, None, self.max_rejected))
+            posts, bodies = _posts(batch)
+            self._settle(batch, ingest_posts(self.store, self.rules, posts, False, None, self.max_rejected, bodies))
         except StoreBusy:  # another process is writing: wait for it in the writer thread, not here
             self._waiting.extend(batch)
             if not self._writing:
@@ -483,7 +535,10 @@ class PostWriter:
                 while self._waiting and (not batch or size + len(self._waiting[0][0]) <= BATCH_RECORDS):
                     batch.append(self._waiting.pop(0))
                     size += len(batch[-1][0])
-                write = partial(ingest_posts, self.store, self.rules, _posts(batch), max_rejected=self.max_rejected)
+                posts, bodies = _posts(batch)
+                write = partial(
+                    ingest_posts, self.store, self.rules, posts, max_rejected=self.max_rejected, bodies=bodies
+                )
                 try:
                     self._settle(batch, await to_thread.run_sync(write))
                 except Exception as error:
@@ -492,18 +547,23 @@ class PostWriter:
             self._writing = False
 
     @staticmethod
-    def _settle(batch: Waiting, reports: list[IngestReport]) -> None:
-        for (_, future), report in zip(batch, reports, strict=True):
-            if not future.done():  # done: its client went away
-                future.set_result(report)
+    def _settle(batch: Waiting, outcomes: list[IngestReport | TooDeep]) -> None:
+        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # its client went away
+                continue
+            if isinstance(outcome, TooDeep):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)
 
     @staticmethod
     def _fail(batch: Waiting, error: Exception) -> None:
         """Every post of the batch gets the error: nothing of it was stored."""
-        for _, future in batch:
+        for _, _, future in batch:
             if not future.done():
                 future.set_exception(error)
 
 
-def _posts(batch: Waiting) -> list[Sequence[Any]]:
-    return [items for items, _ in batch]
+def _posts(batch: Waiting) -> tuple[list[Sequence[Any]], list[bytes | None]]:
+    """The records of each post of a batch, and its body, side by side."""
+    return [items for items, _, _ in batch], [body for _, body, _ in batch]

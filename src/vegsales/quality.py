@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .records import escaped_surrogates
 from .tables import SilverRow
 
 MAD_TO_SIGMA = 1.4826
@@ -68,9 +69,10 @@ def vegetable_quality(silver: Iterable[SilverRow]) -> list[VegetableQuality]:
 
 
 def rejected_names(records: Iterable[tuple[Any, int]], top: int = 10) -> list[tuple[str, int]]:
-    """The most often rejected vegetable names, from (record as sent, times received) pairs."""
+    """The most often rejected vegetable names, from (record as sent, times received) pairs; a lone
+    surrogate in a name is written as its JSON escape (\\ud800), so that the figures always encode."""
     names: Counter[str] = Counter()
     for record, times in records:
         if isinstance(record, dict) and isinstance(name := record.get("vegetable"), str):
-            names[name] += times
+            names[escaped_surrogates(name)] += times
     return names.most_common(top)

@@ -1,42 +1,40 @@
-"""Rejected records, kept with their reasons so that nothing the feed sends is lost."""
+"""Rejected records, kept with their reasons so that nothing the feed sends is lost.
+
+Any record a post can hold is kept: as compact JSON text, which every store can hold, with each
+number as it was sent and lone surrogates escaped. It is served back as JSON when any client can read
+it, and as its text otherwise (NaN, a lone surrogate, deep nesting); stored rows are read that way
+when they are served, so rows kept by earlier versions are served too.
+"""
 
 import hashlib
 import json
-import math
+import re
+import secrets
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from .records import FieldError
+from .records import (
+    MAX_RECORD_DEPTH,
+    FieldError,
+    NumberAsSent,
+    escaped_surrogates,
+    json_as_sent,
+    json_depth,
+    scalars,
+)
 from .tables import RejectedRow
 
 MAX_RECORD_BYTES = 10 * 1024
 """A longer record is kept cut to this size (and marked): enough to see what went wrong."""
 MAX_REJECTED = 100_000
 """Distinct rejected records kept; past that the least recently received go."""
-
-
-class NumberAsSent(float):
-    """A JSON number beyond a double (1e400): infinite to validation, written back as it was sent."""
-
-    text: str
-
-    def __new__(cls, text: str) -> "NumberAsSent":
-        number = super().__new__(cls, text)
-        number.text = text
-        return number
-
-
-def _number(text: str) -> float:
-    number = float(text)
-    return number if math.isfinite(number) else NumberAsSent(text)
-
-
-def json_value(text: str | bytes) -> Any:
-    """JSON that orjson refuses (numbers beyond a double), read by the standard library; those
-    numbers are kept as sent, so that a quarantined record is kept whole."""
-    return json.loads(text, parse_float=_number)
+_NOT_JSON = frozenset({"NaN", "Infinity", "-Infinity"})
+"""Numbers a record may be sent with that JSON does not have: such a record is served as its text."""
+_MAX_INTEGER_DIGITS = sys.int_info.default_max_str_digits
+"""A longer integer is JSON, but Python's reader refuses it (clients such as `vegsales rejected` too)."""
 
 
 def as_sent(value: Any) -> Any:
@@ -47,19 +45,113 @@ def as_sent(value: Any) -> Any:
 
 
 def record_text(item: Any) -> str:
-    """The record as JSON text, as compact as orjson writes it."""
+    """The record as JSON text, as compact as orjson writes it, each number as it was sent."""
     try:
         return orjson.dumps(item, default=as_sent).decode()
-    except orjson.JSONEncodeError:  # lone surrogates, integers beyond 64 bits: escaped by the stdlib
-        return json.dumps(item, ensure_ascii=True, separators=(",", ":"))
-
-
-def record_value(text: str) -> Any:
-    """A kept record read back from its JSON text."""
+    except orjson.JSONEncodeError:  # a lone surrogate, nesting past 254 levels, an integer beyond 64 bits
+        pass
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # numbers beyond a double, or what record_text() wrote with the stdlib
-        return json_value(text)
+        return _written_by_the_standard_library(item)
+    except (RecursionError, ValueError, TypeError):  # a caller's own record: deeper, 4,300 digits, odd keys
+        return _written(item)
+
+
+def _written_by_the_standard_library(item: Any) -> str:
+    """record_text() for what orjson refuses, in C: the standard library's writer recurses, but a
+    record of a post nests at most MAX_BODY_DEPTH levels, far from the recursion limit."""
+    numbers: list[str] = []
+    token = secrets.token_hex(16)  # no record can hold it by chance
+
+    def number_as_sent(value: Any) -> str:
+        if isinstance(value, NumberAsSent):
+            numbers.append(value.text)
+            return f"{token}{len(numbers) - 1}"  # written as a string, then replaced by the number
+        return repr(value)  # not a JSON value at all (a caller's own object): its repr, as a string
+
+    text = json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=number_as_sent)
+    if numbers:
+        text = re.sub(f'"{token}([0-9]+)"', lambda match: numbers[int(match[1])], text)
+    return _SURROGATES.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+
+
+_END = object()
+_MAX_WRITTEN_DEPTH = 100_000
+_SURROGATES = re.compile("([\ud800-\udfff])")
+
+
+def _written(item: Any) -> str:
+    """record_text() for what orjson refuses: level by level (no recursion), orjson's layout."""
+    parts: list[str] = []
+    open_containers: list[tuple[Any, str]] = []  # (iterator over the members left, closing bracket)
+    value = item
+    while True:
+        if len(open_containers) > _MAX_WRITTEN_DEPTH:
+            raise ValueError(f"a record nesting past {_MAX_WRITTEN_DEPTH:,} levels (or holding itself) is not kept")
+        if isinstance(value, dict):
+            parts.append("{")
+            open_containers.append((iter(value.items()), "}"))
+        elif isinstance(value, list | tuple):
+            parts.append("[")
+            open_containers.append((iter(value), "]"))
+        else:
+            parts.append(_scalar_text(value))
+        while open_containers:
+            members, closing = open_containers[-1]
+            member: Any = next(members, _END)
+            if member is _END:
+                open_containers.pop()
+                parts.append(closing)
+                continue
+            if parts[-1] not in ("{", "["):
+                parts.append(",")
+            if closing == "}":
+                key, value = member
+                parts.append(_string_text(key if isinstance(key, str) else str(key)) + ":")
+            else:
+                value = member
+            break
+        else:
+            return "".join(parts)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, str):
+        return _string_text(value)
+    if isinstance(value, NumberAsSent):
+        return value.text
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _integer_text(value)
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # not a JSON value at all (a caller's own object): its repr, as a string
+        return _string_text(repr(value))
+
+
+def _string_text(text: str) -> str:
+    try:
+        return orjson.dumps(text).decode()
+    except orjson.JSONEncodeError:  # lone surrogates: orjson's escapes between them, \ud800 for each
+        pieces = _SURROGATES.split(text)  # text, surrogate, text, ...
+        return (
+            '"'
+            + "".join(
+                f"\\u{ord(piece):04x}" if i % 2 else orjson.dumps(piece).decode()[1:-1]
+                for i, piece in enumerate(pieces)
+            )
+            + '"'
+        )
+
+
+def _integer_text(value: int) -> str:
+    try:
+        return str(value)
+    except ValueError:  # past str()'s 4,300 digits: 4,000 digits at a time
+        chunks = []
+        sign, value = ("-", -value) if value < 0 else ("", value)
+        while value:
+            value, chunk = divmod(value, 10**4000)
+            chunks.append(chunk)
+        return sign + str(chunks[-1]) + "".join(f"{chunk:04000d}" for chunk in reversed(chunks[:-1]))
 
 
 def errors_text(errors: Sequence[FieldError]) -> str:
@@ -88,3 +180,55 @@ def merged(new: Iterable[RejectedRow], stored: dict[str, RejectedRow]) -> list[R
             row.times += before.times
         rows[row.record_hash] = row
     return list(rows.values())
+
+
+def read_record(text: str) -> Any:
+    """A kept record read back as validation saw it when it was sent; ValueError when it cannot be
+    (not JSON, or nesting past MAX_BODY_DEPTH: no post could have sent it)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # NaN, numbers beyond a double, lone surrogates, deep nesting
+        return json_as_sent(text)
+
+
+def served_record(row: RejectedRow) -> tuple[Any, bool]:
+    """The record as /get_rejected_sales serves it, and whether that is its JSON text rather than the
+    record itself: when it is truncated, or when a JSON reader could not take it back (NaN or
+    Infinity, a lone surrogate, nesting past MAX_RECORD_DEPTH, an integer of over 4,300 digits, text
+    that is not JSON at all). The
+    record is served as the text kept, never written again: numbers stay as they were sent."""
+    text = row.record
+    if not row.truncated and json_depth(text) <= MAX_RECORD_DEPTH:
+        try:
+            orjson.loads(text)  # JSON, in UTF-8: orjson refuses NaN, Infinity and lone surrogates
+            return orjson.Fragment(text), False
+        except orjson.JSONDecodeError:
+            pass
+        try:
+            value = json_as_sent(text, MAX_RECORD_DEPTH)
+        except ValueError:
+            pass
+        else:  # numbers orjson cannot read (1e400, 400 digits) are still JSON
+            if not any(_not_json(scalar) for scalar in scalars(value)):
+                return orjson.Fragment(text), False
+    return escaped_surrogates(text), True
+
+
+def _not_json(value: Any) -> bool:
+    if isinstance(value, str):
+        return escaped_surrogates(value) != value
+    if not isinstance(value, NumberAsSent):
+        return False
+    digits = value.text.removeprefix("-")
+    return value.text in _NOT_JSON or (digits.isdigit() and len(digits) > _MAX_INTEGER_DIGITS)
+
+
+def served_errors(row: RejectedRow) -> list[Any]:
+    """The reasons kept with a record; a row whose reasons cannot be read shows their text as one."""
+    try:
+        errors = orjson.loads(row.errors)
+    except orjson.JSONDecodeError:
+        errors = None
+    if isinstance(errors, list):
+        return errors
+    return [{"field": "record", "message": escaped_surrogates(row.errors)}]

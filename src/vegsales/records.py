@@ -1,11 +1,14 @@
 """The input record as received, and its validation, one record at a time."""
 
 import datetime as dt
+import json
+import math
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -28,16 +31,135 @@ MAX_KILOS = 1e12
 """Far above any real week, low enough that monthly sums can never overflow to infinity."""
 
 FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
-"""First days of weeks accepted: catches typos such as 0202 or 20200, and keeps date arithmetic in range."""
+"""Every day of an accepted week falls in this range: catches typos such as 0202 or 20200, and keeps
+date arithmetic (and gold months) in range."""
+LAST_WEEK_START = LAST_DATE - dt.timedelta(days=6)
+
+MAX_BODY_DEPTH = 512
+"""Levels of arrays and objects a post's body may nest (its list, and the envelope, included): far
+below Python's recursion limit (1,000), so that no reading or writing of a record can reach it."""
+MAX_RECORD_DEPTH = 64
+"""Levels a record may nest (a record object is one level) and still be served back as JSON; a
+deeper one is rejected on its own, and kept in quarantine as its text."""
+
+
+class NumberAsSent:
+    """A JSON number that neither a double nor a 64-bit integer holds (1e400, 2**64, 400 digits) or
+    that JSON does not have (NaN, Infinity, -Infinity), kept as its text: validation sees its nearest
+    double, and a quarantined record is written back with the text as it was sent."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, text: str):
+        self.text, self.value = text, float(text)  # float() reads any length, and NaN and Infinity
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NumberAsSent) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def __repr__(self) -> str:
+        return f"NumberAsSent({self.text!r})"
+
+
+class TooDeep(ValueError):
+    """JSON nesting arrays and objects deeper than a limit: a body past MAX_BODY_DEPTH is refused whole."""
+
+    def __init__(self, limit: int = MAX_BODY_DEPTH):
+        super().__init__(f"nests more than {limit} levels of arrays and objects")
+        self.limit = limit
+
+
+def _integer(text: str) -> int | NumberAsSent:
+    # What orjson reads as an integer stays one; longer ones keep their digits (int() stops at 4,300).
+    if len(text) <= 20 and -(2**63) <= (value := int(text)) < 2**64:
+        return value
+    return NumberAsSent(text)
+
+
+def _float(text: str) -> float | NumberAsSent:
+    value = float(text)
+    return value if math.isfinite(value) else NumberAsSent(text)
+
+
+def json_as_sent(text: str | bytes, max_depth: int = MAX_BODY_DEPTH) -> Any:
+    """JSON that orjson refuses (NaN, Infinity, numbers beyond a double, lone surrogates, nesting past
+    1,024), read by the standard library with every number kept as sent. Its nesting is measured first,
+    without recursion: TooDeep past `max_depth`, so that the reader never meets the recursion limit;
+    ValueError when it is not JSON."""
+    if json_depth(text) > max_depth:
+        raise TooDeep(max_depth)
+    try:
+        return json.loads(text, parse_float=_float, parse_int=_integer, parse_constant=NumberAsSent)
+    except RecursionError:  # the caller's own stack was deep already
+        raise TooDeep(max_depth) from None
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def json_depth(text: str | bytes) -> int:
+    """How deep JSON text nests arrays and objects, from its brackets outside strings: no parsing, no
+    recursion, each step in C. Text that is not JSON gets a figure too (its reader refuses it after)."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    outside = _JSON_STRING.sub(b"", data)
+    if (stray := outside.find(b'"')) >= 0:  # a string that never ends: no JSON after its quote
+        outside = outside[:stray]
+    return max(0, max(accumulate(map(_STEP.__getitem__, outside.translate(None, _NOT_BRACKETS))), default=0))
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def nesting_depth(value: Any, stop: int = MAX_BODY_DEPTH) -> int:
+    """Levels of arrays and objects in a value (a scalar 0, {"a": [1]} 2), counted level by level
+    (no recursion) up to stop + 1."""
+    depth, level = 0, [value]
+    while depth <= stop:
+        containers = [item for item in level if isinstance(item, _CONTAINERS)]
+        if not containers:
+            return depth
+        depth += 1
+        level = [child for item in containers for child in (item.values() if isinstance(item, dict) else item)]
+    return depth
+
+
+def scalars(value: Any) -> Iterator[Any]:
+    """Every key and every value that is not an array or an object, without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, _CONTAINERS):
+            stack.extend(item)
+        else:
+            yield item
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def escaped_surrogates(text: str) -> str:
+    """The text with each lone surrogate (which UTF-8 cannot hold) written as its JSON escape, \\ud800."""
+    return text if text.isascii() else _SURROGATE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+
 
 WeekDate = Literal["start", "end"]
 """Whether a calendar date names the first or the last day of its 7-day week."""
 WEEK_DATES: tuple[WeekDate, ...] = ("start", "end")
 
 NOTATIONS = "a calendar date YYYY-MM-DD, an ISO week YYYY-Www (or YYYY-Www-1), or a year and ISO week YYYY-WW or YYYYWW"
-_CALENDAR = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})")
-_ISO_WEEK = re.compile(r"(\d{4})-?[Ww](\d{2})(?:-?(\d))?")
-_YEAR_WEEK = re.compile(r"(\d{4})-?(\d{2})")
+# ASCII: \d and int() would also read other scripts' digits (fullwidth, Arabic-Indic).
+_CALENDAR = re.compile(r"(\d{4})-?(\d{2})-?(\d{2})", re.ASCII)
+_ISO_WEEK = re.compile(r"(\d{4})-?[Ww](\d{2})(?:-?(\d))?", re.ASCII)
+_YEAR_WEEK = re.compile(r"(\d{4})-?(\d{2})", re.ASCII)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +239,15 @@ def _date_text(value: Any) -> str:
 def _week_reading(date: str | int, week_date: WeekDate) -> tuple[str, str]:
     """(first day of the week, "") for a valid date, else ("", why not)."""
     try:
-        return week_start(_date_text(date), week_date), ""
+        text = _date_text(date)
+        start = week_start(text, week_date)
     except ValueError as error:
         return "", str(error)
+    if not FIRST_DATE.isoformat() <= start <= LAST_WEEK_START.isoformat():  # ISO dates: text order is time order
+        end = dt.date.fromisoformat(start) + dt.timedelta(days=6)
+        within = f"{FIRST_DATE} .. {LAST_DATE}"
+        return "", f"{text!r} names the week {start} .. {end}: every day of a week must fall within {within}"
+    return start, ""
 
 
 _APOSTROPHES_AND_PERIOD = "'\u2019."
@@ -159,10 +287,20 @@ def _describe(char: str, category: str) -> str:
     return f"the character {char!r} ({code})"
 
 
-def _not_boolean(value: Any) -> Any:
-    # JSON true/false would otherwise pass as 1/0.
-    if isinstance(value, bool):
+_NUMERIC_TEXT = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*")
+"""A number written out in a string: digits, a point, an exponent; not "1_000", "nan" or "inf",
+which float() would read."""
+
+
+def _kilos(value: Any) -> Any:
+    if isinstance(value, bool):  # JSON true/false would otherwise pass as 1/0
         raise ValueError("must be a number, not a boolean")
+    if isinstance(value, str):
+        if not _NUMERIC_TEXT.fullmatch(value):
+            raise ValueError(f"{value!r} is not a number")
+        return float(value)
+    if isinstance(value, NumberAsSent):  # beyond a double: its nearest double, refused below by the range
+        return value.value
     return value
 
 
@@ -214,7 +352,7 @@ class SaleRecord(TypedDict):
     ]
     kilo_sold: Annotated[
         float,
-        BeforeValidator(_not_boolean),
+        BeforeValidator(_kilos),
         AllowInfNan(False),
         Field(ge=0, le=MAX_KILOS),
         WithJsonSchema(KILOS_SCHEMA),
@@ -233,6 +371,17 @@ _MESSAGES = {
 class FieldError:
     field: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordTooDeep(FieldError):
+    """A record nesting past MAX_RECORD_DEPTH (its only error); its post is refused whole when the
+    body nests past MAX_BODY_DEPTH."""
+
+
+def _too_deep(depth: int) -> RecordTooDeep:
+    levels = f"more than {MAX_BODY_DEPTH}" if depth > MAX_BODY_DEPTH else str(depth)
+    return RecordTooDeep("record", f"nests {levels} levels of arrays and objects; at most {MAX_RECORD_DEPTH}")
 
 
 def validate_record(item: Any, week_date: WeekDate = "start", received_at: str = "") -> BronzeRow | list[FieldError]:
@@ -259,10 +408,15 @@ def validate_with_pydantic(
 ) -> BronzeRow | list[FieldError]:
     """validate_record() without its shortcut: every record through pydantic."""
     if not isinstance(item, dict):
+        if isinstance(item, list) and (depth := nesting_depth(item)) > MAX_RECORD_DEPTH:
+            return [_too_deep(depth)]
         return [FieldError("record", f"must be a JSON object, got {_json_type(item)}")]
     try:
         record = _validate(item)
     except ValidationError as error:
+        # A valid record is flat: only a rejected one can nest, so only these are measured.
+        if (depth := nesting_depth(item)) > MAX_RECORD_DEPTH:
+            return [_too_deep(depth)]
         errors = _pydantic_errors(error)
         return sorted(errors + _content_errors(item, {e.field for e in errors}, week_date), key=_field_order)
     date, name = record["date"], record["vegetable"]
@@ -295,7 +449,10 @@ def _content_errors(record: dict[str, Any], failed: set[str], week_date: WeekDat
     errors = []
     if "date" in record and "date" not in failed and (problem := _week_reading(record["date"], week_date)[1]):
         errors.append(FieldError("date", problem))
-    if "vegetable" in record and "vegetable" not in failed and (problem := _name_problem(record["vegetable"])):
+    # pydantic may have refused the record as a whole (a key holding a lone surrogate) without
+    # reaching the fields: a name is only read if it is text.
+    name = record.get("vegetable")
+    if isinstance(name, str) and "vegetable" not in failed and (problem := _name_problem(name)):
         errors.append(FieldError("vegetable", problem))
     return errors
 
@@ -312,7 +469,8 @@ def _pydantic_errors(error: ValidationError) -> list[FieldError]:
         message = _MESSAGES.get((field, detail["type"])) or detail["msg"].removeprefix("Value error, ")
         if detail["type"] == "float_parsing":
             message = f"{detail['input']!r} is not a number"
-        errors.append(FieldError(field, message))
+        # A key or message may hold a lone surrogate: the report and the quarantine must encode.
+        errors.append(FieldError(escaped_surrogates(field), escaped_surrogates(message)))
     return errors
 
 
@@ -321,6 +479,8 @@ def _field_order(error: FieldError) -> int:
 
 
 def _json_type(value: Any) -> str:
+    if isinstance(value, NumberAsSent):
+        return "a number"
     names = {
         list: "an array",
         dict: "an object",

@@ -164,7 +164,8 @@ def test_an_empty_list_is_accepted_and_changes_nothing(client):
         (b"{bad json", "invalid_json"),
         (b"[1, 2", "invalid_json"),
         (b"\xff\xfe", "invalid_json"),
-        (b"[" * 5000 + b"]" * 5000, "invalid_json"),
+        (b"[" * 5000 + b"]" * 5000, "body_too_deep"),
+        (b"[" * 5000, "body_too_deep"),
         (b'"a string"', "invalid_body"),
         (b"42", "invalid_body"),
         (b"null", "invalid_body"),
@@ -421,15 +422,25 @@ def test_head_answers_like_get_without_a_body(client):
 
 def test_dates_at_the_edges_of_the_accepted_range_are_prorated(client):
     response = post(
-        client, [sale("2999-12-27", "Tomate", 7), sale("1900-01-01", "Tomate", 7), sale("9999-12-30", "Tomate", 7)]
+        client,
+        [
+            sale("2999-12-25", "Tomate", 7),
+            sale("1900-01-01", "Tomate", 7),
+            sale("9999-12-30", "Tomate", 7),
+            sale("2999-12-31", "Tomate", 7),
+            sale("2999-12-26", "Tomate", 7),
+        ],
     )
     assert response.status_code == 200
-    assert [r["index"] for r in response.json()["rejected"]] == [2]
-    assert [(r["year_month"], r["kilo_sold"]) for r in monthly(client)] == [
-        ("1900-01", 7.0),
-        ("2999-12", 5.0),
-        ("3000-01", 2.0),
-    ]
+    assert [(r["index"], r["errors"]) for r in response.json()["rejected"]] == [
+        (2, [{"field": "date", "message": "'9999-12-30' is outside 1900-01-01 .. 2999-12-31"}]),
+        (3, [{"field": "date", "message": "'2999-12-31' names the week 2999-12-31 .. 3000-01-06: "
+                                          "every day of a week must fall within 1900-01-01 .. 2999-12-31"}]),
+        (4, [{"field": "date", "message": "'2999-12-26' names the week 2999-12-26 .. 3000-01-01: "
+                                          "every day of a week must fall within 1900-01-01 .. 2999-12-31"}]),
+    ]  # fmt: skip
+    assert client.get("/get_raw_sales").json() == [sale("1900-01-01", "Tomate", 7.0), sale("2999-12-25", "Tomate", 7.0)]
+    assert [(r["year_month"], r["kilo_sold"]) for r in monthly(client)] == [("1900-01", 7.0), ("2999-12", 7.0)]
 
 
 def test_a_304_carries_no_body_headers(client):

@@ -137,6 +137,7 @@ def test_rejected_records_are_kept_once_with_their_reasons_and_counts(client):
     assert row == {
         "record_hash": hashlib.blake2b(text.encode(), digest_size=16).hexdigest(),
         "record": sale("2020-01-06", "mango", 3),
+        "record_is_text": False,
         "truncated": False,
         "errors": [
             {"field": "vegetable", "message": "unknown vegetable 'mango'; closest: mushroom (60%), apple (43%)"}
@@ -161,7 +162,7 @@ def test_a_record_over_10_kib_is_kept_truncated_and_marked(client):
     record = {**sale("2020-01-06", "Tomate", 1), "comment": "x" * 20_000}
     post(client, [record])
     (row,) = rejected(client)["rows"]
-    assert row["truncated"] is True
+    assert (row["truncated"], row["record_is_text"]) == (True, True)
     assert len(row["record"].encode()) == 10 * 1024
     assert row["record"].startswith('{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":1,"comment":"xxx')
     full = json.dumps(record, separators=(",", ":")).encode()

@@ -4,7 +4,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vegsales.records import FieldError, validate_record, validate_with_pydantic, week_start
+from vegsales.records import (
+    MAX_BODY_DEPTH,
+    MAX_RECORD_DEPTH,
+    FieldError,
+    NumberAsSent,
+    RecordTooDeep,
+    TooDeep,
+    json_as_sent,
+    json_depth,
+    nesting_depth,
+    validate_record,
+    validate_with_pydantic,
+    week_start,
+)
 from vegsales.tables import BronzeRow
 
 VALID = {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}
@@ -33,7 +46,14 @@ def bronze(date: str, vegetable: str, kilos: float, week: str) -> BronzeRow:
             with_(vegetable=" tomatto "), bronze("2020-01-27", " tomatto ", 70.0, "2020-01-27"), id="raw_kept"
         ),
         pytest.param(with_(date="1900-01-01"), bronze("1900-01-01", "Tomate", 70.0, "1900-01-01"), id="first_date"),
-        pytest.param(with_(date="2999-12-31"), bronze("2999-12-31", "Tomate", 70.0, "2999-12-31"), id="last_date"),
+        pytest.param(
+            with_(date="2999-12-25"), bronze("2999-12-25", "Tomate", 70.0, "2999-12-25"), id="last_week_start"
+        ),
+        pytest.param(with_(date="2999-W52"), bronze("2999-W52", "Tomate", 70.0, "2999-12-23"), id="last_iso_week"),
+        pytest.param(with_(kilo_sold=" 12.5 "), bronze("2020-01-27", "Tomate", 12.5, "2020-01-27"), id="spaced_text"),
+        pytest.param(with_(kilo_sold="+3"), bronze("2020-01-27", "Tomate", 3.0, "2020-01-27"), id="plus_sign_text"),
+        pytest.param(with_(kilo_sold="1e3"), bronze("2020-01-27", "Tomate", 1000.0, "2020-01-27"), id="exponent_text"),
+        pytest.param(with_(kilo_sold=".5"), bronze("2020-01-27", "Tomate", 0.5, "2020-01-27"), id="point_first_text"),
         pytest.param(with_(date="20200127"), bronze("20200127", "Tomate", 70.0, "2020-01-27"), id="basic_calendar"),
         pytest.param(with_(date="2020-W05"), bronze("2020-W05", "Tomate", 70.0, "2020-01-27"), id="iso_week"),
         pytest.param(with_(date="2020W05"), bronze("2020W05", "Tomate", 70.0, "2020-01-27"), id="iso_week_basic"),
@@ -154,10 +174,54 @@ def test_the_week_a_date_names(date, week_date, expected):
         pytest.param(with_(kilo_sold="abc"), "kilo_sold", "'abc' is not a number", id="text_kilos"),
         pytest.param(with_(kilo_sold="12\x00"), "kilo_sold", "'12\\x00' is not a number", id="nul_kilos"),
         pytest.param(with_(kilo_sold=-5), "kilo_sold", "greater than or equal to 0", id="negative_kilos"),
-        pytest.param(with_(kilo_sold="nan"), "kilo_sold", "must be a finite number", id="nan_string"),
+        pytest.param(with_(kilo_sold="nan"), "kilo_sold", "'nan' is not a number", id="nan_string"),
+        pytest.param(with_(kilo_sold="inf"), "kilo_sold", "'inf' is not a number", id="inf_string"),
+        pytest.param(with_(kilo_sold="Infinity"), "kilo_sold", "'Infinity' is not a number", id="infinity_string"),
+        pytest.param(with_(kilo_sold="1_000"), "kilo_sold", "'1_000' is not a number", id="digit_grouping"),
+        pytest.param(with_(kilo_sold="0x10"), "kilo_sold", "'0x10' is not a number", id="hexadecimal_text"),
+        pytest.param(with_(kilo_sold="١٢"), "kilo_sold", "'١٢' is not a number", id="arabic_indic_digits"),
+        pytest.param(with_(kilo_sold="1e400"), "kilo_sold", "must be a finite number", id="text_beyond_a_double"),
+        pytest.param(
+            with_(kilo_sold=NumberAsSent("1e400")), "kilo_sold", "must be a finite number", id="number_beyond_a_double"
+        ),
+        pytest.param(with_(kilo_sold=NumberAsSent("NaN")), "kilo_sold", "must be a finite number", id="nan_as_sent"),
+        pytest.param(
+            with_(kilo_sold=NumberAsSent("18446744073709551616")),
+            "kilo_sold",
+            "less than or equal to 1000000000000",
+            id="two_to_the_64",
+        ),
+        pytest.param(
+            with_(date=NumberAsSent("18446744073709551616")),
+            "date",
+            f"must be a date or a week, got a number; {NOTATIONS}",
+            id="huge_integer_date",
+        ),
+        pytest.param(
+            with_(date="\uff12\uff10\uff12\uff10-01-27"),
+            "date",
+            "-01-27' is not a date or a week",
+            id="fullwidth_digits",
+        ),
+        pytest.param(
+            with_(date="2999-12-31"),
+            "date",
+            "'2999-12-31' names the week 2999-12-31 .. 3000-01-06: every day of a week must fall within "
+            "1900-01-01 .. 2999-12-31",
+            id="week_ending_in_3000",
+        ),
+        pytest.param(
+            with_(date="2999-12-26"), "date", "names the week 2999-12-26 .. 3000-01-01", id="last_day_in_3000"
+        ),
         pytest.param(with_(kilo_sold=float("inf")), "kilo_sold", "must be a finite number", id="infinity"),
         pytest.param(with_(kilo_sold=1e13), "kilo_sold", "less than or equal to 1000000000000", id="absurd_kilos"),
         pytest.param(with_(kilo_sold=[1]), "kilo_sold", "Input should be a valid number", id="list_kilos"),
+        pytest.param(
+            {"\ud800": 1, "date": "2020-01-27", "vegetable": None, "kilo_sold": 1},
+            "record",
+            "Input should be a valid string, unable to parse raw data as a unicode string",
+            id="surrogate_key_and_null_name",
+        ),
     ],
 )
 def test_invalid_records_are_rejected_with_the_field_and_reason(item, field, message):
@@ -250,3 +314,103 @@ RECORDS = st.fixed_dictionaries({"date": DATES, "vegetable": NAMES, "kilo_sold":
 @given(RECORDS, st.sampled_from(["start", "end"]))
 def test_the_shortcut_for_usual_records_agrees_with_pydantic(item, week_date):
     assert validate_record(item, week_date) == validate_with_pydantic(item, week_date)
+
+
+@pytest.mark.parametrize(
+    ("date", "week_date", "error"),
+    [
+        pytest.param("1900-01-01", "start", "", id="first_day_starts_a_week"),
+        pytest.param("2999-12-25", "start", "", id="last_week_ends_on_the_last_day"),
+        pytest.param("2999-12-26", "start", "'2999-12-26' names the week 2999-12-26 .. 3000-01-01", id="one_day_past"),
+        pytest.param("1900-01-07", "end", "", id="first_week_ending"),
+        pytest.param("1900-01-06", "end", "'1900-01-06' names the week 1899-12-31 .. 1900-01-06", id="one_day_before"),
+        pytest.param("2999-12-31", "end", "", id="last_day_ends_a_week"),
+        pytest.param("1900-W01", "start", "", id="first_iso_week_starts_on_1900_01_01"),
+    ],
+)
+def test_a_week_is_accepted_only_when_its_seven_days_are_in_range(date, week_date, error):
+    checked = validate_record(with_(date=date), week_date)
+    if not error:
+        assert isinstance(checked, BronzeRow)
+    else:
+        assert checked == [
+            FieldError("date", f"{error}: every day of a week must fall within 1900-01-01 .. 2999-12-31")
+        ]
+
+
+def nested(levels: int, inner=1):
+    """`inner` inside `levels` arrays."""
+    value = inner
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        pytest.param(with_(x=nested(MAX_RECORD_DEPTH - 1)), "extra", id="at_the_limit"),  # the object is one level
+        pytest.param(with_(x=nested(MAX_RECORD_DEPTH)), "nests 65 levels", id="one_past_the_limit"),
+        pytest.param(nested(MAX_RECORD_DEPTH + 1), "nests 65 levels", id="an_array_record"),
+        pytest.param(with_(x=nested(100)), "nests 101 levels", id="deep"),
+        pytest.param(with_(x=nested(5000)), "nests more than 512 levels", id="past_any_body"),
+    ],
+)
+def test_a_record_nesting_past_the_limit_is_rejected_with_one_reason(item, expected):
+    errors = validate_record(item)
+    if expected == "extra":
+        assert errors == [FieldError("x", "Extra inputs are not permitted")]
+    else:
+        assert errors == [RecordTooDeep("record", f"{expected} of arrays and objects; at most 64")]
+
+
+@pytest.mark.parametrize(
+    ("value", "depth"),
+    [
+        pytest.param(1, 0, id="scalar"),
+        pytest.param({}, 1, id="empty_object"),
+        pytest.param({"a": [1, {"b": []}]}, 4, id="mixed"),
+        pytest.param([[1], [[2]], 3], 3, id="uneven"),
+        pytest.param(nested(100_000), 513, id="counted_up_to_the_stop"),
+    ],
+)
+def test_nesting_depth_of_values(value, depth):
+    assert nesting_depth(value) == depth
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        pytest.param(b"1", 0, id="scalar"),
+        pytest.param(b'[{"a": [1]}, []]', 3, id="mixed"),
+        pytest.param(b'["[[[[", "\\"[[", {"]": "{{"}]', 2, id="brackets_in_strings"),
+        pytest.param(b'["abc[[[[', 1, id="unterminated_string"),
+        pytest.param(b"[" * 100_000, 100_000, id="deep_and_unbalanced"),
+        pytest.param('{"\u00e9": ["é"]}', 2, id="text"),
+    ],
+)
+def test_json_depth_of_texts(text, depth):
+    assert json_depth(text) == depth
+
+
+def test_json_as_sent_keeps_every_number_as_sent():
+    text = b"[NaN, Infinity, -Infinity, 1e400, 18446744073709551616, 18446744073709551615, -9223372036854775808, 1.5]"
+    assert json_as_sent(text) == [
+        NumberAsSent("NaN"),
+        NumberAsSent("Infinity"),
+        NumberAsSent("-Infinity"),
+        NumberAsSent("1e400"),
+        NumberAsSent("18446744073709551616"),
+        18446744073709551615,
+        -9223372036854775808,
+        1.5,
+    ]
+    assert json_as_sent(b"[1" + b"0" * 5000 + b"]") == [NumberAsSent("1" + "0" * 5000)]  # past int()'s 4,300 digits
+
+
+def test_json_as_sent_refuses_nesting_past_the_limit_without_a_recursion_error():
+    assert json_as_sent(b"[" * MAX_BODY_DEPTH + b"]" * MAX_BODY_DEPTH) == nested(MAX_BODY_DEPTH - 1, [])
+    with pytest.raises(TooDeep, match="nests more than 512 levels"):
+        json_as_sent(b"[" * (MAX_BODY_DEPTH + 1) + b"]" * (MAX_BODY_DEPTH + 1))
+    with pytest.raises(TooDeep):
+        json_as_sent(b"[" * 100_000)
