@@ -55,13 +55,15 @@ RemoveOutliers = Literal[
 ]
 BOOLEANS = {word: word.lower() in ("true", "1", "yes") for word in get_args(RemoveOutliers)}
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff")]
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; worker-src 'self' blob:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+"""The pages load and run only what this server serves (no inline script or style), and may not be framed."""
+REDOC_POLICY = PAGE_POLICY.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
+"""ReDoc writes its styles into the page as it draws it; its scripts stay the server's own."""
 PAGE_HEADERS = [
-    # The pages (docs) load only what this server serves, and may not be framed (clickjacking).
-    (
-        "Content-Security-Policy",
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data:; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    ),
+    ("Content-Security-Policy", PAGE_POLICY),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "no-referrer"),
 ]
@@ -77,6 +79,7 @@ ACCESS: dict[str, Access] = {
 RECENT_RECORDS = 1000
 STATIC = Path(__file__).parent / "static"
 DASHBOARD = STATIC / "dashboard.html"
+DOCS, REDOC = STATIC / "docs.html", STATIC / "redoc.html"
 NO_CACHE = {"Cache-Control": "no-cache"}
 INSTALL_FORECAST = "forecasts need the forecast extra: pip install 'vegsales[forecast]'"
 UNSAFE_GETS = frozenset({"/init_database"})
@@ -299,11 +302,12 @@ def create_app(
         yield
         store.close()
 
-    api = FastAPIOffline(  # /docs and /redoc with their scripts served from the package: no CDN
+    api = FastAPIOffline(  # Swagger UI's and ReDoc's scripts served from the package (no CDN), our own pages below
         title="vegsales",
         summary="Weekly vegetable sales in, clean monthly sales out.",
         lifespan=lifespan,
-        swagger_ui_parameters={"validatorUrl": None},  # the validator badge would call swagger.io
+        docs_url=None,
+        redoc_url=None,
     )
 
     def route(path: str, methods: list[str], **options: Any) -> Callable[[Endpoint], Endpoint]:
@@ -480,6 +484,15 @@ def create_app(
     @api.get("/dashboard", include_in_schema=False)
     async def dashboard() -> Response:
         return Response(DASHBOARD.read_bytes(), media_type="text/html; charset=utf-8", headers=NO_CACHE)
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs() -> Response:  # Swagger UI, started by static/docs.js: the page has no inline script
+        return Response(DOCS.read_bytes(), media_type="text/html; charset=utf-8", headers=NO_CACHE)
+
+    @api.get("/redoc", include_in_schema=False)
+    async def redoc() -> Response:
+        headers = {**NO_CACHE, "Content-Security-Policy": REDOC_POLICY}
+        return Response(REDOC.read_bytes(), media_type="text/html; charset=utf-8", headers=headers)
 
     @api.get("/dashboard/chart.svg", include_in_schema=False)
     async def chart(

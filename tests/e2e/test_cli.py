@@ -5,6 +5,8 @@ import io
 import os
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 
 import pytest
 from click.testing import CliRunner
@@ -239,6 +241,16 @@ def test_rejected_lists_the_quarantine_and_replay_reports_what_it_did(url):
     result = run("replay-rejected", "--url", url)
     assert result.exit_code == 0
     assert result.stdout == "replayed 0, still rejected 24 (inserted 0, updated 0, unchanged 0)\n"
+
+
+def test_rejected_prints_a_record_kept_as_text_as_it_was_sent(url):
+    body = b'[{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": NaN}]'  # no JSON reader takes NaN back
+    request = urllib.request.Request(f"{url}/post_sales", data=body, headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 422
+    rows = list(csv.DictReader(io.StringIO(run("rejected", "--url", url, "--csv").stdout)))
+    assert [row["record"] for row in rows] == ['{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":NaN}']
 
 
 def test_client_py_honours_vegsales_url(server):

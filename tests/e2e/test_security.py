@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import sale
-from vegsales.api import create_app
+from vegsales.api import PAGE_POLICY, REDOC_POLICY, create_app
 from vegsales.guards import Security
 from vegsales.storage.sqlite import SqliteStore
 
@@ -241,11 +241,13 @@ def test_the_documentation_pages_work_offline_and_carry_a_content_security_polic
     assert response.status_code == 200
     assert re.findall(r"https?://", response.text) == []  # no CDN, no web fonts, no validator badge
     assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
-    assert assets and all(asset.startswith("/static-offline-docs/") for asset in assets)
+    assert assets and all(asset.startswith(("/static-offline-docs/", "/static/")) for asset in assets)
     for asset in assets:
         assert client.get(asset).status_code == 200
+    assert "<script>" not in response.text and "<style>" not in response.text  # scripts and styles from files only
     policy = response.headers["content-security-policy"]
-    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert policy == (REDOC_POLICY if page == "/redoc" else PAGE_POLICY)
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "content-security-policy" not in client.get("/get_raw_sales").headers  # JSON needs none

@@ -92,7 +92,7 @@ async function showRejected() {
       ...rows.map((row) => {
         const tr = document.createElement("tr");
         const record = document.createElement("td");
-        record.append(Object.assign(document.createElement("code"), { textContent: row.truncated ? row.record : JSON.stringify(row.record) }));
+        record.append(Object.assign(document.createElement("code"), { textContent: row.record_is_text ? row.record : JSON.stringify(row.record) }));
         const reasons = row.errors.map((error) => `${error.field}: ${error.message}`).join("; ");
         tr.append(cell(row.last_received), cell(String(row.times), "number"), record, cell(reasons));
         return tr;
