@@ -38,8 +38,9 @@ lint: install
 budget: install
 	$(BIN)/python -m bench.cost --check
 
-# Benchmarks (about an hour; needs valgrind and nginx): figures go to bench/results/*.md, each version beside
-# the state before the speed work (BEFORE) and the no-work floor app in the same run.
+# Benchmarks (about an hour; needs valgrind, nginx and the tests' PostgreSQL server): figures go to
+# bench/results/*.md, each version beside the state before the speed work (BEFORE) and the no-work floor app in
+# the same run. One-off comparisons end as records in docs/decisions/, not as scripts here.
 BEFORE ?= b3a5b62
 bench: install
 	$(BIN)/python -m bench.side_by_side --backends sqlite csv --rates 1000 1500 2000 --seconds 20 --rounds 3 \

@@ -31,13 +31,11 @@ from pathlib import Path
 
 import orjson
 
-from bench.load import import_sample
-from bench.sample import valid_sample_rows
-from tests.servers import Server
+from bench.common import SCRIPTS, import_sample, publish, service
+from bench.sample import valid_sample_rows, varied
+from support.servers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BUDGET = ROOT / "bench" / "budget.toml"
-SCRIPTS = {"sqlite": ("app_sql.py", "--db", "sales.db"), "csv": ("app_csv.py", "--data-dir", "csv")}
 HEADERS = {"Accept-Encoding": "gzip, deflate, br", "Content-Type": "application/json"}  # as locust sends
 REPEAT = 300
 BULK_REPEAT = 5
@@ -55,14 +53,7 @@ class Mix:
 
     def post(self, count: int = 1) -> Request:
         """Sample rows with their kilos varied: stored rows updated, as most posts under load do."""
-        records = [
-            {
-                "date": row["date"],
-                "vegetable": row["vegetable"],
-                "kilo_sold": round(float(row["kilo_sold"]) * self.rng.uniform(0.8, 1.2), 1),
-            }
-            for row in self.rng.sample(self.rows, count)
-        ]
+        records = [varied(row, self.rng) for row in self.rng.sample(self.rows, count)]
         return ("POST", "/post_sales", orjson.dumps(records))
 
     def raw(self) -> Request:
@@ -106,12 +97,9 @@ def send_all(connection: http.client.HTTPConnection, requests: list[Request]) ->
 
 def counted(backend: str, folder: Path) -> dict[str, int]:
     """Instructions the server executed for each sequence, under callgrind."""
-    script, flag, location = SCRIPTS[backend]
     dumps = folder / "callgrind.out"
     valgrind = ("valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={dumps}")
-    server = Server(
-        script, flag, str(folder / location), wrapper=valgrind, log_file=folder / "stderr", env={"PYTHONHASHSEED": "0"}
-    )
+    server = service(backend, folder, env={"PYTHONHASHSEED": "0"}, wrapper=valgrind)
     mix, counts = Mix(), {}
     try:
         server.wait_ready(START_SECONDS)
@@ -173,10 +161,7 @@ def main() -> None:
             f"{backend}: " + ", ".join(f"{name} {count:,.0f}" for name, count in figures[backend].items()), flush=True
         )
     lines, over = table(figures, budget, budget["tolerance"])
-    text = "\n".join(["# Instructions per request (callgrind)", "", *lines]) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text, encoding="utf-8")
+    publish(["# Instructions per request (callgrind)", "", *lines], args.out)
     if args.check and over:
         print("over budget:\n" + "\n".join(f"- {line}" for line in over), file=sys.stderr)
         raise SystemExit(1)

@@ -2,15 +2,11 @@
 
 python bench/floor.py [--host 127.0.0.1] [--port 8000]
 
-At start, the real app (SQLite, in a temporary folder) imports data/sample_sales.csv as
-`vegsales import` does, and answers each hot GET once, with and without gzip: the floor keeps
-those status lines, headers and bytes and answers them as they are, without looking at
-anything but the path, the query string and Accept-Encoding (no ETag check: locust sends none).
-POST /post_sales reads the body and answers the report the real app gave for one updated
-record. /health answers as the service's does; any other request gets a 404. Every answer
-carries a new X-Request-ID, as the service's do. Served by `vegsales.server.serve` (uvicorn,
-uvloop, httptools, no access log, one worker), so that what is left is the cost of the server
-and the ASGI round trip: the floor under the service's.
+At start the real app (SQLite, a temporary folder) imports data/sample_sales.csv as `vegsales import`
+does and answers each hot GET, with and without gzip, and one post updating a record: the floor answers
+those bytes as they are, looking at nothing but the path, the query and Accept-Encoding (locust sends no
+ETag), with a new X-Request-ID each. Served by `vegsales.server.serve` (uvicorn, one worker): what is
+left is the cost of the server and the ASGI round trip, the floor under the service's.
 """
 
 import argparse

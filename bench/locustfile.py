@@ -5,25 +5,19 @@
 Each post carries one record taken from data/sample_sales.csv (a random week and vegetable,
 with that row's spelling) with its kilos varied, so most posts update existing rows. A reply
 counts as a failure unless it is a 200 with the expected JSON shape. VEGSALES_RATE (total
-requests/s, default 1000) is spread evenly over the users; VEGSALES_HOSTS (space-separated
-URLs) spreads the users over several replicas; VEGSALES_ACKS names a file where every
-acknowledged post is written at the end, for the benchmark's no-lost-post check.
+requests/s, default 1000) is spread evenly over VEGSALES_USERS users (default 100).
 """
 
 import gc
-import itertools
-import json
 import os
 import random
-import sys
-from pathlib import Path
 
 import msgspec
 import orjson
 from locust import FastHttpUser, constant_throughput, events, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sample import valid_sample_rows
+# Locust puts this file's folder first on the module path while it loads it: bench/sample.py.
+from sample import valid_sample_rows, varied
 
 
 class RawSale(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -46,21 +40,11 @@ MONTHLY_SHAPE = msgspec.json.Decoder(list[MonthlySale])
 
 
 ROWS = valid_sample_rows()
-acknowledged: list[tuple[str, str, float]] = []
-
-
-HOSTS = os.environ.get("VEGSALES_HOSTS", "").split()
-_next_host = itertools.count()
 
 
 class SalesUser(FastHttpUser):
     users = int(os.environ.get("VEGSALES_USERS", "100"))
     wait_time = constant_throughput(float(os.environ.get("VEGSALES_RATE", "1000")) / users)
-
-    def __init__(self, environment) -> None:
-        if HOSTS:  # several replicas: users are spread over them, round robin
-            self.host = HOSTS[next(_next_host) % len(HOSTS)]
-        super().__init__(environment)
 
     def on_start(self) -> None:
         self.rng = random.Random()
@@ -68,10 +52,7 @@ class SalesUser(FastHttpUser):
 
     @task(2)
     def post_sales(self) -> None:
-        row = self.rng.choice(ROWS)
-        kilos = round(float(row["kilo_sold"]) * self.rng.uniform(0.8, 1.2), 1)
-        record = {"date": row["date"], "vegetable": row["vegetable"], "kilo_sold": kilos}
-        body = orjson.dumps([record])
+        body = orjson.dumps([varied(self.rng.choice(ROWS), self.rng)])
         headers = {"Content-Type": "application/json"}
         with self.client.post("/post_sales", data=body, headers=headers, catch_response=True) as response:
             try:
@@ -82,7 +63,6 @@ class SalesUser(FastHttpUser):
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 stored = False
             if stored:
-                acknowledged.append((record["date"], record["vegetable"], kilos))
                 response.success()
             else:
                 response.failure(f"status {response.status_code}: {response.text[:200]}")
@@ -112,10 +92,3 @@ class SalesUser(FastHttpUser):
 @events.test_start.add_listener
 def freeze_startup_objects(environment, **kwargs) -> None:
     gc.freeze()  # the sample rows and locust's own objects need no more collecting
-
-
-@events.quitting.add_listener
-def save_acknowledged(environment, **kwargs) -> None:
-    target = os.environ.get("VEGSALES_ACKS")
-    if target:
-        Path(target).write_text(json.dumps(acknowledged), encoding="utf-8")

@@ -2,18 +2,16 @@
 
 python -m bench.replicas [--rate 1000] [--seconds 60] [--out bench/results/replicas.md]
 
-Two `app_sql.py` replicas on a fresh database of the local PostgreSQL server, behind Debian's
-nginx running deploy/nginx.conf (tests/deploy/test_topology.py's set-up), all on this machine with
-locust. The sample file is imported through nginx, then locust runs the mix against nginx at
-`rate`. CPU time is read from /proc for each part: the replicas, PostgreSQL's processes (its
-backends included), nginx and locust; PostgreSQL's own counters give the transactions and the
-statements each post costs.
+Two `app_sql.py` replicas on a fresh database of the tests' PostgreSQL server (VEGSALES_TEST_DATABASE_URL),
+behind Debian's nginx running deploy/nginx.conf (support/topology.py, as tests/deploy/test_topology.py
+runs it), all on this machine with locust. The sample file is imported through nginx, then locust
+runs the mix against nginx at `rate`. CPU time is read from /proc for each part: the replicas,
+PostgreSQL's processes (its backends included), nginx and locust; PostgreSQL's own counters give
+the transactions and the rows each post costs.
 """
 
 import argparse
-import datetime as dt
 import os
-import platform
 import tempfile
 import time
 from contextlib import ExitStack
@@ -21,32 +19,20 @@ from pathlib import Path
 
 import psycopg
 
-from bench.common import CLOCK_TICKS
-from bench.load import ENDPOINTS, P99_LIMIT_MS, bench_database, import_sample, run_locust
-from tests.deploy.test_topology import Topology
+from bench.common import children_cpu, cpu_seconds, heading, import_sample, publish
+from bench.load import ENDPOINTS, run_locust
+from support.topology import Topology, fresh_database
 
 
 def processes_named(name: str) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == name:
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
+                found.append(int(entry.name))
         except OSError:
-            continue  # a backend that ended meanwhile
-        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
+            continue  # ended meanwhile
+    return found
 
 
 def database_counters(url: str) -> dict[str, int]:
@@ -69,31 +55,28 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as name, ExitStack() as stack:
         folder = Path(name)
-        url = stack.enter_context(bench_database())
+        url = stack.enter_context(fresh_database())
         topology = Topology(url, folder, stack)
         import_sample(topology.url)
-        run_locust([topology.url], args.rate / 2, 10, folder)  # warm-up
+        run_locust(topology.url, args.rate / 2, 10, folder)  # warm-up
         parts = {
             "replicas": lambda: [replica.process.pid for replica in topology.replicas],
             "PostgreSQL": lambda: processes_named("postgres"),
             "nginx": lambda: processes_named("nginx"),
         }
-        before = {part: cpu_seconds(pids()) for part, pids in parts.items()}
-        counters, started = database_counters(url), time.monotonic()
-        usage = os.times()
-        stats = run_locust([topology.url], args.rate, args.seconds, folder)
-        locust = (os.times().children_user + os.times().children_system) - (usage.children_user + usage.children_system)
-        elapsed = time.monotonic() - started
-        spent = {part: cpu_seconds(pids()) - before[part] for part, pids in parts.items()}
+        before = {part: cpu_seconds(*pids()) for part, pids in parts.items()}
+        counters, started, locust = database_counters(url), time.monotonic(), children_cpu()
+        stats = run_locust(topology.url, args.rate, args.seconds, folder)
+        locust, elapsed = children_cpu() - locust, time.monotonic() - started
+        spent = {part: cpu_seconds(*pids()) - before[part] for part, pids in parts.items()}
         after = database_counters(url)
     requests = stats["Total"]["requests"]
     posts = stats["POST /post_sales"]["requests"]
-    writes = after["writes"] - counters["writes"]
-    held = stats["Total"]["failures"] == 0 and all(stats[e]["p99"] <= P99_LIMIT_MS for e in ENDPOINTS)
+    writes, cores = after["writes"] - counters["writes"], os.cpu_count() or 1
     lines = [
         "# PostgreSQL, two replicas behind nginx",
         "",
-        f"{dt.datetime.now():%Y-%m-%d %H:%M}, {platform.node()}, {os.cpu_count()} cores; bench/replicas.py.",
+        heading("replicas"),
         f"Two app_sql.py replicas on one database of the local PostgreSQL, behind nginx (deploy/nginx.conf), locust"
         f" on the same machine at {args.rate:,.0f} req/s for {args.seconds} s through nginx.",
         "",
@@ -101,13 +84,13 @@ def main() -> None:
         "|---:|---:|---|---|",
         f"| {stats['Total']['rps']:,.0f} | {stats['Total']['failures']} | "
         + " / ".join(f"{stats[e]['p99']:.0f}" for e in ENDPOINTS)
-        + f" | {'yes' if held else 'no'} |",
+        + f" | {'yes' if stats['held'] else 'no'} |",
         "",
         "| part | CPU (share of one core) | CPU µs per request |",
         "|---|---:|---:|",
         *(f"| {part} | {cpu / elapsed:.0%} | {cpu / requests * 1e6:,.0f} |" for part, cpu in spent.items()),
         f"| locust | {locust / elapsed:.0%} | {locust / requests * 1e6:,.0f} |",
-        f"| the machine (2 cores) | {sum(spent.values()) + locust:.0f} s of {2 * elapsed:.0f} s | |",
+        f"| the machine ({cores} cores) | {sum(spent.values()) + locust:.0f} s of {cores * elapsed:.0f} s | |",
         "",
         f"Posts: {posts:,}, written in {writes:,} transactions ({posts / max(writes, 1):.1f} posts a transaction:"
         " group commit), each holding the write lock for five round trips in pipeline mode (the seq, the stored"
@@ -115,8 +98,7 @@ def main() -> None:
         f" months, the commit); {(after['rows_written'] - counters['rows_written']) / posts:.1f} rows written a post."
         " Reads: one statement (one round trip) each.",
     ]
-    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines))
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":
