@@ -248,6 +248,7 @@ def test_rejected_prints_a_record_kept_as_text_as_it_was_sent(url):
     request = urllib.request.Request(f"{url}/post_sales", data=body, headers={"Content-Type": "application/json"})
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)
+    refused.value.close()
     assert refused.value.code == 422
     rows = list(csv.DictReader(io.StringIO(run("rejected", "--url", url, "--csv").stdout)))
     assert [row["record"] for row in rows] == ['{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":NaN}']
