@@ -6,7 +6,7 @@ The model is exponential smoothing (ETS) from statsforecast, fitted by maximum l
   vegetable's seasonal swing, and its noise, grow with its level; a damped trend because four
   years cannot tell a lasting trend from a slow drift, and an undamped one runs away over a
   24-month horizon. One fixed form rather than AutoETS's search over 15 forms: on the sample data
-  it was the most accurate candidate, and the search cost 5-7x the time (bench/results/forecast.md).
+  it was the most accurate candidate, and the search cost 5-7x the time (docs/decisions/005-forecast-model.md).
   A series with a zero month (multiplicative forms are undefined there) gets ETS(A,Ad,A).
 - 7 to 23 months: ETS(A,N,N) (simple exponential smoothing): no season can be estimated from less
   than two years, and a trend fitted on part of a season would extrapolate that part.
@@ -183,7 +183,7 @@ def _training_values(actual: Floats, tagged: Flags, remove_outliers: bool) -> Fl
 def _backtest(
     actual: Floats, tagged: Flags, remove_outliers: bool, fit: Callable[[Floats, int, bool], "_Fit"] | None = None
 ) -> Backtest:
-    """Rolling-origin errors over the last 12 months (see `Backtest`); `fit` swaps the model (bench/forecast.py)."""
+    """Rolling-origin errors over the last 12 months (see `Backtest`); `fit` swaps the model (docs/decisions/005-forecast-model.md)."""
     fit = fit or _fit
     months = len(actual)
     if months < MIN_BACKTEST_MONTHS:

@@ -6,7 +6,7 @@ sent its first request, and caps nothing but requests (`limit_concurrency` answe
 request has arrived, so idle connections pile up until the process runs out of file descriptors).
 None of its protocols has a header or body deadline. granian and hypercorn have a header deadline
 and size limit, but neither a body deadline nor an answer past a connection cap, and hypercorn
-costs twice the CPU (bench/results/servers.md). This subclass adds the four limits; answers the
+costs twice the CPU (docs/decisions/004-http-server.md). This subclass adds the four limits; answers the
 requests it refuses (the limits', and a request its parser rejects, which uvicorn answers in plain
 text) as the app answers its errors: JSON, `X-Content-Type-Options: nosniff`, an `X-Request-ID`;
 gives the app the authority of an absolute-form target as the Host (RFC 9112 §3.2.2), so that the

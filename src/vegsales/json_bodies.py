@@ -6,7 +6,7 @@ rows: a changed row re-renders only its piece, and each piece is gzip-compressed
 cached, so after a post only the pieces that changed are compressed again (the technique of
 pigz: deflate blocks ended with a sync flush concatenate into one valid stream). Compression and
 CRC-32 are ISA-L's (python-isal): on these pieces, deflate takes a third of the time of the
-standard library's zlib, for a smaller body, and the CRC a fifteenth (bench/results/compression.md).
+standard library's zlib, for a smaller body, and the CRC a fifteenth (docs/decisions/008-gzip-library.md).
 """
 
 import math
