@@ -286,7 +286,9 @@ def rejected(url: str, token: str | None, limit: int, as_csv: bool) -> None:
     answer = call(lambda client: client.rejected(limit), url, token)
     rows = answer["rows"]
     reasons = ["; ".join(f"{e['field']}: {e['message']}" for e in row["errors"]) for row in rows]
-    records = [row["record"] if row["record_is_text"] else json.dumps(row["record"], ensure_ascii=False) for row in rows]
+    records = [
+        row["record"] if row["record_is_text"] else json.dumps(row["record"], ensure_ascii=False) for row in rows
+    ]
     if as_csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(("last_received", "times", "record", "errors"))

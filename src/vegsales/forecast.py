@@ -183,7 +183,8 @@ def _training_values(actual: Floats, tagged: Flags, remove_outliers: bool) -> Fl
 def _backtest(
     actual: Floats, tagged: Flags, remove_outliers: bool, fit: Callable[[Floats, int, bool], "_Fit"] | None = None
 ) -> Backtest:
-    """Rolling-origin errors over the last 12 months (see `Backtest`); `fit` swaps the model (docs/decisions/005-forecast-model.md)."""
+    """Rolling-origin errors over the last 12 months (see `Backtest`); `fit` swaps the model
+    (docs/decisions/005-forecast-model.md)."""
     fit = fit or _fit
     months = len(actual)
     if months < MIN_BACKTEST_MONTHS:
