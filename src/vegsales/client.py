@@ -7,6 +7,7 @@ with SalesClient("http://127.0.0.1:8000") as client:
     frame = client.monthly(as_frame=True)                   # pandas.DataFrame, if installed
 """
 
+from collections import Counter
 from typing import Any
 
 import httpx2 as httpx
@@ -33,10 +34,20 @@ class ServiceUnreachable(ServiceError):
 
 
 def describe(report: Any) -> str:
+    """An error answer or a post report in one line: a report names its rejections' codes, the most
+    common first (`all 3 records rejected (bad_date 2, missing 1)`)."""
     if isinstance(report, dict) and "message" in report:
         return f"{report.get('error', 'error')}: {report['message']}"
     if isinstance(report, dict) and "rejected" in report:
-        return f"all {report.get('received')} records rejected"
+        codes = Counter(
+            str(error["code"])
+            for rejection in report["rejected"]
+            if isinstance(rejection, dict)
+            for error in rejection.get("errors", ())
+            if isinstance(error, dict) and "code" in error
+        )
+        reasons = ", ".join(f"{code} {count}" for code, count in codes.most_common())
+        return f"all {report.get('received')} records rejected" + (f" ({reasons})" if reasons else "")
     return str(report)[:300]
 
 

@@ -3,7 +3,7 @@
 With several worker processes (`--workers N`), PROMETHEUS_MULTIPROC_DIR is set before they
 start: each writes its counters to files there, and a scrape of any worker adds them all up
 (prometheus-client's multiprocess mode). Labels take bounded values only: route templates,
-methods, status codes, field names of the record, reason classes, canonical vegetables.
+methods, status codes, field names of the record, error codes, canonical vegetables.
 """
 
 import bisect
@@ -23,6 +23,7 @@ from prometheus_client.utils import floatToGoString
 
 from .pipeline import IngestReport
 from .quality import VegetableQuality
+from .records import FieldError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they double the output
@@ -37,25 +38,10 @@ def multiprocess() -> bool:
     return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
-def rejection_reason(field: str, message: str) -> tuple[str, str]:
-    """(field, reason class) of a rejection, for labels: never the raw name or value."""
-    if message == "Field required":
-        return field if field in RECORD_FIELDS else "other", "missing_field"
-    if message == "Extra inputs are not permitted":
-        return "other", "extra_field"
-    reason = {
-        "record": "not_an_object",
-        "date": "bad_date",
-        "kilo_sold": "bad_kilos",
-    }.get(field)
-    if field == "vegetable":
-        if message.startswith("contains "):
-            reason = "dirty_name"
-        elif message.startswith("unknown vegetable") or "matches several vegetables" in message:
-            reason = "unknown_vegetable"
-        else:
-            reason = "bad_name"
-    return (field, reason) if reason else ("other", "other")
+def rejection_reason(error: FieldError) -> tuple[str, str]:
+    """(field, reason) labels of a rejection: the field if it is one of the record's (never the raw
+    name of another), and the error's code (never its message, which may be reworded)."""
+    return error.field if error.field in RECORD_FIELDS else "other", error.code
 
 
 REQUESTS_HELP = "HTTP requests answered"
@@ -199,7 +185,7 @@ class Metrics:
                 self._record_series[outcome].inc(count)
         for rejection in report.rejected:
             for error in rejection.errors:
-                self.rejections.labels(*rejection_reason(error.field, error.message)).inc()
+                self.rejections.labels(*rejection_reason(error)).inc()
         if report.warnings:
             self.warnings.inc(len(report.warnings))
         if report.inserted or report.updated:

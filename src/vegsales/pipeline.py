@@ -17,7 +17,7 @@ from anyio import to_thread
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import gold_sales, outlier_months
 from .quarantine import MAX_REJECTED, errors_text, merged, read_record, rejected_row
-from .records import MAX_BODY_DEPTH, RecordTooDeep, TooDeep, WeekDate, json_as_sent, nesting_depth, week_start
+from .records import MAX_BODY_DEPTH, TooDeep, WeekDate, json_as_sent, nesting_depth, week_start
 from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
 from .storage import Store, StoreBusy, WriteTransaction
 from .tables import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
@@ -126,8 +126,7 @@ def _nests_too_deep(items: Sequence[Any], rejected: Sequence[Rejection], body: b
     measured), with the list and any {"data": ...} envelope around it, goes past."""
     around = 2 if body is not None and _ENVELOPE.match(body) else 1
     return any(
-        isinstance(rejection.errors[0], RecordTooDeep)
-        and nesting_depth(items[rejection.index]) + around > MAX_BODY_DEPTH
+        rejection.errors[0].code == "too_deep" and nesting_depth(items[rejection.index]) + around > MAX_BODY_DEPTH
         for rejection in rejected
     )
 

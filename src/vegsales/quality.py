@@ -8,12 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .records import escaped_surrogates
+from .records import ErrorCode, escaped_surrogates
 from .tables import SilverRow
 
 MAD_TO_SIGMA = 1.4826
 """Median absolute deviation x 1.4826 estimates the standard deviation of normal data."""
 MIN_HISTORY_WEEKS = 3
+NAME_CODES: frozenset[ErrorCode] = frozenset({"bad_name", "dirty_name", "unknown_vegetable", "ambiguous_vegetable"})
+"""The codes of a record rejected for its vegetable name (a name that is there): what the
+vocabulary or the feed's spelling may be missing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +79,20 @@ def rejected_names(records: Iterable[tuple[Any, int]], top: int = 10) -> list[tu
         if isinstance(record, dict) and isinstance(name := record.get("vegetable"), str):
             names[escaped_surrogates(name)] += times
     return names.most_common(top)
+
+
+def rejected_for_its_name(errors: Iterable[dict[str, str]]) -> bool:
+    """Whether a quarantined record's reasons (as served: each with its code) include its name."""
+    return any(error["code"] in NAME_CODES for error in errors)
+
+
+def rejected_reasons(
+    rejections: Iterable[tuple[Iterable[dict[str, str]], int]], top: int = 10
+) -> list[tuple[str, int]]:
+    """The most common reasons, by code, from (reasons as served, times received) pairs: a record
+    counts once per code it was rejected for, as often as it was received."""
+    codes: Counter[str] = Counter()
+    for errors, times in rejections:
+        for code in {error["code"] for error in errors}:
+            codes[code] += times
+    return sorted(codes.items(), key=lambda item: (-item[1], item[0]))[:top]

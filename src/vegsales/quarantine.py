@@ -17,7 +17,9 @@ from typing import Any
 import orjson
 
 from .records import (
+    ERROR_CODES,
     MAX_RECORD_DEPTH,
+    ErrorCode,
     FieldError,
     NumberAsSent,
     escaped_surrogates,
@@ -224,11 +226,59 @@ def _not_json(value: Any) -> bool:
 
 
 def served_errors(row: RejectedRow) -> list[Any]:
-    """The reasons kept with a record; a row whose reasons cannot be read shows their text as one."""
+    """The reasons kept with a record, each as {"field", "code", "message"}: a reason kept before
+    reasons carried a code gets the one its message meant then; a row whose reasons cannot be read
+    shows their text as one, `unclassified`."""
     try:
         errors = orjson.loads(row.errors)
     except orjson.JSONDecodeError:
         errors = None
-    if isinstance(errors, list):
-        return errors
-    return [{"field": "record", "message": escaped_surrogates(row.errors)}]
+    if not isinstance(errors, list):
+        return [_served_error("record", "unclassified", escaped_surrogates(row.errors))]
+    served = []
+    for error in errors:
+        if not isinstance(error, dict):
+            served.append(_served_error("record", "unclassified", orjson.dumps(error).decode()))
+            continue
+        field, code, message = error.get("field"), error.get("code"), error.get("message")
+        field = field if isinstance(field, str) else "record"
+        message = message if isinstance(message, str) else ""
+        if code not in _CODES:
+            code = _earlier_code(field, message)
+        served.append(_served_error(field, code, message))
+    return served
+
+
+_CODES = frozenset(ERROR_CODES)
+
+
+def _served_error(field: str, code: str, message: str) -> dict[str, str]:
+    return {"field": field, "code": code, "message": message}
+
+
+def _earlier_code(field: str, message: str) -> ErrorCode:
+    """The code of a reason kept before reasons carried one. Its message is one of those versions',
+    which will never change: reading it is safe here, and only here (a replay stores today's reasons,
+    with their codes)."""
+    if message == "Field required":
+        return "missing"
+    if message == "Extra inputs are not permitted":
+        return "extra_field"
+    if field == "record":
+        if message.startswith("nests "):
+            return "too_deep"
+        if message.startswith("must be a JSON object"):
+            return "not_an_object"
+        return "extra_field" if message.startswith("Input should be a valid string") else "unclassified"
+    if field == "date":
+        out_of_range = " is outside " in message or "every day of a week must fall within" in message
+        return "date_out_of_range" if out_of_range else "bad_date"
+    if field == "vegetable":
+        if message.startswith("contains "):
+            return "dirty_name"
+        if message.startswith("unknown vegetable"):
+            return "unknown_vegetable"
+        return "ambiguous_vegetable" if "matches several vegetables" in message else "bad_name"
+    if field == "kilo_sold":
+        return "out_of_range" if "than or equal to" in message else "bad_number"
+    return "extra_field"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     AllowInfNan,
@@ -41,6 +41,35 @@ below Python's recursion limit (1,000), so that no reading or writing of a recor
 MAX_RECORD_DEPTH = 64
 """Levels a record may nest (a record object is one level) and still be served back as JSON; a
 deeper one is rejected on its own, and kept in quarantine as its text."""
+
+ErrorCode = Literal[
+    "not_an_object",  # the record is not a JSON object
+    "too_deep",  # it nests arrays and objects past MAX_RECORD_DEPTH (its only error)
+    "missing",  # a field is missing
+    "extra_field",  # a field besides date, vegetable, kilo_sold (or a key that is not text)
+    "bad_date",  # date: not a notation of a real day or week, or not text or an integer
+    "date_out_of_range",  # date: a week with a day outside FIRST_DATE .. LAST_DATE
+    "bad_name",  # vegetable: not a string of 1 to 100 characters with a non-space
+    "dirty_name",  # vegetable: a character the name rules refuse
+    "unknown_vegetable",  # vegetable: no vegetable matches it
+    "ambiguous_vegetable",  # vegetable: two vegetables match it equally well
+    "bad_number",  # kilo_sold: not a finite number, nor text holding a plain decimal
+    "out_of_range",  # kilo_sold: below 0 or above MAX_KILOS
+    "unclassified",  # never given by validation: a quarantine row whose kept reason names none
+]
+"""Why a record was rejected, for machines: metrics, the quarantine's summaries and clients read this,
+never the message, which may be reworded. Each validation error has exactly one."""
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One reason a record is rejected: the field it concerns ("record" for the whole record), its
+    code (for machines: stable) and a message (for people: may be reworded)."""
+
+    field: str
+    code: ErrorCode
+    message: str
 
 
 class NumberAsSent:
@@ -170,22 +199,30 @@ class DateNotation:
     calendar: bool
 
 
+class BadDate(ValueError):
+    """A `date` that names no week of the accepted range, with the code of the reason."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
 def read_date(text: str) -> DateNotation:
-    """The day a `date` text names; ValueError, naming the accepted notations, if none."""
+    """The day a `date` text names; BadDate, naming the accepted notations, if none."""
     reading = _date_reading(text)
-    if isinstance(reading, str):
-        raise ValueError(reading)
+    if isinstance(reading, tuple):
+        raise BadDate(*reading)
     return reading
 
 
 @lru_cache(maxsize=16_384)
-def _date_reading(text: str) -> DateNotation | str:
-    """What `text` names, or why it names nothing: dates repeat across records (one per week),
-    good and bad, so each distinct text is read once."""
+def _date_reading(text: str) -> DateNotation | tuple[ErrorCode, str]:
+    """What `text` names, or why it names nothing (code, message): dates repeat across records (one
+    per week), good and bad, so each distinct text is read once."""
     try:
         return _read_date(text)
-    except ValueError as error:
-        return str(error)
+    except BadDate as error:
+        return error.code, str(error)
 
 
 def _read_date(text: str) -> DateNotation:
@@ -193,25 +230,28 @@ def _read_date(text: str) -> DateNotation:
         try:
             notation = DateNotation(dt.date(*map(int, match.groups())), calendar=True)
         except ValueError:
-            raise ValueError(f"{text!r} is not a real calendar date") from None
+            raise BadDate("bad_date", f"{text!r} is not a real calendar date") from None
     elif match := _ISO_WEEK.fullmatch(text) or _YEAR_WEEK.fullmatch(text):
         year, week = int(match[1]), int(match[2])
         weekday = match[3] if match.re is _ISO_WEEK else None
         if weekday not in (None, "1"):
-            raise ValueError(
+            raise BadDate(
+                "bad_date",
                 f"{text!r} names weekday {weekday} of a week: a week is written by its Monday (YYYY-Www-1) "
-                "or with no weekday (YYYY-Www)"
+                "or with no weekday (YYYY-Www)",
             )
         if not FIRST_DATE.year <= year <= LAST_DATE.year:
-            raise ValueError(f"{text!r} is outside {FIRST_DATE} .. {LAST_DATE}")
+            raise BadDate("date_out_of_range", f"{text!r} is outside {FIRST_DATE} .. {LAST_DATE}")
         weeks = dt.date(year, 12, 28).isocalendar().week  # the 28th of December is always in the last week
         if not 1 <= week <= weeks:
-            raise ValueError(f"{text!r} is not a week: ISO year {year} has weeks 01 to {weeks}; write {NOTATIONS}")
+            raise BadDate(
+                "bad_date", f"{text!r} is not a week: ISO year {year} has weeks 01 to {weeks}; write {NOTATIONS}"
+            )
         notation = DateNotation(dt.date.fromisocalendar(year, week, 1), calendar=False)
     else:
-        raise ValueError(f"{text!r} is not a date or a week; write {NOTATIONS}")
+        raise BadDate("bad_date", f"{text!r} is not a date or a week; write {NOTATIONS}")
     if not FIRST_DATE <= notation.day <= LAST_DATE:
-        raise ValueError(f"{text!r} is outside {FIRST_DATE} .. {LAST_DATE}")
+        raise BadDate("date_out_of_range", f"{text!r} is outside {FIRST_DATE} .. {LAST_DATE}")
     return notation
 
 
@@ -228,26 +268,27 @@ def _date_text(value: Any) -> str:
     # type() rather than isinstance(): JSON true/false must not pass as the integers 1/0.
     if type(value) is int:
         if not 100_000 <= value <= 999_999:
-            raise ValueError(f"the number {value} is not a year and week YYYYWW; write {NOTATIONS}")
+            raise BadDate("bad_date", f"the number {value} is not a year and week YYYYWW; write {NOTATIONS}")
         value = str(value)
     elif type(value) is not str:
-        raise ValueError(f"must be a date or a week, got {_json_type(value)}; write {NOTATIONS}")
+        raise BadDate("bad_date", f"must be a date or a week, got {_json_type(value)}; write {NOTATIONS}")
     read_date(value)
     return str(value)
 
 
-def _week_reading(date: str | int, week_date: WeekDate) -> tuple[str, str]:
-    """(first day of the week, "") for a valid date, else ("", why not)."""
+def _week_reading(date: str | int, week_date: WeekDate) -> tuple[str, FieldError | None]:
+    """(first day of the week, None) for a valid date, else ("", why not)."""
     try:
         text = _date_text(date)
         start = week_start(text, week_date)
-    except ValueError as error:
-        return "", str(error)
+    except BadDate as error:
+        return "", FieldError("date", error.code, str(error))
     if not FIRST_DATE.isoformat() <= start <= LAST_WEEK_START.isoformat():  # ISO dates: text order is time order
         end = dt.date.fromisoformat(start) + dt.timedelta(days=6)
         within = f"{FIRST_DATE} .. {LAST_DATE}"
-        return "", f"{text!r} names the week {start} .. {end}: every day of a week must fall within {within}"
-    return start, ""
+        message = f"{text!r} names the week {start} .. {end}: every day of a week must fall within {within}"
+        return "", FieldError("date", "date_out_of_range", message)
+    return start, None
 
 
 _APOSTROPHES_AND_PERIOD = "'\u2019."
@@ -365,23 +406,24 @@ _MESSAGES = {
     ("vegetable", "string_pattern_mismatch"): "must contain at least one non-space character",
     ("kilo_sold", "finite_number"): "must be a finite number",
 }
+_PYDANTIC_CODES: dict[str, ErrorCode] = {
+    "missing": "missing",
+    "extra_forbidden": "extra_field",
+    "greater_than_equal": "out_of_range",
+    "less_than_equal": "out_of_range",
+}
+"""pydantic's error types that name a code of their own, whatever the field."""
+_FIELD_CODES: dict[str, ErrorCode] = {"date": "bad_date", "vegetable": "bad_name", "kilo_sold": "bad_number"}
+"""The code of any other pydantic error of a field: its value is not of the field's kind (a type, a
+length, the pattern, a number that is not finite or is text that is not a number). An error of the
+record as a whole is a key pydantic cannot read as text (a lone surrogate): none of the three fields."""
 
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    field: str
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class RecordTooDeep(FieldError):
+def _too_deep(depth: int) -> FieldError:
     """A record nesting past MAX_RECORD_DEPTH (its only error); its post is refused whole when the
     body nests past MAX_BODY_DEPTH."""
-
-
-def _too_deep(depth: int) -> RecordTooDeep:
     levels = f"more than {MAX_BODY_DEPTH}" if depth > MAX_BODY_DEPTH else str(depth)
-    return RecordTooDeep("record", f"nests {levels} levels of arrays and objects; at most {MAX_RECORD_DEPTH}")
+    return FieldError("record", "too_deep", f"nests {levels} levels of arrays and objects; at most {MAX_RECORD_DEPTH}")
 
 
 def validate_record(item: Any, week_date: WeekDate = "start", received_at: str = "") -> BronzeRow | list[FieldError]:
@@ -410,7 +452,7 @@ def validate_with_pydantic(
     if not isinstance(item, dict):
         if isinstance(item, list) and (depth := nesting_depth(item)) > MAX_RECORD_DEPTH:
             return [_too_deep(depth)]
-        return [FieldError("record", f"must be a JSON object, got {_json_type(item)}")]
+        return [FieldError("record", "not_an_object", f"must be a JSON object, got {_json_type(item)}")]
     try:
         record = _validate(item)
     except ValidationError as error:
@@ -447,30 +489,32 @@ def _quick_name(name: str) -> bool:
 def _content_errors(record: dict[str, Any], failed: set[str], week_date: WeekDate) -> list[FieldError]:
     """What is wrong with `date` and `vegetable` beyond their types (fields in `failed` are skipped)."""
     errors = []
-    if "date" in record and "date" not in failed and (problem := _week_reading(record["date"], week_date)[1]):
-        errors.append(FieldError("date", problem))
+    if "date" in record and "date" not in failed and (bad_date := _week_reading(record["date"], week_date)[1]):
+        errors.append(bad_date)
     # pydantic may have refused the record as a whole (a key holding a lone surrogate) without
     # reaching the fields: a name is only read if it is text.
     name = record.get("vegetable")
     if isinstance(name, str) and "vegetable" not in failed and (problem := _name_problem(name)):
-        errors.append(FieldError("vegetable", problem))
+        errors.append(FieldError("vegetable", "dirty_name", problem))
     return errors
 
 
 def _pydantic_errors(error: ValidationError) -> list[FieldError]:
     errors: list[FieldError] = []
     for detail in error.errors(include_url=False):
+        kind = detail["type"]
         if len(detail["loc"]) == 2 and detail["loc"][0] == "date":  # one message for both branches of str | int
             if not any(e.field == "date" for e in errors):
                 got = _json_type(detail["input"])
-                errors.append(FieldError("date", f"must be a date or a week, got {got}; write {NOTATIONS}"))
+                errors.append(FieldError("date", "bad_date", f"must be a date or a week, got {got}; write {NOTATIONS}"))
             continue
         field = ".".join(str(part) for part in detail["loc"]) or "record"
-        message = _MESSAGES.get((field, detail["type"])) or detail["msg"].removeprefix("Value error, ")
-        if detail["type"] == "float_parsing":
+        code = _PYDANTIC_CODES.get(kind) or _FIELD_CODES.get(field, "extra_field")
+        message = _MESSAGES.get((field, kind)) or detail["msg"].removeprefix("Value error, ")
+        if kind == "float_parsing":
             message = f"{detail['input']!r} is not a number"
         # A key or message may hold a lone surrogate: the report and the quarantine must encode.
-        errors.append(FieldError(escaped_surrogates(field), escaped_surrogates(message)))
+        errors.append(FieldError(escaped_surrogates(field), code, escaped_surrogates(message)))
     return errors
 
 

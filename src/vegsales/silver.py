@@ -68,7 +68,7 @@ def clean_record(item: Any, rules: FeedRules, received_at: str = "") -> tuple[Br
         return checked
     vegetable = rules.vocabulary.resolve(checked.vegetable)
     if isinstance(vegetable, UnknownVegetable):
-        return [FieldError("vegetable", vegetable.message)]
+        return [FieldError("vegetable", vegetable.code, vegetable.message)]
     return checked, vegetable
 
 
@@ -81,7 +81,7 @@ def clean_records(items: Sequence[Any], rules: FeedRules, received_at: str = "")
         if isinstance(checked, list):
             rejected.append(Rejection(index, checked))
         elif isinstance(vegetable := resolve(checked.vegetable), UnknownVegetable):
-            rejected.append(Rejection(index, [FieldError("vegetable", vegetable.message)]))
+            rejected.append(Rejection(index, [FieldError("vegetable", vegetable.code, vegetable.message)]))
         else:
             accepted.add(index, checked, vegetable)
     return accepted, rejected

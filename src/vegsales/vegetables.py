@@ -12,6 +12,8 @@ from pathlib import Path
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from .records import ErrorCode
+
 MIN_SIMILARITY = 0.75
 """Normalised OSA similarity: one edit in a 4-letter name, two in 8, three in 12 (a swap counts once)."""
 
@@ -29,6 +31,10 @@ class UnknownVegetable:
     raw: str
     suggestions: tuple[tuple[str, float], ...] = field(default=())
     ambiguous: bool = False
+
+    @property
+    def code(self) -> ErrorCode:
+        return "ambiguous_vegetable" if self.ambiguous else "unknown_vegetable"
 
     @property
     def message(self) -> str:

@@ -230,13 +230,16 @@ def test_a_lone_surrogate_anywhere_is_kept_and_served_back_as_text_with_the_flag
     response = post(client, with_valid(name, key, date))
     assert response.status_code == 200
     assert response.json()["rejected"] == [
-        {"index": 0, "errors": [{"field": "vegetable", "message": "Input should be a valid string, unable to parse "
-                                                                  "raw data as a unicode string"}]},
-        {"index": 1, "errors": [{"field": "record", "message": "Input should be a valid string, unable to parse raw "
-                                                               "data as a unicode string"}]},
-        {"index": 2, "errors": [{"field": "date", "message": "'2020-\\udc00' is not a date or a week; write a "
-                                 "calendar date YYYY-MM-DD, an ISO week YYYY-Www (or YYYY-Www-1), or a year and ISO "
-                                 "week YYYY-WW or YYYYWW"}]},
+        {"index": 0, "errors": [{"field": "vegetable", "code": "bad_name",
+                                 "message": "Input should be a valid string, unable to parse raw data as a unicode "
+                                            "string"}]},
+        {"index": 1, "errors": [{"field": "record", "code": "extra_field",
+                                 "message": "Input should be a valid string, unable to parse raw data as a unicode "
+                                            "string"}]},
+        {"index": 2, "errors": [{"field": "date", "code": "bad_date",
+                                 "message": "'2020-\\udc00' is not a date or a week; write a calendar date "
+                                            "YYYY-MM-DD, an ISO week YYYY-Www (or YYYY-Www-1), or a year and ISO week "
+                                            "YYYY-WW or YYYYWW"}]},
     ]  # fmt: skip
     assert client.get("/get_raw_sales").json() == STORED
     assert served(client) == [
@@ -258,7 +261,7 @@ def test_nan_infinity_and_minus_infinity_stay_three_records_as_sent(client):
                for number in (b"NaN", b"Infinity", b"-Infinity")]  # fmt: skip
     response = post(client, with_valid(*records))
     assert [r["errors"] for r in response.json()["rejected"]] == [
-        [{"field": "kilo_sold", "message": "must be a finite number"}]
+        [{"field": "kilo_sold", "code": "bad_number", "message": "must be a finite number"}]
     ] * 3
     assert served(client) == sorted((record.decode(), True, 1) for record in records)
     assert sorted(row["record_hash"] for row in quarantine(client)) == sorted(
@@ -343,7 +346,9 @@ def test_a_record_nesting_past_its_limit_is_rejected_and_the_others_are_stored(c
     response = post(client, body)
     assert response.status_code == 200
     message = f"nests {depth} levels of arrays and objects; at most 64"
-    assert response.json()["rejected"] == [{"index": 0, "errors": [{"field": "record", "message": message}]}]
+    assert response.json()["rejected"] == [
+        {"index": 0, "errors": [{"field": "record", "code": "too_deep", "message": message}]}
+    ]
     assert client.get("/get_raw_sales").json() == STORED
     (row,) = quarantine(client)
     assert (row["record_is_text"], json.loads(row["record"].encode()) is not None) == (True, True)
@@ -353,7 +358,11 @@ def test_a_record_nesting_past_its_limit_is_rejected_and_the_others_are_stored(c
 def test_a_record_at_the_record_limit_is_served_as_json(client):
     record = b'{"x":' + nested(RECORD_LIMIT - 1) + b"}"  # 64 levels
     response = post(client, with_valid(record))
-    assert response.json()["rejected"][0]["errors"][0]["message"] == "Field required"
+    assert response.json()["rejected"][0]["errors"][0] == {
+        "field": "date",
+        "code": "missing",
+        "message": "Field required",
+    }
     (row,) = quarantine(client)
     assert row["record_is_text"] is False
     assert json.dumps(row["record"], separators=(",", ":")).encode() == record
@@ -364,7 +373,12 @@ def test_text_that_is_not_a_plain_decimal_is_not_a_number(client, kilos):
     record = b'{"date":"2020-01-13","vegetable":"Tomate","kilo_sold":%s}' % kilos.encode()
     response = post(client, with_valid(record))
     assert response.json()["rejected"] == [
-        {"index": 0, "errors": [{"field": "kilo_sold", "message": f"'{json.loads(kilos)}' is not a number"}]}
+        {
+            "index": 0,
+            "errors": [
+                {"field": "kilo_sold", "code": "bad_number", "message": f"'{json.loads(kilos)}' is not a number"}
+            ],
+        }
     ]
     assert client.get("/get_raw_sales").json() == STORED
 
@@ -413,7 +427,7 @@ def test_a_store_already_holding_rows_no_version_could_serve_is_served(make_stor
             assert [(row["record"], row["record_is_text"]) for row in reversed(rows)] == [
                 (as_served, is_text) for _, _, _, as_served, is_text in UNENCODABLE_ROWS
             ]
-            assert rows[1]["errors"] == [{"field": "record", "message": "not JSON either"}]
+            assert rows[1]["errors"] == [{"field": "record", "code": "unclassified", "message": "not JSON either"}]
             for limit in (1, 2, 5):
                 assert client.get("/get_rejected_sales", params={"limit": limit}).status_code == 200
             quality = client.get("/get_data_quality")

@@ -9,6 +9,7 @@ from tests.conftest import sale
 from vegsales.api import Limits, create_app
 from vegsales.pipeline import sync_with_rules
 from vegsales.silver import FeedRules
+from vegsales.tables import RejectedRow
 from vegsales.vegetables import Vocabulary
 
 NAME_RULE = "a vegetable name holds only letters, spaces, hyphens, apostrophes and periods"
@@ -62,6 +63,7 @@ def test_weeks_that_do_not_exist_are_rejected_naming_the_notations(client):
     assert [r["index"] for r in report["rejected"]] == [0, 1, 2, 3]
     notations = "a calendar date YYYY-MM-DD, an ISO week YYYY-Www (or YYYY-Www-1), or a year and ISO week YYYY-WW"
     assert all(notations in r["errors"][0]["message"] for r in report["rejected"])
+    assert [e["code"] for r in report["rejected"] for e in r["errors"]] == ["bad_date"] * 4
     assert raw(client) == [sale("2020-W53", "Tomate", 1.0)]
 
 
@@ -88,17 +90,18 @@ DIRTY = [
     sale("2020-01-06", "Tomate ", 40),
 ]
 DIRTY_REJECTIONS = [
-    (0, "vegetable", f"contains a control character U+000A at position 7: {NAME_RULE}"),
-    (1, "vegetable", f"contains a control character U+0009 at position 7: {NAME_RULE}"),
-    (2, "vegetable", f"contains an invisible format character U+200B (ZERO WIDTH SPACE) at position 1: {NAME_RULE}"),
-    (3, "vegetable", f"contains the character '=' at position 1: {NAME_RULE}"),
-    (4, "vegetable", f"contains the character '<' at position 1: {NAME_RULE}"),
-    (5, "vegetable", f"contains the character '@' at position 1: {NAME_RULE}"),
-    (6, "vegetable", f"contains a control character U+0000 at position 3: {NAME_RULE}"),
-    (7, "date", "'2020-01-06\\x00' is not a date or a week; write a calendar date YYYY-MM-DD, an ISO week "
-                "YYYY-Www (or YYYY-Www-1), or a year and ISO week YYYY-WW or YYYYWW"),
-    (8, "kilo_sold", "'1\\x00' is not a number"),
-    (9, "\x00", "Extra inputs are not permitted"),
+    (0, "vegetable", "dirty_name", f"contains a control character U+000A at position 7: {NAME_RULE}"),
+    (1, "vegetable", "dirty_name", f"contains a control character U+0009 at position 7: {NAME_RULE}"),
+    (2, "vegetable", "dirty_name",
+     f"contains an invisible format character U+200B (ZERO WIDTH SPACE) at position 1: {NAME_RULE}"),
+    (3, "vegetable", "dirty_name", f"contains the character '=' at position 1: {NAME_RULE}"),
+    (4, "vegetable", "dirty_name", f"contains the character '<' at position 1: {NAME_RULE}"),
+    (5, "vegetable", "dirty_name", f"contains the character '@' at position 1: {NAME_RULE}"),
+    (6, "vegetable", "dirty_name", f"contains a control character U+0000 at position 3: {NAME_RULE}"),
+    (7, "date", "bad_date", "'2020-01-06\\x00' is not a date or a week; write a calendar date YYYY-MM-DD, an ISO "
+                            "week YYYY-Www (or YYYY-Www-1), or a year and ISO week YYYY-WW or YYYYWW"),
+    (8, "kilo_sold", "bad_number", "'1\\x00' is not a number"),
+    (9, "\x00", "extra_field", "Extra inputs are not permitted"),
 ]  # fmt: skip
 
 
@@ -108,7 +111,7 @@ def test_dirty_records_get_identical_reports_and_rows_on_every_backend(make_stor
         response = post(client, DIRTY)
         assert response.status_code == 200
         report = response.json()
-        assert [(r["index"], e["field"], e["message"]) for r in report["rejected"] for e in r["errors"]] == (
+        assert [(r["index"], e["field"], e["code"], e["message"]) for r in report["rejected"] for e in r["errors"]] == (
             DIRTY_REJECTIONS
         )
         assert (report["received"], report["inserted"], report["warnings"]) == (14, 4, [])
@@ -140,7 +143,11 @@ def test_rejected_records_are_kept_once_with_their_reasons_and_counts(client):
         "record_is_text": False,
         "truncated": False,
         "errors": [
-            {"field": "vegetable", "message": "unknown vegetable 'mango'; closest: mushroom (60%), apple (43%)"}
+            {
+                "field": "vegetable",
+                "code": "unknown_vegetable",
+                "message": "unknown vegetable 'mango'; closest: mushroom (60%), apple (43%)",
+            }
         ],
         "first_received": first["first_received"],
         "last_received": row["last_received"],
@@ -259,7 +266,7 @@ def test_a_week_overlapping_a_stored_week_of_the_same_name_is_stored_with_a_warn
 def test_a_number_beyond_a_double_is_quarantined_as_it_was_sent_and_stays_so_after_replay(client):
     body = b'[{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 1e400}]'
     assert client.post("/post_sales", content=body).json()["rejected"] == [
-        {"index": 0, "errors": [{"field": "kilo_sold", "message": "must be a finite number"}]}
+        {"index": 0, "errors": [{"field": "kilo_sold", "code": "bad_number", "message": "must be a finite number"}]}
     ]
     kept = b'"record":{"date":"2020-01-06","vegetable":"Tomate","kilo_sold":1e400}'
     assert kept in client.get("/get_rejected_sales").content
@@ -273,6 +280,54 @@ def test_a_number_beyond_a_double_is_quarantined_as_it_was_sent_and_stays_so_aft
     quarantine = client.get("/get_rejected_sales")
     assert kept in quarantine.content
     assert [(row["times"], row["errors"]) for row in quarantine.json()["rows"]] == [
-        (1, [{"field": "kilo_sold", "message": "must be a finite number"}])
+        (1, [{"field": "kilo_sold", "code": "bad_number", "message": "must be a finite number"}])
     ]
     assert raw(client) == []
+
+
+EARLIER_ROWS = [
+    # (record, reasons as a version before codes kept them; the codes they are served with)
+    ('{"date":"2020-01-06","vegetable":"mango","kilo_sold":1}',
+     [("vegetable", "unknown vegetable 'mango'; closest: mushroom (60%), apple (43%)")], ["unknown_vegetable"]),
+    ('{"date":"2021-02-29","vegetable":"Tomate","kilo_sold":-1}',
+     [("date", "'2021-02-29' is not a real calendar date"),
+      ("kilo_sold", "Input should be greater than or equal to 0")], ["bad_date", "out_of_range"]),
+    ('{"x":' + "[" * 64 + "1" + "]" * 64 + "}",
+     [("record", "nests 65 levels of arrays and objects; at most 64")], ["too_deep"]),
+    ('{"date":"2020-01-06","vegetable":"Tomate"}', [("kilo_sold", "Field required")], ["missing"]),
+]  # fmt: skip
+
+
+def test_rows_kept_before_reasons_had_codes_are_served_with_codes_and_replayed_with_todays(make_store):
+    store = make_store()
+    with store.write() as transaction:
+        transaction.put_rejected(
+            [
+                RejectedRow(
+                    f"{i:032x}",
+                    record,
+                    False,
+                    json.dumps([{"field": field, "message": message} for field, message in reasons]),
+                    "2026-01-01T00:00:00.000000Z",
+                    f"2026-01-01T00:00:0{i}.000000Z",
+                    1,
+                )
+                for i, (record, reasons, _) in enumerate(EARLIER_ROWS)
+            ]
+        )
+    store.close()
+    expected = [
+        [
+            {"field": field, "code": code, "message": message}
+            for (field, message), code in zip(reasons, codes, strict=True)
+        ]
+        for _, reasons, codes in reversed(EARLIER_ROWS)
+    ]
+    with TestClient(create_app(make_store())) as client:
+        assert [row["errors"] for row in rejected(client)["rows"]] == expected
+        assert client.post("/replay_rejected").json()["still_rejected"] == len(EARLIER_ROWS)
+        assert [row["errors"] for row in rejected(client)["rows"]] == expected
+    store = make_store()  # the replay stored today's reasons: each with its code
+    kept = {row.record_hash: json.loads(row.errors) for row in store.rejected_sales(100)[0]}
+    store.close()
+    assert [kept[f"{i:032x}"] for i in reversed(range(len(EARLIER_ROWS)))] == expected

@@ -69,6 +69,13 @@ def test_access_lines_say_what_each_request_did(app_client, caplog):
     assert line.bytes_sent > 100 and 0 < line.duration_ms < 10_000
 
 
+def nested(levels: int) -> object:
+    value: object = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
 def test_metrics_count_requests_records_and_reasons_exactly(app_client):
     before = samples(app_client)
     records = [
@@ -82,6 +89,9 @@ def test_metrics_count_requests_records_and_reasons_exactly(app_client):
         {"date": "2020-01-06", "vegetable": "Poire"},
         {**sale("2020-01-06", "Poire", 1), "brand": "A"},
         42,
+        sale("2020-01-06", "totatoes", 1),
+        sale("1899-12-31", "Poire", 1),
+        {"x": nested(64)},
     ]
     assert app_client.post("/post_sales", json=records).status_code == 200
     assert app_client.post("/post_sales", json=[42]).status_code == 422
@@ -96,22 +106,25 @@ def test_metrics_count_requests_records_and_reasons_exactly(app_client):
         ("vegsales_http_requests_total", (("method", "GET"), ("route", "/metrics"), ("status", "200"))): 1,
         ("vegsales_posts_total", (("result", "stored"),)): 1,
         ("vegsales_posts_total", (("result", "all_rejected"),)): 1,
-        ("vegsales_records_total", (("outcome", "received"),)): 11,
+        ("vegsales_records_total", (("outcome", "received"),)): 14,
         ("vegsales_records_total", (("outcome", "inserted"),)): 2,
         ("vegsales_records_total", (("outcome", "unchanged"),)): 1,
-        ("vegsales_records_total", (("outcome", "rejected"),)): 8,
+        ("vegsales_records_total", (("outcome", "rejected"),)): 11,
         ("vegsales_rejections_total", (("field", "vegetable"), ("reason", "unknown_vegetable"))): 1,
+        ("vegsales_rejections_total", (("field", "vegetable"), ("reason", "ambiguous_vegetable"))): 1,
         ("vegsales_rejections_total", (("field", "date"), ("reason", "bad_date"))): 1,
+        ("vegsales_rejections_total", (("field", "date"), ("reason", "date_out_of_range"))): 1,
         ("vegsales_rejections_total", (("field", "vegetable"), ("reason", "dirty_name"))): 1,
-        ("vegsales_rejections_total", (("field", "kilo_sold"), ("reason", "bad_kilos"))): 1,
-        ("vegsales_rejections_total", (("field", "kilo_sold"), ("reason", "missing_field"))): 1,
+        ("vegsales_rejections_total", (("field", "kilo_sold"), ("reason", "out_of_range"))): 1,
+        ("vegsales_rejections_total", (("field", "kilo_sold"), ("reason", "missing"))): 1,
         ("vegsales_rejections_total", (("field", "other"), ("reason", "extra_field"))): 1,
         ("vegsales_rejections_total", (("field", "record"), ("reason", "not_an_object"))): 2,
+        ("vegsales_rejections_total", (("field", "record"), ("reason", "too_deep"))): 1,
         ("vegsales_warnings_total", ()): 3,  # the 2020-01-06 records (new and unchanged) and 2020-01-07
         ("vegsales_table_rows", (("table", "bronze_sales"),)): 2,
         ("vegsales_table_rows", (("table", "silver_sales"),)): 2,
         ("vegsales_table_rows", (("table", "gold_sales"),)): 1,
-        ("vegsales_table_rows", (("table", "rejected_sales"),)): 7,
+        ("vegsales_table_rows", (("table", "rejected_sales"),)): 10,
         ("vegsales_latest_week_timestamp_seconds", (("vegetable", "tomato"),)): 1578355200.0,  # 2020-01-07 UTC
     }
     assert after[("vegsales_last_stored_post_timestamp_seconds", ())] > 1.7e9

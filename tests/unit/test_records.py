@@ -9,7 +9,6 @@ from vegsales.records import (
     MAX_RECORD_DEPTH,
     FieldError,
     NumberAsSent,
-    RecordTooDeep,
     TooDeep,
     json_as_sent,
     json_depth,
@@ -109,125 +108,231 @@ def test_the_week_a_date_names(date, week_date, expected):
 
 
 @pytest.mark.parametrize(
-    ("item", "field", "message"),
+    ("item", "field", "code", "message"),
     [
-        pytest.param([1, 2], "record", "must be a JSON object, got an array", id="array"),
-        pytest.param("x", "record", "must be a JSON object, got a string", id="string"),
-        pytest.param(None, "record", "must be a JSON object, got null", id="null"),
-        pytest.param({"vegetable": "Tomate", "kilo_sold": 1}, "date", "Field required", id="missing_date"),
-        pytest.param(with_(brand_quality=3), "brand_quality", "Extra inputs are not permitted", id="extra_field"),
-        pytest.param(with_(date="2021-02-29"), "date", "'2021-02-29' is not a real calendar date", id="feb_29_2021"),
-        pytest.param(with_(date="2020-13-01"), "date", "'2020-13-01' is not a real calendar date", id="month_13"),
-        pytest.param(with_(date="not a date"), "date", f"'not a date' is not a date or a week; {NOTATIONS}", id="text"),
-        pytest.param(with_(date=None), "date", f"must be a date or a week, got null; {NOTATIONS}", id="null_date"),
-        pytest.param(with_(date=True), "date", f"must be a date or a week, got a boolean; {NOTATIONS}", id="bool"),
-        pytest.param(with_(date=2020.5), "date", f"must be a date or a week, got a number; {NOTATIONS}", id="float"),
+        pytest.param([1, 2], "record", "not_an_object", "must be a JSON object, got an array", id="array"),
+        pytest.param("x", "record", "not_an_object", "must be a JSON object, got a string", id="string"),
+        pytest.param(None, "record", "not_an_object", "must be a JSON object, got null", id="null"),
+        pytest.param({"vegetable": "Tomate", "kilo_sold": 1}, "date", "missing", "Field required", id="missing_date"),
         pytest.param(
-            with_(date="2020-1-27"), "date", f"'2020-1-27' is not a date or a week; {NOTATIONS}", id="unpadded"
+            with_(brand_quality=3), "brand_quality", "extra_field", "Extra inputs are not permitted", id="extra_field"
         ),
-        pytest.param(with_(date="2020-01-27T00:00"), "date", "is not a date or a week", id="datetime"),
+        pytest.param(
+            with_(date="2021-02-29"), "date", "bad_date", "'2021-02-29' is not a real calendar date", id="feb_29_2021"
+        ),
+        pytest.param(
+            with_(date="2020-13-01"), "date", "bad_date", "'2020-13-01' is not a real calendar date", id="month_13"
+        ),
+        pytest.param(
+            with_(date="not a date"),
+            "date",
+            "bad_date",
+            f"'not a date' is not a date or a week; {NOTATIONS}",
+            id="text",
+        ),
+        pytest.param(
+            with_(date=None), "date", "bad_date", f"must be a date or a week, got null; {NOTATIONS}", id="null_date"
+        ),
+        pytest.param(
+            with_(date=True), "date", "bad_date", f"must be a date or a week, got a boolean; {NOTATIONS}", id="bool"
+        ),
+        pytest.param(
+            with_(date=2020.5), "date", "bad_date", f"must be a date or a week, got a number; {NOTATIONS}", id="float"
+        ),
+        pytest.param(
+            with_(date="2020-1-27"),
+            "date",
+            "bad_date",
+            f"'2020-1-27' is not a date or a week; {NOTATIONS}",
+            id="unpadded",
+        ),
+        pytest.param(with_(date="2020-01-27T00:00"), "date", "bad_date", "is not a date or a week", id="datetime"),
         pytest.param(
             with_(date=20200127),
             "date",
+            "bad_date",
             f"the number 20200127 is not a year and week YYYYWW; {NOTATIONS}",
             id="number_date",
         ),
         pytest.param(
             with_(date="2021-W53"),
             "date",
+            "bad_date",
             f"'2021-W53' is not a week: ISO year 2021 has weeks 01 to 52; {NOTATIONS}",
             id="week_53_of_2021",
         ),
         pytest.param(
-            with_(date="2020-W00"), "date", "'2020-W00' is not a week: ISO year 2020 has weeks 01 to 53", id="week_0"
+            with_(date="2020-W00"),
+            "date",
+            "bad_date",
+            "'2020-W00' is not a week: ISO year 2020 has weeks 01 to 53",
+            id="week_0",
         ),
         pytest.param(
-            with_(date="202054"), "date", "'202054' is not a week: ISO year 2020 has weeks 01 to 53", id="w54"
+            with_(date="202054"),
+            "date",
+            "bad_date",
+            "'202054' is not a week: ISO year 2020 has weeks 01 to 53",
+            id="w54",
         ),
         pytest.param(
-            with_(date=202054), "date", "'202054' is not a week: ISO year 2020 has weeks 01 to 53", id="w54_integer"
+            with_(date=202054),
+            "date",
+            "bad_date",
+            "'202054' is not a week: ISO year 2020 has weeks 01 to 53",
+            id="w54_integer",
         ),
         pytest.param(
-            with_(date="2020-5"), "date", f"'2020-5' is not a date or a week; {NOTATIONS}", id="week_unpadded"
+            with_(date="2020-5"),
+            "date",
+            "bad_date",
+            f"'2020-5' is not a date or a week; {NOTATIONS}",
+            id="week_unpadded",
         ),
         pytest.param(
             with_(date="2020-W05-3"),
             "date",
+            "bad_date",
             "'2020-W05-3' names weekday 3 of a week: a week is written by "
             "its Monday (YYYY-Www-1) or with no weekday (YYYY-Www)",
             id="wednesday",
         ),
         pytest.param(
-            with_(date="9999-12-30"), "date", "'9999-12-30' is outside 1900-01-01 .. 2999-12-31", id="year_9999"
+            with_(date="9999-12-30"),
+            "date",
+            "date_out_of_range",
+            "'9999-12-30' is outside 1900-01-01 .. 2999-12-31",
+            id="year_9999",
         ),
-        pytest.param(with_(date="0001-01-01"), "date", "'0001-01-01' is outside 1900-01-01 .. 2999-12-31", id="year_1"),
-        pytest.param(with_(date="1899-12-31"), "date", "is outside 1900-01-01 .. 2999-12-31", id="before_1900"),
-        pytest.param(with_(date="1899-W52"), "date", "'1899-W52' is outside 1900-01-01 .. 2999-12-31", id="week_1899"),
-        pytest.param(with_(date="2020-01-27\x00"), "date", "'2020-01-27\\x00' is not a date or a week", id="nul_date"),
-        pytest.param(with_(vegetable=""), "vegetable", "String should have at least 1 character", id="empty_name"),
-        pytest.param(with_(vegetable="   "), "vegetable", "must contain at least one non-space", id="blank_name"),
-        pytest.param(with_(vegetable="x" * 101), "vegetable", "at most 100 characters", id="long_name"),
-        pytest.param(with_(vegetable=5), "vegetable", "Input should be a valid string", id="number_name"),
-        pytest.param(with_(vegetable=None), "vegetable", "Input should be a valid string", id="null_name"),
-        pytest.param(with_(kilo_sold=True), "kilo_sold", "must be a number, not a boolean", id="bool_kilos"),
-        pytest.param(with_(kilo_sold=None), "kilo_sold", "Input should be a valid number", id="null_kilos"),
-        pytest.param(with_(kilo_sold="abc"), "kilo_sold", "'abc' is not a number", id="text_kilos"),
-        pytest.param(with_(kilo_sold="12\x00"), "kilo_sold", "'12\\x00' is not a number", id="nul_kilos"),
-        pytest.param(with_(kilo_sold=-5), "kilo_sold", "greater than or equal to 0", id="negative_kilos"),
-        pytest.param(with_(kilo_sold="nan"), "kilo_sold", "'nan' is not a number", id="nan_string"),
-        pytest.param(with_(kilo_sold="inf"), "kilo_sold", "'inf' is not a number", id="inf_string"),
-        pytest.param(with_(kilo_sold="Infinity"), "kilo_sold", "'Infinity' is not a number", id="infinity_string"),
-        pytest.param(with_(kilo_sold="1_000"), "kilo_sold", "'1_000' is not a number", id="digit_grouping"),
-        pytest.param(with_(kilo_sold="0x10"), "kilo_sold", "'0x10' is not a number", id="hexadecimal_text"),
-        pytest.param(with_(kilo_sold="١٢"), "kilo_sold", "'١٢' is not a number", id="arabic_indic_digits"),
-        pytest.param(with_(kilo_sold="1e400"), "kilo_sold", "must be a finite number", id="text_beyond_a_double"),
         pytest.param(
-            with_(kilo_sold=NumberAsSent("1e400")), "kilo_sold", "must be a finite number", id="number_beyond_a_double"
+            with_(date="0001-01-01"),
+            "date",
+            "date_out_of_range",
+            "'0001-01-01' is outside 1900-01-01 .. 2999-12-31",
+            id="year_1",
         ),
-        pytest.param(with_(kilo_sold=NumberAsSent("NaN")), "kilo_sold", "must be a finite number", id="nan_as_sent"),
+        pytest.param(
+            with_(date="1899-12-31"),
+            "date",
+            "date_out_of_range",
+            "is outside 1900-01-01 .. 2999-12-31",
+            id="before_1900",
+        ),
+        pytest.param(
+            with_(date="1899-W52"),
+            "date",
+            "date_out_of_range",
+            "'1899-W52' is outside 1900-01-01 .. 2999-12-31",
+            id="week_1899",
+        ),
+        pytest.param(
+            with_(date="2020-01-27\x00"), "date", "bad_date", "'2020-01-27\\x00' is not a date or a week", id="nul_date"
+        ),
+        pytest.param(
+            with_(vegetable=""), "vegetable", "bad_name", "String should have at least 1 character", id="empty_name"
+        ),
+        pytest.param(
+            with_(vegetable="   "), "vegetable", "bad_name", "must contain at least one non-space", id="blank_name"
+        ),
+        pytest.param(with_(vegetable="x" * 101), "vegetable", "bad_name", "at most 100 characters", id="long_name"),
+        pytest.param(with_(vegetable=5), "vegetable", "bad_name", "Input should be a valid string", id="number_name"),
+        pytest.param(with_(vegetable=None), "vegetable", "bad_name", "Input should be a valid string", id="null_name"),
+        pytest.param(
+            with_(kilo_sold=True), "kilo_sold", "bad_number", "must be a number, not a boolean", id="bool_kilos"
+        ),
+        pytest.param(
+            with_(kilo_sold=None), "kilo_sold", "bad_number", "Input should be a valid number", id="null_kilos"
+        ),
+        pytest.param(with_(kilo_sold="abc"), "kilo_sold", "bad_number", "'abc' is not a number", id="text_kilos"),
+        pytest.param(with_(kilo_sold="12\x00"), "kilo_sold", "bad_number", "'12\\x00' is not a number", id="nul_kilos"),
+        pytest.param(
+            with_(kilo_sold=-5), "kilo_sold", "out_of_range", "greater than or equal to 0", id="negative_kilos"
+        ),
+        pytest.param(with_(kilo_sold="nan"), "kilo_sold", "bad_number", "'nan' is not a number", id="nan_string"),
+        pytest.param(with_(kilo_sold="inf"), "kilo_sold", "bad_number", "'inf' is not a number", id="inf_string"),
+        pytest.param(
+            with_(kilo_sold="Infinity"), "kilo_sold", "bad_number", "'Infinity' is not a number", id="infinity_string"
+        ),
+        pytest.param(
+            with_(kilo_sold="1_000"), "kilo_sold", "bad_number", "'1_000' is not a number", id="digit_grouping"
+        ),
+        pytest.param(
+            with_(kilo_sold="0x10"), "kilo_sold", "bad_number", "'0x10' is not a number", id="hexadecimal_text"
+        ),
+        pytest.param(
+            with_(kilo_sold="١٢"), "kilo_sold", "bad_number", "'١٢' is not a number", id="arabic_indic_digits"
+        ),
+        pytest.param(
+            with_(kilo_sold="1e400"), "kilo_sold", "bad_number", "must be a finite number", id="text_beyond_a_double"
+        ),
+        pytest.param(
+            with_(kilo_sold=NumberAsSent("1e400")),
+            "kilo_sold",
+            "bad_number",
+            "must be a finite number",
+            id="number_beyond_a_double",
+        ),
+        pytest.param(
+            with_(kilo_sold=NumberAsSent("NaN")), "kilo_sold", "bad_number", "must be a finite number", id="nan_as_sent"
+        ),
         pytest.param(
             with_(kilo_sold=NumberAsSent("18446744073709551616")),
             "kilo_sold",
+            "out_of_range",
             "less than or equal to 1000000000000",
             id="two_to_the_64",
         ),
         pytest.param(
             with_(date=NumberAsSent("18446744073709551616")),
             "date",
+            "bad_date",
             f"must be a date or a week, got a number; {NOTATIONS}",
             id="huge_integer_date",
         ),
         pytest.param(
             with_(date="\uff12\uff10\uff12\uff10-01-27"),
             "date",
+            "bad_date",
             "-01-27' is not a date or a week",
             id="fullwidth_digits",
         ),
         pytest.param(
             with_(date="2999-12-31"),
             "date",
+            "date_out_of_range",
             "'2999-12-31' names the week 2999-12-31 .. 3000-01-06: every day of a week must fall within "
             "1900-01-01 .. 2999-12-31",
             id="week_ending_in_3000",
         ),
         pytest.param(
-            with_(date="2999-12-26"), "date", "names the week 2999-12-26 .. 3000-01-01", id="last_day_in_3000"
+            with_(date="2999-12-26"),
+            "date",
+            "date_out_of_range",
+            "names the week 2999-12-26 .. 3000-01-01",
+            id="last_day_in_3000",
         ),
-        pytest.param(with_(kilo_sold=float("inf")), "kilo_sold", "must be a finite number", id="infinity"),
-        pytest.param(with_(kilo_sold=1e13), "kilo_sold", "less than or equal to 1000000000000", id="absurd_kilos"),
-        pytest.param(with_(kilo_sold=[1]), "kilo_sold", "Input should be a valid number", id="list_kilos"),
+        pytest.param(
+            with_(kilo_sold=float("inf")), "kilo_sold", "bad_number", "must be a finite number", id="infinity"
+        ),
+        pytest.param(
+            with_(kilo_sold=1e13), "kilo_sold", "out_of_range", "less than or equal to 1000000000000", id="absurd_kilos"
+        ),
+        pytest.param(
+            with_(kilo_sold=[1]), "kilo_sold", "bad_number", "Input should be a valid number", id="list_kilos"
+        ),
         pytest.param(
             {"\ud800": 1, "date": "2020-01-27", "vegetable": None, "kilo_sold": 1},
             "record",
+            "extra_field",
             "Input should be a valid string, unable to parse raw data as a unicode string",
             id="surrogate_key_and_null_name",
         ),
     ],
 )
-def test_invalid_records_are_rejected_with_the_field_and_reason(item, field, message):
+def test_invalid_records_are_rejected_with_the_field_code_and_reason(item, field, code, message):
     errors = validate_record(item)
     assert isinstance(errors, list)
-    assert any(e.field == field and message in e.message for e in errors), errors
+    assert any((e.field, e.code) == (field, code) and message in e.message for e in errors), errors
 
 
 @pytest.mark.parametrize(
@@ -268,7 +373,9 @@ def test_invalid_records_are_rejected_with_the_field_and_reason(item, field, mes
     ],
 )
 def test_dirty_names_are_rejected_naming_the_character_and_its_position(name, what):
-    assert validate_record(with_(vegetable=name)) == [FieldError("vegetable", f"contains {what}: {NAME_RULE}")]
+    assert validate_record(with_(vegetable=name)) == [
+        FieldError("vegetable", "dirty_name", f"contains {what}: {NAME_RULE}")
+    ]
 
 
 def test_negative_zero_is_stored_as_zero():
@@ -279,7 +386,7 @@ def test_negative_zero_is_stored_as_zero():
 def test_every_problem_of_a_record_is_reported():
     errors = validate_record({"date": "2021-02-29", "kilo_sold": -1, "brand_quality": "A"})
     assert sorted(e.field for e in errors) == ["brand_quality", "date", "kilo_sold", "vegetable"]
-    assert FieldError("vegetable", "Field required") in errors
+    assert FieldError("vegetable", "missing", "Field required") in errors
 
 
 def test_the_received_time_is_kept_on_the_row():
@@ -334,7 +441,9 @@ def test_a_week_is_accepted_only_when_its_seven_days_are_in_range(date, week_dat
         assert isinstance(checked, BronzeRow)
     else:
         assert checked == [
-            FieldError("date", f"{error}: every day of a week must fall within 1900-01-01 .. 2999-12-31")
+            FieldError(
+                "date", "date_out_of_range", f"{error}: every day of a week must fall within 1900-01-01 .. 2999-12-31"
+            )
         ]
 
 
@@ -359,9 +468,9 @@ def nested(levels: int, inner=1):
 def test_a_record_nesting_past_the_limit_is_rejected_with_one_reason(item, expected):
     errors = validate_record(item)
     if expected == "extra":
-        assert errors == [FieldError("x", "Extra inputs are not permitted")]
+        assert errors == [FieldError("x", "extra_field", "Extra inputs are not permitted")]
     else:
-        assert errors == [RecordTooDeep("record", f"{expected} of arrays and objects; at most 64")]
+        assert errors == [FieldError("record", "too_deep", f"{expected} of arrays and objects; at most 64")]
 
 
 @pytest.mark.parametrize(
