@@ -4,10 +4,12 @@ labelled, the forecast with its 80 % and 95 % bands, labelled axes in kg with mo
 Server-drawn SVG needs no chart library in the page and works offline; every point is an element
 a person (or a test) can find, with a <title> that says its month and kilos."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+
+from .tables import GoldRow
 
 WIDTH, HEIGHT = 960, 420
 LEFT, RIGHT, TOP, BOTTOM = 80, 24, 48, 56
@@ -44,6 +46,44 @@ def kilos(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:,.1f}"
 
 
+def monthly_points(gold: Iterable[GoldRow], vegetable: str, without_outliers: bool = False) -> list[Point]:
+    """One vegetable's months from the gold rows, in their order; without the outlier months if asked."""
+    return [
+        Point(row.year_month, row.kilo_sold, row.is_outlier)
+        for row in gold
+        if row.vegetable == vegetable and not (without_outliers and row.is_outlier)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """Where months and kilos fall on the drawing: months from `first` to `last`, kilos from 0 to `top`."""
+
+    first: int
+    last: int
+    top: float
+    step: float
+    """Kilos between two horizontal grid lines."""
+
+    @classmethod
+    def of(cls, months: Sequence[Point], forecast: Sequence[Mapping[str, Any]]) -> "Frame":
+        first = month_index(months[0].year_month)
+        last = max([month_index(months[-1].year_month), *(month_index(f["year_month"]) for f in forecast)])
+        top = max([p.kilos for p in months] + [f["upper_95"] for f in forecast] + [1.0]) * 1.05
+        step = nice_step(top)
+        return cls(first, last, step * (int(top / step) + 1), step)
+
+    @property
+    def span(self) -> int:
+        return max(self.last - self.first, 1)
+
+    def x(self, index: int) -> float:
+        return LEFT + (index - self.first) / self.span * (WIDTH - LEFT - RIGHT)
+
+    def y(self, value: float) -> float:
+        return TOP + (1 - value / self.top) * (HEIGHT - TOP - BOTTOM)
+
+
 def monthly_chart(
     vegetable: str, months: Sequence[Point], forecast: Sequence[Mapping[str, Any]] = (), title: str = ""
 ) -> str:
@@ -53,28 +93,28 @@ def monthly_chart(
             f"<text x='{WIDTH / 2}' y='{HEIGHT / 2}' text-anchor='middle'>No months for {escape(vegetable)}</text>",
             vegetable,
         )
-    first = month_index(months[0].year_month)
-    last = max([month_index(months[-1].year_month), *(month_index(f["year_month"]) for f in forecast)])
-    top = max([p.kilos for p in months] + [f["upper_95"] for f in forecast] + [1.0]) * 1.05
-    step = nice_step(top)
-    top = step * (int(top / step) + 1)
-    span = max(last - first, 1)
-
-    def x(index: int) -> float:
-        return LEFT + (index - first) / span * (WIDTH - LEFT - RIGHT)
-
-    def y(value: float) -> float:
-        return TOP + (1 - value / top) * (HEIGHT - TOP - BOTTOM)
-
+    frame = Frame.of(months, forecast)
     parts = [f"<text class='title' x='{LEFT}' y='24'>{escape(title or vegetable)}: kilos sold per month</text>"]
-    for tick in range(int(top / step) + 1):  # horizontal grid and kilo ticks
-        value = tick * step
+    parts += _axes(frame)
+    if forecast:
+        parts += _forecast(frame, months[-1], forecast)
+    parts += _months(frame, months)
+    parts.append(_legend(bool(forecast), any(p.outlier for p in months)))
+    return _svg("".join(parts), vegetable)
+
+
+def _axes(frame: Frame) -> list[str]:
+    """The grid with its kilo ticks, the month ticks, the axes and their labels."""
+    x, y, parts = frame.x, frame.y, []
+    for tick in range(int(frame.top / frame.step) + 1):  # horizontal grid and kilo ticks
+        value = tick * frame.step
         parts.append(f"<line class='grid' x1='{LEFT}' x2='{WIDTH - RIGHT}' y1='{y(value):.1f}' y2='{y(value):.1f}'/>")
         parts.append(
             f"<text class='tick' x='{LEFT - 8}' y='{y(value) + 4:.1f}' text-anchor='end'>{kilos(value)}</text>"
         )
+    span = frame.span
     every = 1 if span <= 18 else 3 if span <= 48 else 6 if span <= 96 else 12
-    for index in range(first, last + 1):  # month ticks
+    for index in range(frame.first, frame.last + 1):  # month ticks
         if index % every == 0:
             label = str(index // 12) if index % 12 == 0 else MONTHS[index % 12]
             base = HEIGHT - BOTTOM
@@ -92,17 +132,28 @@ def monthly_chart(
         f"<text class='label' transform='translate(18 {middle}) rotate(-90)' text-anchor='middle'>"
         "kilos sold (kg)</text>"
     )
-    if forecast:
-        for level, name in (("95", "band95"), ("80", "band80")):
-            upper = [f"{x(month_index(f['year_month'])):.1f},{y(f[f'upper_{level}']):.1f}" for f in forecast]
-            lower = [f"{x(month_index(f['year_month'])):.1f},{y(f[f'lower_{level}']):.1f}" for f in reversed(forecast)]
-            outline = " ".join(upper + lower)
-            parts.append(f"<polygon class='{name}' points='{outline}'><title>{level} % interval</title></polygon>")
-        line = [f"{x(month_index(months[-1].year_month)):.1f},{y(months[-1].kilos):.1f}"]
-        line += [f"{x(month_index(f['year_month'])):.1f},{y(f['kilo_sold']):.1f}" for f in forecast]
-        parts.append(f"<polyline class='forecast' points='{' '.join(line)}'/>")
+    return parts
+
+
+def _forecast(frame: Frame, last: Point, forecast: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The 95 % and 80 % bands, and the forecast's line from the last month."""
+    x, y, parts = frame.x, frame.y, []
+    for level, name in (("95", "band95"), ("80", "band80")):
+        upper = [f"{x(month_index(f['year_month'])):.1f},{y(f[f'upper_{level}']):.1f}" for f in forecast]
+        lower = [f"{x(month_index(f['year_month'])):.1f},{y(f[f'lower_{level}']):.1f}" for f in reversed(forecast)]
+        outline = " ".join(upper + lower)
+        parts.append(f"<polygon class='{name}' points='{outline}'><title>{level} % interval</title></polygon>")
+    line = [f"{x(month_index(last.year_month)):.1f},{y(last.kilos):.1f}"]
+    line += [f"{x(month_index(f['year_month'])):.1f},{y(f['kilo_sold']):.1f}" for f in forecast]
+    parts.append(f"<polyline class='forecast' points='{' '.join(line)}'/>")
+    return parts
+
+
+def _months(frame: Frame, months: Sequence[Point]) -> list[str]:
+    """The sales line, and each month as a point (outliers larger, and labelled) with its <title>."""
+    x, y = frame.x, frame.y
     line = [f"{x(month_index(p.year_month)):.1f},{y(p.kilos):.1f}" for p in months]
-    parts.append(f"<polyline class='sales' points='{' '.join(line)}'/>")
+    parts = [f"<polyline class='sales' points='{' '.join(line)}'/>"]
     for point in months:
         cx, cy, name = x(month_index(point.year_month)), y(point.kilos), month_name(month_index(point.year_month))
         kind = "point outlier" if point.outlier else "point"
@@ -116,8 +167,7 @@ def monthly_chart(
             parts.append(
                 f"<text class='outlier-label' x='{cx + 8:.1f}' y='{max(cy - 6, TOP + 10):.1f}'>outlier {name}</text>"
             )
-    parts.append(_legend(bool(forecast), any(p.outlier for p in months)))
-    return _svg("".join(parts), vegetable)
+    return parts
 
 
 def _legend(with_forecast: bool, with_outliers: bool) -> str:

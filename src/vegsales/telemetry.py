@@ -47,6 +47,14 @@ def encoded(headers: Iterable[tuple[str, str]]) -> Headers:
     return [(name.lower().encode(), value.encode()) for name, value in headers]
 
 
+def without_trailing_slash(scope: Scope) -> Scope:
+    """The scope of `/path/` as that of `/path`: served alike, without a redirect (a POST's body survives)."""
+    path = scope["path"]
+    if len(path) > 1 and path.endswith("/"):
+        return {**scope, "path": path.rstrip("/") or "/"}
+    return scope
+
+
 class Telemetry:
     """Gives each request its context and id (answered in X-Request-ID, set for the logs), serves
     every path with or without a trailing slash (removed before any other layer sees it: no
@@ -71,9 +79,7 @@ class Telemetry:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        path = scope["path"]
-        if len(path) > 1 and path.endswith("/"):
-            scope = {**scope, "path": path.rstrip("/") or "/"}
+        scope = without_trailing_slash(scope)
         context = RequestContext.of(scope, "")
         context.request_id = request_id(context)
         token = CURRENT.set(context)
@@ -102,14 +108,18 @@ class Telemetry:
                 await send_reply(send_with_headers, reply_for(error, scope))
         finally:
             seconds = time.perf_counter() - started
-            route = scope["path"] if scope["path"] in self.routes else "other"
             if metrics:
-                metrics.observe_request(route, scope["method"], status, seconds)
-                if context.error == "storage_unavailable":
-                    metrics.store_errors.inc()
+                self.observe(metrics, scope, context, status, seconds)
             if self.access:
                 self.log(scope, context, status, sent, seconds)
             CURRENT.reset(token)
+
+    def observe(self, metrics: Metrics, scope: Scope, context: RequestContext, status: int, seconds: float) -> None:
+        """The request in the metrics, by route template (any other path is "other")."""
+        route = scope["path"] if scope["path"] in self.routes else "other"
+        metrics.observe_request(route, scope["method"], status, seconds)
+        if context.error == "storage_unavailable":
+            metrics.store_errors.inc()
 
     def document_headers(self, kind: bytes, given: Headers) -> Headers:
         """The pages' headers (a page that sets its own policy keeps it), or the SVG's policy."""
