@@ -1,7 +1,7 @@
 """The one HTTP layer: typed ASGI helpers, the hot routes, and the one exception -> response mapping.
 
-The three hot endpoints are answered here, without FastAPI's routing and request machinery
-(~0.2 ms a request, a quarter of the server's CPU at 1,000 req/s); every other request is
+The hot routes (marked in http/routes.py) are answered here, without FastAPI's routing and request
+machinery (~0.2 ms a request, a quarter of the server's CPU at 1,000 req/s); every other request is
 passed on to FastAPI, which maps its exceptions with the same `reply_for`. Middleware that
 wraps `HotRoutes` therefore sees every request, hot or not.
 """
@@ -12,19 +12,12 @@ from dataclasses import dataclass, field
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from typing_extensions import TypedDict
 
 from .context import current_request
+from .reports import ErrorBody
 from .storage import StorageError
 
 log = logging.getLogger("vegsales")
-
-
-class ErrorBody(TypedDict):
-    """Every error answer: a machine-readable code and what is wrong."""
-
-    error: str
-    message: str
 
 
 class ApiError(Exception):
@@ -118,7 +111,8 @@ Handler = Callable[[Scope, Receive], Awaitable[Reply]]
 
 
 class HotRoutes:
-    """Answers the hot (method, path) pairs itself and passes every other request to `fallback`.
+    """Answers the hot (method, path) pairs itself and passes every other request to `fallback`;
+    answers OPTIONS with the path's `Allow`. Both come from the routes table (http/routes.py).
 
     HEAD is answered as GET, without the body (but not on `unsafe_gets`, GETs that change data)."""
 

@@ -7,8 +7,8 @@ send neither `Origin` nor `Sec-Fetch-*` headers and are not affected, except by 
 
 import hmac
 import re
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -16,7 +16,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .asgi import Reply, error_reply, send_reply
 from .context import RequestContext, current_request
 
-Access = Literal["write", "admin"]
+Access = Literal["read", "write", "admin"]
+"""Who may call a path when tokens are set: anyone, the write (or admin) token, the admin token."""
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 HOST = re.compile(r"(\[[0-9a-z:._~%!$&'()*+,;=-]*\]|[0-9a-z._~%!$&'()*+,;=-]*)(?::[0-9]*)?", re.ASCII)
 """A Host value, lowercase: `uri-host [":" port]` (RFC 9110 §7.2, RFC 3986 §3.2.2), its name in group 1."""
@@ -38,8 +39,6 @@ class Security:
     """When set, POST /post_sales needs `Authorization: Bearer <write or admin token>`."""
     admin_token: str | None = None
     """When set, /init_database, /replay_rejected and /metrics need `Authorization: Bearer <admin token>`."""
-    access: Mapping[str, Access] = field(default_factory=dict)
-    """Path -> the token it needs; these are also the paths that change data."""
 
     @classmethod
     def default_hosts(cls, bind_host: str) -> tuple[str, ...] | None:
@@ -47,19 +46,31 @@ class Security:
         return LOOPBACK_HOSTS if bind_host in ("127.0.0.1", "localhost", "::1") else None
 
 
+@dataclass(frozen=True)
+class PathRules:
+    """What the guards know of the paths, derived from the routes table (http/routes.py)."""
+
+    access: Mapping[str, Access]
+    """Path -> who may call it when tokens are set (a path left out: anyone)."""
+    changing: frozenset[str]
+    """The paths that change data: no page of another site may call them."""
+    unsafe_gets: frozenset[str]
+    """GET paths that change data, kept for scripts: no HEAD, no browser navigation."""
+
+
 class Guards:
     """The checks of who may call what, in one layer: the host (400: none, several, malformed, or
     not an allowed one), a request that changes data sent by a browser from another site (403),
     the token of a protected path (401)."""
 
-    def __init__(self, app: ASGIApp, security: Security, changing: Collection[str], unsafe_gets: Collection[str]):
-        self.app, self.security = app, security
+    def __init__(self, app: ASGIApp, security: Security, rules: PathRules):
+        self.app, self.security, self.access = app, security, rules.access
         names = None if security.allowed_hosts is None else dict.fromkeys(h.lower() for h in security.allowed_hosts)
         self.hosts = None if names is None else frozenset(names)
         self.answers_to = ", ".join(names or ())
         self.host_refusals: dict[bytes | None, str | None] = {}
         """Host header value (None: none) -> why it is refused (None: it is not), for the values seen."""
-        self.changing, self.unsafe_gets = frozenset(changing), frozenset(unsafe_gets)
+        self.changing, self.unsafe_gets = rules.changing, rules.unsafe_gets
         self.allowed_origins = {origin.rstrip("/").lower() for origin in security.allowed_origins}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,8 +96,8 @@ class Guards:
             return None
         if path in self.changing and (reason := self.cross_site(scope, request)):
             return error_reply(403, "cross_site_request", reason)
-        needed = self.security.access.get(path)
-        if needed:
+        needed = self.access.get(path, "read")
+        if needed != "read":
             return self.unauthorized(scope, request, needed)
         return None
 

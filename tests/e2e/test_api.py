@@ -412,6 +412,42 @@ def test_unsupported_methods_get_405_listing_the_allowed_ones(client):
         assert response.headers["allow"] == allowed
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/post_sales", "OPTIONS, POST"),
+        ("/get_raw_sales", "GET, HEAD, OPTIONS"),
+        ("/get_monthly_sales", "GET, HEAD, OPTIONS"),
+        ("/init_database", "GET, OPTIONS, POST"),
+        ("/get_rejected_sales", "GET, HEAD, OPTIONS"),
+        ("/replay_rejected", "OPTIONS, POST"),
+        ("/get_data_quality", "GET, HEAD, OPTIONS"),
+        ("/metrics", "GET, HEAD, OPTIONS"),
+        ("/resolve_vegetable", "GET, HEAD, OPTIONS"),
+        ("/get_forecast", "GET, HEAD, OPTIONS"),
+        ("/", "GET, HEAD, OPTIONS"),
+        ("/dashboard", "GET, HEAD, OPTIONS"),
+        ("/docs", "GET, HEAD, OPTIONS"),
+        ("/redoc", "GET, HEAD, OPTIONS"),
+        ("/dashboard/chart.svg", "GET, HEAD, OPTIONS"),
+        ("/health", "GET, HEAD, OPTIONS"),
+    ],
+)
+def test_every_path_answers_options_and_a_wrong_method_with_its_allowed_methods(client, path, allowed):
+    options = client.options(path)
+    assert (options.status_code, options.headers["allow"], options.content) == (204, allowed, b"")
+    wrong = client.request("PATCH", path)
+    assert (wrong.status_code, wrong.json()["error"], wrong.headers["allow"]) == (405, "method_not_allowed", allowed)
+
+
+def test_an_app_without_metrics_serves_no_metrics_path(make_store):
+    with TestClient(create_app(make_store(), metrics=False)) as client:
+        for method in ("GET", "OPTIONS"):
+            response = client.request(method, "/metrics")
+            assert (response.status_code, response.json()["error"]) == (404, "not_found")
+        assert "/metrics" not in client.get("/openapi.json").json()["paths"]
+
+
 def test_head_answers_like_get_without_a_body(client):
     post(client, [sale("2020-01-06", "Tomate", 1)])
     for path in ("/get_raw_sales", "/get_monthly_sales", "/health"):

@@ -1,0 +1,44 @@
+"""Running the service: the tables' creation (or emptying), its health, its metrics."""
+
+from anyio import to_thread
+from fastapi.responses import Response
+
+from ..asgi import json_reply
+from ..metrics import CONTENT_TYPE as METRICS_TYPE
+from ..reports import Health, Tables
+from ..storage import TABLES
+from .operation import STORAGE_DOWN, Endpoint, operation, to_response
+from .service import Service
+
+
+@operation({200: {"model": Tables}, 503: STORAGE_DOWN})
+def init_database(service: Service) -> Endpoint:
+    async def init_database() -> Response:
+        """Create the tables if they do not exist, else empty them (the quarantine too)."""
+        await to_thread.run_sync(service.store.init)
+        return to_response(json_reply(200, Tables(status="ok", tables=list(TABLES))))
+
+    return init_database
+
+
+@operation({200: {"content": {"text/plain": {}}, "description": "Prometheus text"}})
+def metrics_page(service: Service) -> Endpoint | None:
+    if service.metrics is None:  # metrics off: no page
+        return None
+    scrape = service.metrics.scrape
+
+    async def metrics_page() -> Response:
+        """Prometheus metrics: HTTP, pipeline, store and data quality (see the README)."""
+        return Response(await to_thread.run_sync(scrape), media_type=METRICS_TYPE)
+
+    return metrics_page
+
+
+@operation({200: {"model": Health}, 503: STORAGE_DOWN})
+def health(service: Service) -> Endpoint:
+    async def health() -> Response:
+        """200 when the service can serve requests."""
+        await to_thread.run_sync(service.store.check)
+        return to_response(json_reply(200, Health(status="ok")))
+
+    return health
