@@ -80,7 +80,14 @@ def test_invalid_record_is_rejected_and_others_are_stored(client):
         "inserted": 3,
         "updated": 0,
         "unchanged": 0,
-        "rejected": [{"index": 2, "errors": [{"field": "brand_quality", "message": "Extra inputs are not permitted"}]}],
+        "rejected": [
+            {
+                "index": 2,
+                "errors": [
+                    {"field": "brand_quality", "code": "extra_field", "message": "Extra inputs are not permitted"}
+                ],
+            }
+        ],
         "warnings": [],
     }
     assert client.get("/get_raw_sales").json() == [
@@ -131,7 +138,7 @@ def test_a_number_too_large_for_a_double_rejects_only_its_record(client):
     response = client.post("/post_sales", content=body)
     assert response.status_code == 200
     assert response.json()["rejected"] == [
-        {"index": 0, "errors": [{"field": "kilo_sold", "message": "must be a finite number"}]}
+        {"index": 0, "errors": [{"field": "kilo_sold", "code": "bad_number", "message": "must be a finite number"}]}
     ]
 
 
@@ -469,11 +476,14 @@ def test_dates_at_the_edges_of_the_accepted_range_are_prorated(client):
     )
     assert response.status_code == 200
     assert [(r["index"], r["errors"]) for r in response.json()["rejected"]] == [
-        (2, [{"field": "date", "message": "'9999-12-30' is outside 1900-01-01 .. 2999-12-31"}]),
-        (3, [{"field": "date", "message": "'2999-12-31' names the week 2999-12-31 .. 3000-01-06: "
-                                          "every day of a week must fall within 1900-01-01 .. 2999-12-31"}]),
-        (4, [{"field": "date", "message": "'2999-12-26' names the week 2999-12-26 .. 3000-01-01: "
-                                          "every day of a week must fall within 1900-01-01 .. 2999-12-31"}]),
+        (2, [{"field": "date", "code": "date_out_of_range",
+              "message": "'9999-12-30' is outside 1900-01-01 .. 2999-12-31"}]),
+        (3, [{"field": "date", "code": "date_out_of_range",
+              "message": "'2999-12-31' names the week 2999-12-31 .. 3000-01-06: "
+                         "every day of a week must fall within 1900-01-01 .. 2999-12-31"}]),
+        (4, [{"field": "date", "code": "date_out_of_range",
+              "message": "'2999-12-26' names the week 2999-12-26 .. 3000-01-01: "
+                         "every day of a week must fall within 1900-01-01 .. 2999-12-31"}]),
     ]  # fmt: skip
     assert client.get("/get_raw_sales").json() == [sale("1900-01-01", "Tomate", 7.0), sale("2999-12-25", "Tomate", 7.0)]
     assert [(r["year_month"], r["kilo_sold"]) for r in monthly(client)] == [("1900-01", 7.0), ("2999-12", 7.0)]
