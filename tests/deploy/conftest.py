@@ -29,7 +29,12 @@ def gold(year_month: str, vegetable: str, kilo_sold: float) -> dict:
 
 INIT = {"status": "ok", "tables": ["bronze_sales", "silver_sales", "gold_sales", "rejected_sales"]}
 RECORDS = [sale("2020-01-27", "Tomate", 70), sale("2020-01-27", "Poire", 14), sale("2021-02-29", "Tomate", 1)]
-REJECTED = [{"index": 2, "errors": [{"field": "date", "message": "'2021-02-29' is not a real calendar date"}]}]
+REJECTED = [
+    {
+        "index": 2,
+        "errors": [{"field": "date", "code": "bad_date", "message": "'2021-02-29' is not a real calendar date"}],
+    }
+]
 REPORT = report(3, inserted=2, rejected=REJECTED)
 RAW = [sale("2020-01-27", "Poire", 14), sale("2020-01-27", "Tomate", 70)]
 # The week of 2020-01-27 has 5 days in January and 2 in February; names are cleaned to English.
