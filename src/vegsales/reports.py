@@ -9,9 +9,9 @@ import orjson
 from typing_extensions import TypedDict  # pydantic reads its field types on Python 3.11
 
 from .forecast_types import Backtest, Forecast, ForecastMonth, TrainedOn
-from .quality import VegetableQuality, rejected_names, vegetable_quality
+from .quality import VegetableQuality, rejected_for_its_name, rejected_names, vegetable_quality
 from .quarantine import read_record, served_errors, served_record
-from .records import escaped_surrogates
+from .records import FieldError, escaped_surrogates
 from .silver import silver_row
 from .tables import BronzeRow, GoldRow, RejectedRow
 from .vegetables import Vocabulary
@@ -44,7 +44,7 @@ class RejectedSale(TypedDict):
     or when a JSON reader could not take the record back (NaN or Infinity, a lone surrogate, nesting
     past 64 levels, an integer of over 4,300 digits)."""
     truncated: bool
-    errors: list[ErrorBody | dict[str, str]]
+    errors: list[FieldError]
     """The reasons the record was rejected, as the post's report gave them (records.FieldError)."""
     first_received: str
     last_received: str
@@ -148,9 +148,7 @@ def rejected_as_names(rows: Iterable[RejectedRow]) -> Iterator[tuple[Any, int]]:
     """(record, times) of the quarantined records rejected for their name: what the vocabulary may be
     missing. Rows that cannot be read back are left out."""
     for row in rows:
-        if row.truncated or not any(
-            isinstance(error, dict) and error.get("field") == "vegetable" for error in served_errors(row)
-        ):
+        if row.truncated or not rejected_for_its_name(served_errors(row)):
             continue
         try:
             yield read_record(row.record), row.times
