@@ -256,6 +256,15 @@ def _served_error(field: str, code: str, message: str) -> dict[str, str]:
     return {"field": field, "code": code, "message": message}
 
 
+EARLIER_MESSAGES: dict[str, tuple[tuple[str, ErrorCode], ...]] = {
+    # field -> (a message's start, its code), first match wins; then the field's last resort below
+    "record": (("nests ", "too_deep"), ("must be a JSON object", "not_an_object"),
+               ("Input should be a valid string", "extra_field")),
+    "vegetable": (("contains ", "dirty_name"), ("unknown vegetable", "unknown_vegetable")),
+}  # fmt: skip
+EARLIER_FALLBACK: dict[str, ErrorCode] = {"record": "unclassified", "vegetable": "bad_name"}
+
+
 def _earlier_code(field: str, message: str) -> ErrorCode:
     """The code of a reason kept before reasons carried one. Its message is one of those versions',
     which will never change: reading it is safe here, and only here (a replay stores today's reasons,
@@ -264,21 +273,14 @@ def _earlier_code(field: str, message: str) -> ErrorCode:
         return "missing"
     if message == "Extra inputs are not permitted":
         return "extra_field"
-    if field == "record":
-        if message.startswith("nests "):
-            return "too_deep"
-        if message.startswith("must be a JSON object"):
-            return "not_an_object"
-        return "extra_field" if message.startswith("Input should be a valid string") else "unclassified"
     if field == "date":
         out_of_range = " is outside " in message or "every day of a week must fall within" in message
         return "date_out_of_range" if out_of_range else "bad_date"
-    if field == "vegetable":
-        if message.startswith("contains "):
-            return "dirty_name"
-        if message.startswith("unknown vegetable"):
-            return "unknown_vegetable"
-        return "ambiguous_vegetable" if "matches several vegetables" in message else "bad_name"
     if field == "kilo_sold":
         return "out_of_range" if "than or equal to" in message else "bad_number"
-    return "extra_field"
+    if field == "vegetable" and "matches several vegetables" in message:
+        return "ambiguous_vegetable"
+    for start, code in EARLIER_MESSAGES.get(field, ()):
+        if message.startswith(start):
+            return code
+    return EARLIER_FALLBACK.get(field, "extra_field")
