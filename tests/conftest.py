@@ -12,14 +12,13 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from support.servers import POSTGRES_URL
 from vegsales.api import create_app
 from vegsales.storage import Store
 from vegsales.storage.csv import CsvStore
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
 from vegsales.tables import BronzeRow
-
-POSTGRES_URL = os.environ.get("VEGSALES_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @cache
