@@ -1,5 +1,6 @@
-"""One typed row per table: bronze (as received), silver (clean names), gold (monthly), and the
-quarantine of rejected records.
+"""One typed row per table: bronze (as received), silver (clean names), gold (monthly), the
+quarantine of rejected records and the store's settings. How each is stored (column types, keys) is
+declared in storage/schema.py.
 
 Plain slotted dataclasses, not frozen: a frozen one costs 3x more to build, and gold rows are
 built by the dozen on every post.
@@ -73,6 +74,14 @@ class RejectedRow:
     @property
     def key(self) -> str:
         return self.record_hash
+
+
+@dataclass(slots=True)
+class Setting:
+    """One of the store's settings or counters (schema_version, week_date, rules, rejected_dropped)."""
+
+    key: str
+    value: str
 
 
 def utc_now() -> str:

@@ -66,7 +66,8 @@ def test_a_post_writes_the_tables_as_sorted_csv(store, folder):
             "9d6539a391f6e0685322639b90e2de7d",
             '{"date":"2020-01-27","vegetable":"mango","kilo_sold":1}',
             "false",
-            '[{"field":"vegetable","message":"unknown vegetable \'mango\'; closest: mushroom (60%), apple (43%)"}]',
+            '[{"field":"vegetable","code":"unknown_vegetable",'
+            '"message":"unknown vegetable \'mango\'; closest: mushroom (60%), apple (43%)"}]',
             RECEIVED,
             RECEIVED,
             "1",
@@ -162,7 +163,6 @@ BRONZE, REJECTED = HEADERS["bronze.csv"], HEADERS["rejected.csv"]
         ("bronze.csv", f'{BRONZE}2020-01-06,"A,1\n', r"bronze.csv, line \d+: unexpected end"),
         ("gold.csv", "year_month,vegetable,kilo_sold,is_outlier\n2020-01,tomato,1,maybe\n", r"gold.csv, line 2"),
         ("rejected.csv", f"{REJECTED}abc,{{}},false,[],t,t,0\n", r"rejected.csv, line 2: expected a count >= 1"),
-        ("meta.csv", "key,value\nschema_version,4\n", r"schema version 4, this vegsales knows 3"),
     ],
 )
 def test_a_bad_line_stops_start_up_naming_file_and_line(store, folder, file, text, message):
@@ -177,6 +177,13 @@ def test_a_folder_missing_one_table_is_refused(store, folder):
     store.close()
     (folder / "gold.csv").unlink()
     with pytest.raises(BadFile, match=r"holds bronze\.csv, silver\.csv, rejected\.csv, meta\.csv but not gold\.csv"):
+        CsvStore(folder)
+
+
+def test_a_folder_missing_its_settings_is_refused_not_taken_for_version_1(store, folder):
+    store.close()
+    (folder / "meta.csv").unlink()
+    with pytest.raises(BadFile, match=r"holds bronze\.csv, silver\.csv, gold\.csv, rejected\.csv but not meta\.csv"):
         CsvStore(folder)
 
 

@@ -2,6 +2,7 @@
 written by the releases of those versions)."""
 
 import json
+import re
 import shutil
 import sqlite3
 import uuid
@@ -12,10 +13,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import POSTGRES_URL, require_postgres, sale
+from tests.integration.catalog import postgres_schema as postgres_schema_of
+from tests.integration.catalog import sqlite_schema
 from vegsales.api import create_app
-from vegsales.storage import StorageError
+from vegsales.storage import StorageError, migrations
 from vegsales.storage.csv import CsvStore
-from vegsales.storage.csv_format import BadFile
+from vegsales.storage.migrations import to_v2, to_v3
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
 
@@ -101,15 +104,100 @@ def test_the_version_2_fixture_really_is_version_2():
     assert len(expected(2)["raw"]) == 324
 
 
-def test_a_store_from_a_newer_release_is_refused(tmp_path):
+NEWER = "it was written by a newer vegsales (schema version 4, this one knows 3)"
+
+
+@pytest.mark.parametrize(
+    "backend, refused_as",
+    [
+        ("csv", r"cannot use data folder \S+/csv: "),
+        ("postgres", r"cannot open PostgreSQL database .*dbname=test.*: "),
+        ("sqlite", r"cannot open SQLite database \S+/sales\.db: "),
+    ],
+)
+def test_a_store_from_a_newer_release_is_refused_with_the_same_message(backend, refused_as, tmp_path, request):
+    if backend == "sqlite":
+        SqliteStore(tmp_path / "sales.db").close()
+        with sqlite3.connect(tmp_path / "sales.db") as connection:
+            connection.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+        connection.close()
+        reopen = lambda: SqliteStore(tmp_path / "sales.db")  # noqa: E731
+    elif backend == "csv":
+        CsvStore(tmp_path / "csv").close()
+        (tmp_path / "csv" / "meta.csv").write_text("key,value\nschema_version,4\n")
+        reopen = lambda: CsvStore(tmp_path / "csv")  # noqa: E731
+    else:
+        schema = request.getfixturevalue("empty_schema")
+        PostgresStore(POSTGRES_URL, schema=schema).close()
+        with psycopg.connect(POSTGRES_URL, autocommit=True, options=f"-c search_path={schema}") as connection:
+            connection.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+        reopen = lambda: PostgresStore(POSTGRES_URL, schema=schema)  # noqa: E731
+    with pytest.raises(StorageError) as refused:
+        reopen()
+    assert re.fullmatch(refused_as + re.escape(NEWER), str(refused.value))
+
+
+def test_an_older_store_is_migrated_one_version_at_a_time():
+    assert [(start, step) for start, step in migrations.steps_from(1)] == [(1, to_v2.STEP), (2, to_v3.STEP)]
+    assert migrations.steps_from(2) == [(2, to_v3.STEP)]
+    assert migrations.steps_from(3) == []
+    with pytest.raises(StorageError, match=re.escape(NEWER)):
+        migrations.steps_from(4)
+
+
+# -- a new store's schema is the one the previous release created; a migrated store's too ----------
+
+CURRENT = fixture(3)
+
+
+@pytest.fixture
+def empty_schema():
+    require_postgres()
+    schema = f"vegsales_schema_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    yield schema
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def reference(name: str):
+    return json.loads((CURRENT / name).read_text(encoding="utf-8"))
+
+
+def csv_headers(folder: Path) -> dict[str, str]:
+    return {path.name: path.read_text(encoding="utf-8").splitlines(keepends=True)[0] for path in folder.glob("*.csv")}
+
+
+def test_a_new_sqlite_store_has_the_schema_the_previous_release_created(tmp_path):
     SqliteStore(tmp_path / "sales.db").close()
-    connection = sqlite3.connect(tmp_path / "sales.db")
-    connection.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
-    connection.commit()
-    connection.close()
-    with pytest.raises(StorageError, match=r"written by a newer vegsales \(schema version 4, this one knows 3\)"):
-        SqliteStore(tmp_path / "sales.db")
+    assert sqlite_schema(tmp_path / "sales.db") == reference("sqlite_master.json")
+
+
+def test_a_new_postgres_store_has_the_schema_the_previous_release_created(empty_schema):
+    PostgresStore(POSTGRES_URL, schema=empty_schema).close()
+    assert postgres_schema_of(POSTGRES_URL, empty_schema) == reference("postgres_catalog.json")
+
+
+def test_a_new_csv_folder_has_the_files_the_previous_release_created(tmp_path):
     CsvStore(tmp_path / "csv").close()
-    (tmp_path / "csv" / "meta.csv").write_text("key,value\nschema_version,4\n")
-    with pytest.raises(BadFile, match="schema version 4, this vegsales knows 3"):
-        CsvStore(tmp_path / "csv")
+    written = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "csv").glob("*.csv")}
+    assert written == {path.name: path.read_text(encoding="utf-8") for path in (CURRENT / "csv").glob("*.csv")}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_migrated_sqlite_store_has_the_schema_of_a_new_one(version, tmp_path):
+    open_old_store(version, "sqlite", tmp_path, None)().close()
+    assert sqlite_schema(tmp_path / "sales.db") == reference("sqlite_master.json")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_migrated_postgres_store_has_the_schema_of_a_new_one(version, postgres_schema):
+    PostgresStore(POSTGRES_URL, schema=postgres_schema).close()
+    assert postgres_schema_of(POSTGRES_URL, postgres_schema) == reference("postgres_catalog.json")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_migrated_csv_folder_has_the_headers_of_a_new_one(version, tmp_path):
+    open_old_store(version, "csv", tmp_path, None)().close()
+    assert csv_headers(tmp_path / "csv") == csv_headers(CURRENT / "csv")

@@ -6,18 +6,15 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
+from .schema import SALES_TABLES
 
 Cursor = tuple[int, int]
 """(epoch, seq): epoch changes when the store is emptied, seq grows with every write transaction."""
 
 Row = TypeVar("Row", BronzeRow, GoldRow)
 
-SCHEMA_VERSION = 3
-"""2: bronze and silver keyed by the first day of the week, with the date as sent; rejected_sales;
-store_meta. 3: bronze keyed by (vegetable, week_start), silver by (vegetable, week_start,
-raw_vegetable). An older store is brought up to date when it is opened (storage/migrations/)."""
-
-TABLES = ("bronze_sales", "silver_sales", "gold_sales", "rejected_sales")
+TABLES = tuple(table.name for table in SALES_TABLES)
+"""The tables of sales and rejected records, by name (their columns: storage/schema.py)."""
 
 
 class StorageError(RuntimeError):

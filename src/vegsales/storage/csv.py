@@ -13,35 +13,26 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Collection, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
-from .base import SCHEMA_VERSION, Changes, Cursor, StorageError, StoreBusy
-from .csv_format import (
-    BRONZE,
-    BRONZE_V1,
-    FORMATS,
-    GOLD,
-    META,
-    REJECTED,
-    SILVER,
-    SILVER_V1,
-    BadFile,
-    Setting,
-    Table,
-    TableFormat,
-    header_of,
-    read_rows,
-)
+from ..tables import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, utc_now
+from . import migrations
+from .base import TABLES, Changes, Cursor, StorageError, StoreBusy
+from .csv_format import FORMATS, BadFile, Table, file_format, read_rows
 from .folder_commit import FolderCommit
+from .migrations import NOW, SCHEMA_VERSION, Step
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META
 
 log = logging.getLogger("vegsales")
 LOCK_FILE = "vegsales.lock"
 REPLACED = "(replaced)"
 """Marks, in a transaction's log, a table replaced whole."""
+BRONZE, SILVER, GOLD, REJECTED, META = (
+    table.name for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, STORE_META)
+)
 
 
 class Published:
@@ -75,8 +66,8 @@ class CsvStore:
         self._writer_lock = threading.Lock()  # one write transaction, with its file commit, at a time
         self._tables_lock = threading.Lock()  # guards the working tables, until on disk, against readers of them
         self._read_lock = threading.Lock()  # guards the published tables
-        self._tables = {f.file_name: Table(f) for f in FORMATS}
-        self._published = {BRONZE.file_name: Published(), GOLD.file_name: Published()}
+        self._tables = {name: Table(file_format) for name, file_format in FORMATS.items()}
+        self._published = {BRONZE: Published(), GOLD: Published()}
         # A random epoch per start: cursors and ETags from before a restart never match.
         self._epoch, self._seq = secrets.randbits(52), 0
         self._closed = False
@@ -116,48 +107,69 @@ class CsvStore:
 
     def _load(self) -> None:
         """Fill the tables from the files; a new folder gets files of headers, an old one is migrated."""
-        present = [f.file_name for f in FORMATS if (self.folder / f.file_name).exists()]
+        present = [name for name, table in self._tables.items() if (self.folder / table.format.file_name).exists()]
         if not present:
-            self._tables[META.file_name].update([Setting("schema_version", str(SCHEMA_VERSION))])
+            self._tables[META].update([Setting("schema_version", str(SCHEMA_VERSION))])
             self._commit_all()
             return
-        if header_of(self.folder / BRONZE.file_name) == BRONZE_V1.header and META.file_name not in present:
-            self._migrate_from_version_1()
+        settings = self._stored_settings() if META in present else {}
+        try:
+            # Files, but neither settings nor sales: taken for the current version, whose files are missing.
+            version = migrations.stored_version(present.__contains__, lambda: settings) or SCHEMA_VERSION
+            steps = migrations.steps_from(version)
+        except StorageError as error:
+            raise StorageError(f"cannot use data folder {self.folder}: {error}") from None
+        self._check_files(present, version)
+        if steps:
+            self._migrate(version, steps)
             return
-        if len(present) < len(FORMATS):
-            missing = ", ".join(f.file_name for f in FORMATS if f.file_name not in present)
-            raise BadFile(
-                f"data folder {self.folder} holds {', '.join(present)} but not {missing}: "
-                "restore the missing files, or move all of them away to start empty"
-            )
         for table in self._tables.values():
             table.clear()
             table.update(list(read_rows(self.folder / table.format.file_name, table.format)))
-        version = int(self.meta().get("schema_version", "0"))
-        if version > SCHEMA_VERSION:
-            raise BadFile(f"data folder {self.folder}: schema version {version}, this vegsales knows {SCHEMA_VERSION}")
-        if version < SCHEMA_VERSION:  # the files are the same since version 2: only the number changes
-            self._tables[META.file_name].update([Setting("schema_version", str(SCHEMA_VERSION))])
-            self._commit_all()
-            log.warning("CSV folder %s: migrated from schema version %d to %d", self.folder, version, SCHEMA_VERSION)
 
-    def _migrate_from_version_1(self) -> None:
-        """Version 1 had three files keyed by the date as sent (always the first day of the week)."""
-        now, tables = utc_now(), self._tables
+    def _stored_settings(self) -> dict[str, str]:
+        return {row.key: row.value for row in read_rows(self.folder / FORMATS[META].file_name, FORMATS[META])}
 
-        def read(table_format: TableFormat) -> list[Any]:
-            return list(read_rows(self.folder / table_format.file_name, table_format))
+    def _check_files(self, present: list[str], version: int) -> None:
+        """BadFile unless the folder holds the files of its version, and no other."""
+        expected = [name for name in FORMATS if name in migrations.tables_at(version)]
+        if present != expected:
+            of = expected if set(present) <= set(expected) else FORMATS
+            missing = ", ".join(FORMATS[name].file_name for name in of if name not in present)
+            raise BadFile(
+                f"data folder {self.folder} holds {', '.join(FORMATS[name].file_name for name in present)} "
+                f"but not {missing}: restore the missing files, or move all of them away to start empty"
+            )
 
-        tables[BRONZE.file_name].update([BronzeRow(d, name, kilos, d, now) for d, name, kilos in read(BRONZE_V1)])
-        tables[SILVER.file_name].update([SilverRow(d, veg, kilos, raw, d) for d, veg, kilos, raw in read(SILVER_V1)])
-        tables[GOLD.file_name].update(read(GOLD))
-        settings = [Setting("schema_version", str(SCHEMA_VERSION)), Setting("week_date", "start")]
-        tables[META.file_name].update(settings)
+    def _migrate(self, version: int, steps: list[tuple[int, Step]]) -> None:
+        """Bring the files of an older version up to this one: each table's rows as dicts, by column
+        name, changed step by step as the migrations declare, then written in the current format."""
+        tables = migrations.tables_at(version)
+        rows: dict[str, list[dict[str, Any]]] = {
+            name: list(read_rows(self.folder / FORMATS[name].file_name, file_format(tables[name], as_dicts=True)))
+            for name in FORMATS
+            if name in tables
+        }
+        now = utc_now()
+        for start, step in steps:
+            after = migrations.tables_at(start + 1)
+            rows.update((name, []) for name in step.created)
+            for name, sources in step.rebuilt.items():
+                columns = {column.name: sources.get(column.name, column.name) for column in after[name].row_columns}
+                rows[name] = [
+                    {column: now if source is NOW else old[source] for column, source in columns.items()}
+                    for old in rows[name]
+                ]
+            settings = {row["key"]: row["value"] for row in rows[META]}
+            settings.update({**step.settings, "schema_version": str(start + 1)})
+            rows[META] = [{"key": key, "value": value} for key, value in settings.items()]
+        for name, table in self._tables.items():
+            table.update([table.format.make_row(**row) for row in rows[name]])
         self._commit_all()
-        log.warning("CSV folder %s: migrated from schema version 1 to %d", self.folder, SCHEMA_VERSION)
+        log.warning("CSV folder %s: migrated from schema version %d to %d", self.folder, version, SCHEMA_VERSION)
 
     def _commit_all(self) -> None:
-        unfinished = self._files.commit({name: table.render() for name, table in self._tables.items()})
+        unfinished = self._files.commit(rendered(self._tables.values()))
         if unfinished:
             raise unfinished
 
@@ -166,10 +178,10 @@ class CsvStore:
     def init(self) -> None:
         with self._writer_lock, self._tables_lock:
             self._check_open()
-            emptied = {f.file_name: Table(f) for f in FORMATS}
-            kept = [s for s in self._tables[META.file_name].rows.values() if s.key != "rejected_dropped"]
-            emptied[META.file_name].update(kept)
-            self._commit_files({name: table.render() for name, table in emptied.items()})
+            emptied = {name: Table(file_format) for name, file_format in FORMATS.items()}
+            kept = [s for s in self._tables[META].rows.values() if s.key != "rejected_dropped"]
+            emptied[META].update(kept)
+            self._commit_files(rendered(emptied.values()))
             self._tables.update(emptied)
             with self._read_lock:
                 for published in self._published.values():
@@ -192,7 +204,7 @@ class CsvStore:
                 try:
                     yield transaction
                     if transaction.dirty:
-                        self._commit_files({name: self._tables[name].render() for name in transaction.dirty})
+                        self._commit_files(rendered(self._tables[name] for name in transaction.dirty))
                 except BaseException:
                     transaction.undo()  # memory as the files hold it: the store goes on serving and writing
                     raise
@@ -226,10 +238,10 @@ class CsvStore:
     # -- reading --------------------------------------------------------------------------
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
-        return self._changes(BRONZE.file_name, since)
+        return self._changes(BRONZE, since)
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
-        return self._changes(GOLD.file_name, since)
+        return self._changes(GOLD, since)
 
     def _changes(self, name: str, since: Cursor | None) -> Changes[Any]:
         with self._read_lock:
@@ -243,18 +255,17 @@ class CsvStore:
     def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
         with self._tables_lock:
             self._check_open()
-            rows = list(self._tables[REJECTED.file_name].rows.values())
+            rows = list(self._tables[REJECTED].rows.values())
         rows.sort(key=lambda row: (row.last_received, row.record_hash), reverse=True)
         return rows[:limit], len(rows)
 
     def meta(self) -> dict[str, str]:
         with self._tables_lock:
-            return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
+            return {setting.key: setting.value for setting in self._tables[META].rows.values()}
 
     def table_sizes(self) -> dict[str, int]:
-        names = {BRONZE: "bronze_sales", SILVER: "silver_sales", GOLD: "gold_sales", REJECTED: "rejected_sales"}
         with self._tables_lock:
-            return {table: len(self._tables[file.file_name].rows) for file, table in names.items()}
+            return {name: len(self._tables[name].rows) for name in TABLES}
 
     def check(self) -> None:
         self._check_open()
@@ -272,6 +283,11 @@ class CsvStore:
                 self._lock_file.close()
 
 
+def rendered(tables: Iterable[Table]) -> dict[str, str]:
+    """The text of each table's file, by file name."""
+    return {table.format.file_name: table.render() for table in tables}
+
+
 class CsvWrite:
     """One write transaction on the in-memory tables, undone if the block raises."""
 
@@ -282,17 +298,17 @@ class CsvWrite:
         self.dirty: set[str] = set()
         self._undo: list[tuple[Table, Hashable, Any | None]] = []
 
-    def _put(self, table_format: TableFormat, rows: Sequence[Any]) -> None:
-        table = self._tables[table_format.file_name]
-        self.dirty.add(table_format.file_name)
+    def _put(self, name: str, rows: Sequence[Any]) -> None:
+        table = self._tables[name]
+        self.dirty.add(name)
         for row, before in zip(rows, table.update(rows).replaced, strict=True):
-            key = table_format.key(row)
+            key = table.format.key(row)
             self._undo.append((table, key, before))
-            self.written.append((table_format.file_name, key, row, self.seq))
+            self.written.append((name, key, row, self.seq))
 
-    def _delete(self, table_format: TableFormat, keys: Collection[Hashable]) -> None:
-        table = self._tables[table_format.file_name]
-        self.dirty.add(table_format.file_name)
+    def _delete(self, name: str, keys: Collection[Hashable]) -> None:
+        table = self._tables[name]
+        self.dirty.add(name)
         for key in keys:
             if key in table.rows:
                 self._undo.append((table, key, table.remove(key)))
@@ -300,7 +316,7 @@ class CsvWrite:
     def undo(self) -> None:
         for table, key, before in reversed(self._undo):
             if key is REPLACED:
-                self._tables[table.format.file_name] = table
+                self._tables[table.format.table.name] = table
             elif key not in table.rows:
                 table.update([before])  # a deleted row
             elif before is None:
@@ -311,7 +327,7 @@ class CsvWrite:
         self.dirty.clear()
 
     def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
-        table = self._tables[BRONZE.file_name]
+        table = self._tables[BRONZE]
         return [row for name in vegetables for row in table.between(name, first_week, last_week)]
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
@@ -321,39 +337,39 @@ class CsvWrite:
         self._put(SILVER, rows)
 
     def silver_rows(self, vegetable: str, first_week: str, last_week: str) -> list[SilverRow]:
-        return self._tables[SILVER.file_name].between(vegetable, first_week, last_week)
+        return self._tables[SILVER].between(vegetable, first_week, last_week)
 
     def gold_rows(self, vegetable: str) -> Mapping[str, GoldRow]:
-        table = self._tables[GOLD.file_name]
+        table = self._tables[GOLD]
         return {key[0]: table.rows[key] for key in table.index.get(vegetable, [])}
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         self._put(GOLD, rows)
 
     def bronze_rows(self) -> list[BronzeRow]:
-        return list(self._tables[BRONZE.file_name].rows.values())
+        return list(self._tables[BRONZE].rows.values())
 
     def silver_names(self) -> dict[str, str]:
-        return {row.raw_vegetable: row.vegetable for row in self._tables[SILVER.file_name].rows.values()}
+        return {row.raw_vegetable: row.vegetable for row in self._tables[SILVER].rows.values()}
 
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
     ) -> None:
-        replaced: list[tuple[TableFormat, Sequence[Any]]] = [(SILVER, silver), (GOLD, gold)]
+        replaced: list[tuple[str, Sequence[Any]]] = [(SILVER, silver), (GOLD, gold)]
         if bronze is not None:
             replaced.append((BRONZE, bronze))
-        for table_format, rows in replaced:
-            self._undo.append((self._tables[table_format.file_name], REPLACED, None))
-            self._tables[table_format.file_name] = Table(table_format)
-            self.written.append((REPLACED, table_format.file_name, None, self.seq))
-            self._put(table_format, rows)
+        for name, rows in replaced:
+            self._undo.append((self._tables[name], REPLACED, None))
+            self._tables[name] = Table(FORMATS[name])
+            self.written.append((REPLACED, name, None, self.seq))
+            self._put(name, rows)
 
     def rejected_rows(self, hashes: Collection[str]) -> dict[str, RejectedRow]:
-        rows = self._tables[REJECTED.file_name].rows
+        rows = self._tables[REJECTED].rows
         return {key: rows[key] for key in hashes if key in rows}
 
     def all_rejected(self) -> list[RejectedRow]:
-        return list(self._tables[REJECTED.file_name].rows.values())
+        return list(self._tables[REJECTED].rows.values())
 
     def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
         self._put(REJECTED, rows)
@@ -362,7 +378,7 @@ class CsvWrite:
         self._delete(REJECTED, hashes)
 
     def trim_rejected(self, keep: int) -> int:
-        rows = self._tables[REJECTED.file_name].rows
+        rows = self._tables[REJECTED].rows
         if len(rows) <= keep:
             return 0
         oldest = sorted(rows.values(), key=lambda row: (row.last_received, row.record_hash))[: len(rows) - keep]
@@ -370,7 +386,7 @@ class CsvWrite:
         return len(oldest)
 
     def meta(self) -> dict[str, str]:
-        return {setting.key: setting.value for setting in self._tables[META.file_name].rows.values()}
+        return {setting.key: setting.value for setting in self._tables[META].rows.values()}
 
     def set_meta(self, key: str, value: str) -> None:
         self._put(META, [Setting(key, value)])

@@ -1,4 +1,5 @@
-"""The CSV file format of each table: header, field parsers, key, and the table kept in memory.
+"""The CSV file of each table, generated from its declaration (schema.py): header, field parsers,
+key; and the table kept in memory.
 
 Each file is a true table: a header row, then one row per key, sorted by key, every line
 readable by Python's csv module, pandas or a spreadsheet.
@@ -11,12 +12,15 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from ..sorted_rows import BULK, Key, RenderedRows, Updated
-from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import StorageError
+from .generated import group_function, key_function, values_function
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META, TABLES, Type
+from .schema import Table as SchemaTable
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}-\d{2}")
@@ -55,68 +59,59 @@ def _count(text: str) -> int:
     return value
 
 
-@dataclass(slots=True)
-class Setting:
-    """One row of meta.csv: a store setting or counter."""
-
-    key: str
-    value: str
+PARSERS: dict[Type, Callable[[str], Any]] = {
+    Type.TEXT: _text(),
+    Type.ORDERED: _text(),
+    Type.DATE: _text(_DATE),
+    Type.MONTH: _text(_YEAR_MONTH),
+    Type.SETTING: str,
+    Type.KILOS: _kilos,
+    Type.FLAG: _flag,
+    Type.COUNT: _count,
+    Type.INTEGER: int,
+    Type.BIG_INTEGER: int,
+    Type.SEQ: int,  # in no file: the CSV store keeps its change feeds in memory
+}
+"""The type mapper of the CSV files: each column type's parser (a ValueError for a bad field)."""
+FILES = {
+    BRONZE_SALES.name: "bronze.csv",
+    SILVER_SALES.name: "silver.csv",
+    GOLD_SALES.name: "gold.csv",
+    REJECTED_SALES.name: "rejected.csv",
+    STORE_META.name: "meta.csv",
+}
+"""Each table's file (store_version has none: the CSV store's version lives in memory)."""
 
 
 @dataclass(frozen=True)
 class TableFormat:
+    """A table's CSV file: one column per row column (schema.Table.row_columns), parsed by its type."""
+
+    table: SchemaTable
     file_name: str
     header: tuple[str, ...]
-    row_type: type
     parsers: tuple[Callable[[str], Any], ...]
+    make_row: Callable[..., Any]
+    """The row of a line's parsed fields: the table's row class, or a dict by column name."""
     key: Callable[[Any], Key]
-    index: Callable[[Any], str] | None = None
-    """Rows are also listed per value of `index` (a vegetable name) for range reads."""
+    index: Callable[[Any], str] | None
+    """Rows are also listed per value of `index` (the table's group: a vegetable name) for range reads."""
 
 
-BRONZE = TableFormat(
-    "bronze.csv",
-    ("date", "vegetable", "kilo_sold", "week_start", "received_at"),
-    BronzeRow,
-    (_text(), _text(), _kilos, _text(_DATE), _text()),
-    lambda r: r.key,
-    index=lambda r: r.vegetable,
-)
-SILVER = TableFormat(
-    "silver.csv",
-    ("week_start", "vegetable", "kilo_sold", "raw_vegetable", "date"),
-    SilverRow,
-    (_text(_DATE), _text(), _kilos, _text(), _text()),
-    lambda r: r.key,
-    index=lambda r: r.vegetable,
-)
-GOLD = TableFormat(
-    "gold.csv",
-    ("year_month", "vegetable", "kilo_sold", "is_outlier"),
-    GoldRow,
-    (_text(_YEAR_MONTH), _text(), _kilos, _flag),
-    lambda r: r.key,
-    index=lambda r: r.vegetable,
-)
-REJECTED = TableFormat(
-    "rejected.csv",
-    ("record_hash", "record", "truncated", "errors", "first_received", "last_received", "times"),
-    RejectedRow,
-    (_text(), _text(), _flag, _text(), _text(), _text(), _count),
-    lambda r: r.key,
-)
-META = TableFormat("meta.csv", ("key", "value"), Setting, (_text(), str), lambda r: r.key)
-FORMATS = (BRONZE, SILVER, GOLD, REJECTED, META)
+def file_format(table: SchemaTable, as_dicts: bool = False) -> TableFormat:
+    """The CSV file of a table; its rows as dicts when `as_dicts` or when it has no row class (a table
+    of an older version)."""
+    header = tuple(column.name for column in table.row_columns)
+    parsers = tuple(PARSERS[column.type] for column in table.row_columns)
+    if table.row is None or as_dicts:
+        group = itemgetter(table.group) if table.group else None
+        make_row = lambda *fields: dict(zip(header, fields, strict=True))  # noqa: E731
+        return TableFormat(table, FILES[table.name], header, parsers, make_row, itemgetter(*table.key), group)
+    return TableFormat(table, FILES[table.name], header, parsers, table.row, key_function(table), group_function(table))
 
-# Version 1: bronze and silver keyed by the date as sent (always the first day of the week).
-BRONZE_V1 = TableFormat("bronze.csv", ("date", "vegetable", "kilo_sold"), tuple, (_text(_DATE), _text(), _kilos), tuple)
-SILVER_V1 = TableFormat(
-    "silver.csv",
-    ("date", "vegetable", "kilo_sold", "raw_vegetable"),
-    tuple,
-    (_text(_DATE), _text(), _kilos, _text()),
-    tuple,
-)
+
+FORMATS = {name: file_format(table) for name in FILES for table in TABLES if table.name == name}
+"""The files of the current schema, by table name, in the order of FILES."""
 
 
 def csv_line(values: Sequence[Any]) -> str:
@@ -131,7 +126,8 @@ class Table(RenderedRows[str]):
     """One table in memory: rows with their CSV lines in key order, and an optional index."""
 
     def __init__(self, table_format: TableFormat):
-        super().__init__(table_format.key, lambda row: csv_line([getattr(row, f) for f in table_format.header]))
+        values = values_function(table_format.table)
+        super().__init__(table_format.key, lambda row: csv_line(values(row)))
         self.format = table_format
         self.index: dict[str, list[Key]] = {}
 
@@ -192,11 +188,8 @@ def read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
                 if len(values) != len(table_format.header):
                     raise BadFile(f"{path}, line {line}: expected {len(table_format.header)} fields, got {len(values)}")
                 try:
-                    fields = [parse(value) for parse, value in zip(table_format.parsers, values, strict=True)]
-                    row = (
-                        table_format.row_type(fields)
-                        if table_format.row_type is tuple
-                        else table_format.row_type(*fields)
+                    row = table_format.make_row(
+                        *[parse(value) for parse, value in zip(table_format.parsers, values, strict=True)]
                     )
                 except ValueError as error:
                     raise BadFile(f"{path}, line {line}: {error}") from None
@@ -211,12 +204,3 @@ def read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
         raise BadFile(f"{path}: not UTF-8 text ({error})") from None
     except OSError as error:
         raise BadFile(f"cannot read {path}: {error}") from None
-
-
-def header_of(path: Path) -> tuple[str, ...]:
-    """The header row of a CSV file (empty if it has none or cannot be read)."""
-    try:
-        with open(path, encoding="utf-8", newline="") as file:
-            return tuple(next(csv.reader(file), ()))
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return ()

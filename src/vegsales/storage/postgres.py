@@ -25,73 +25,73 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
-from . import migrations
-from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
-from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, GoldCache, SqlTransaction, rejected_row
+from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
+from .generated import column_lists
+from .migrations import SCHEMA_VERSION
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, Table, Type
+from .sql import (
+    Dialect,
+    GoldCache,
+    SqlTransaction,
+    Statements,
+    column_list,
+    create_or_migrate,
+    inserted_columns,
+    on_conflict_update,
+    select,
+    to_changes,
+)
 
 log = logging.getLogger("vegsales")
 
-# COLLATE "C": ORDER BY in code-point order, as Python sorts (the gold sums depend on it).
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS store_version (
-    id integer PRIMARY KEY CHECK (id = 1),
-    epoch bigint NOT NULL,
-    seq bigint NOT NULL
-);
--- A random first epoch: a recreated database never reuses an old ETag.
-INSERT INTO store_version VALUES (1, floor(random() * 2 ^ 52)::bigint, 0) ON CONFLICT (id) DO NOTHING;
-CREATE TABLE IF NOT EXISTS store_meta (
-    key text PRIMARY KEY,
-    value text NOT NULL
-);
-INSERT INTO store_meta VALUES ('schema_version', '{SCHEMA_VERSION}') ON CONFLICT (key) DO NOTHING;
-CREATE TABLE IF NOT EXISTS bronze_sales (
-    week_start text COLLATE "C" NOT NULL,
-    vegetable text COLLATE "C" NOT NULL,
-    date text COLLATE "C" NOT NULL,
-    kilo_sold double precision NOT NULL,
-    received_at text NOT NULL,
-    change_seq bigint NOT NULL,
-    PRIMARY KEY (vegetable, week_start)
-);
-CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
-CREATE TABLE IF NOT EXISTS silver_sales (
-    week_start text COLLATE "C" NOT NULL,
-    vegetable text COLLATE "C" NOT NULL,
-    kilo_sold double precision NOT NULL,
-    raw_vegetable text COLLATE "C" NOT NULL,
-    date text COLLATE "C" NOT NULL,
-    PRIMARY KEY (vegetable, week_start, raw_vegetable)
-);
-CREATE TABLE IF NOT EXISTS gold_sales (
-    year_month text COLLATE "C" NOT NULL,
-    vegetable text COLLATE "C" NOT NULL,
-    kilo_sold double precision NOT NULL,
-    is_outlier boolean NOT NULL,
-    change_seq bigint NOT NULL,
-    PRIMARY KEY (vegetable, year_month)
-);
-CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
-CREATE TABLE IF NOT EXISTS rejected_sales (
-    record_hash text COLLATE "C" PRIMARY KEY,
-    record text NOT NULL,
-    truncated boolean NOT NULL,
-    errors text NOT NULL,
-    first_received text COLLATE "C" NOT NULL,
-    last_received text COLLATE "C" NOT NULL,
-    times integer NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received);
-"""
+POSTGRES_TYPES = {
+    Type.TEXT: "text",
+    # Code-point order, as Python sorts (the gold sums depend on it).
+    Type.ORDERED: 'text COLLATE "C"',
+    Type.DATE: 'text COLLATE "C"',
+    Type.MONTH: 'text COLLATE "C"',
+    Type.SETTING: "text",
+    Type.KILOS: "double precision",
+    Type.FLAG: "boolean",
+    Type.COUNT: "integer",
+    Type.INTEGER: "integer",
+    Type.BIG_INTEGER: "bigint",
+    Type.SEQ: "bigint",
+}
+POSTGRES = Dialect(
+    types=POSTGRES_TYPES,
+    param="%s",
+    in_key_order="",
+    flags_as_integers=False,
+    table_exists="SELECT to_regclass(%s) IS NOT NULL",
+    # A renamed table keeps its constraints' names: its primary key's would clash with its successor's.
+    rename_key="ALTER TABLE {old} RENAME CONSTRAINT {table}_pkey TO {old}_pkey",
+)
+SQL = Statements(POSTGRES)
+REJECTED_LATEST = (
+    f"SELECT {column_list(REJECTED_SALES)}, count(*) OVER () FROM rejected_sales "
+    "ORDER BY last_received DESC, record_hash DESC LIMIT %s"
+)
+TABLE_SIZES = f"SELECT {', '.join(f'(SELECT count(*) FROM {table})' for table in TABLES)}"
+EMPTIED = f"TRUNCATE {', '.join(TABLES)}"
+BRONZE_BETWEEN = f"{select(BRONZE_SALES)} WHERE vegetable = ANY(%s) AND week_start BETWEEN %s AND %s"
 
-# One statement: the version and the rows come from the same snapshot. A cursor from another
-# epoch (the tables were emptied since) gets every row.
-CHANGES = """
-SELECT v.epoch, v.seq, t.*
-FROM store_version v
-LEFT JOIN (SELECT {columns}, change_seq FROM {table}) t
-  ON t.change_seq > CASE WHEN v.epoch = %(epoch)s THEN %(seq)s ELSE -1 END
-"""
+
+def upsert_unnest(table: Table) -> str:
+    """Insert or replace rows by key, from an array per row column (and the seq, first, if the table has one)."""
+    arrays = ", ".join(f"%s::{POSTGRES_TYPES[column.type].split(' COLLATE')[0]}[]" for column in table.row_columns)
+    seq = ", %s" if table.seq_column else ""
+    names = ", ".join(inserted_columns(table))
+    return f"INSERT INTO {table.name} ({names}) SELECT *{seq} FROM unnest({arrays}) {on_conflict_update(table)}"
+
+
+PUT_BRONZE, PUT_SILVER, PUT_GOLD, PUT_REJECTED = (
+    upsert_unnest(table) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+)
+BRONZE_ARRAYS, SILVER_ARRAYS, GOLD_ARRAYS, REJECTED_ARRAYS = (
+    column_lists(table) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+)
+"""The rows' values as an array per row column, as upsert_unnest takes them."""
 
 
 TIMEOUT_VARIABLES = {
@@ -201,7 +201,7 @@ class PostgresStore:
                 connection.execute("SELECT pg_advisory_xact_lock(hashtext('vegsales schema'))")
                 self._create_or_migrate(connection)
             self._pool.open(wait=True, timeout=options["connect_timeout"])
-        except (psycopg.Error, PoolTimeout) as error:
+        except (psycopg.Error, PoolTimeout, StorageError) as error:
             self._pool.close()
             raise StorageError(f"cannot open PostgreSQL database {redact(url)}: {error}") from error
 
@@ -214,18 +214,8 @@ class PostgresStore:
 
     def _create_or_migrate(self, connection: psycopg.Connection[Any]) -> None:
         """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
-        version = SCHEMA_VERSION
-        if value(connection, "SELECT to_regclass('store_meta') IS NOT NULL"):
-            version = int(value(connection, "SELECT value FROM store_meta WHERE key = 'schema_version'"))
-        elif value(connection, "SELECT to_regclass('bronze_sales') IS NOT NULL"):
-            version = 1  # version 1 had no settings table
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
-            )
-        for script in [*migrations.scripts(version, "postgres"), SCHEMA]:
-            connection.execute(script)
-        if version < SCHEMA_VERSION:
+        version = create_or_migrate(connection, POSTGRES)
+        if version is not None and version < SCHEMA_VERSION:
             log.warning(
                 "PostgreSQL database %s: migrated from schema version %d to %d",
                 redact(self.url),
@@ -262,7 +252,7 @@ class PostgresStore:
     def init(self) -> None:
         with self._connection() as connection, connection.transaction():
             connection.execute("SELECT seq FROM store_version FOR UPDATE")
-            connection.execute(f"TRUNCATE {', '.join(TABLES)}")
+            connection.execute(EMPTIED)
             connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
             connection.execute("UPDATE store_version SET epoch = epoch + 1, seq = seq + 1")
             self._gold.clear()
@@ -294,48 +284,31 @@ class PostgresStore:
             raise
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
-        rows = self._changes("bronze_sales", BRONZE_COLUMNS, since)
-        return self._to_changes(rows, since, lambda *values: BronzeRow(*values[:-1]))
+        return self._changes(since, SQL.bronze_changes, SQL.read_bronze_changes)
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
-        rows = self._changes("gold_sales", "year_month, vegetable, kilo_sold, is_outlier", since)
-        return self._to_changes(
-            rows, since, lambda month, vegetable, kilos, flag, _: GoldRow(month, vegetable, kilos, flag)
-        )
+        return self._changes(since, SQL.gold_changes, SQL.read_gold_changes)
 
-    def _changes(self, table: str, columns: str, since: Cursor | None) -> list[tuple[Any, ...]]:
-        epoch, seq = since or (-1, -1)
+    def _changes(self, since: Cursor | None, query: str, read: Callable[..., list[Row]]) -> Changes[Row]:
         with self._connection() as connection:
-            return connection.execute(
-                CHANGES.format(table=table, columns=columns), {"epoch": epoch, "seq": seq}
-            ).fetchall()
-
-    @staticmethod
-    def _to_changes(rows: list[tuple[Any, ...]], since: Cursor | None, make_row: Callable[..., Row]) -> Changes[Row]:
-        epoch, seq = rows[0][0], rows[0][1]
-        found = [make_row(*row[2:]) for row in rows if row[2] is not None]
-        return Changes((epoch, seq), found, since is None or since[0] != epoch)
+            rows = connection.execute(query, since or (-1, -1)).fetchall()
+        return to_changes(rows, since, read)
 
     def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
         with self._connection() as connection:
-            found = connection.execute(
-                f"SELECT {REJECTED_COLUMNS}, count(*) OVER () FROM rejected_sales "
-                "ORDER BY last_received DESC, record_hash DESC LIMIT %s",
-                (limit,),
-            ).fetchall()
+            found = connection.execute(REJECTED_LATEST, (limit,)).fetchall()
             if found:
-                return [rejected_row(*values[:-1]) for values in found], int(found[0][-1])
-            return [], int(value(connection, "SELECT count(*) FROM rejected_sales"))
+                return SQL.read_rejected(values[:-1] for values in found), int(found[0][-1])
+            return [], int(value(connection, SQL.rejected_count))
 
     def table_sizes(self) -> dict[str, int]:
-        counts = ", ".join(f"(SELECT count(*) FROM {table})" for table in TABLES)
         with self._connection() as connection:
-            row = connection.execute(f"SELECT {counts}").fetchone() or ()
+            row = connection.execute(TABLE_SIZES).fetchone() or ()
         return dict(zip(TABLES, map(int, row), strict=True))
 
     def meta(self) -> dict[str, str]:
         with self._connection() as connection:
-            return dict(connection.execute("SELECT key, value FROM store_meta").fetchall())
+            return dict(connection.execute(SQL.settings).fetchall())
 
     def check(self) -> None:
         with self._connection() as connection:
@@ -348,7 +321,7 @@ class PostgresStore:
 class PostgresWrite(SqlTransaction):
     """The operations of one PostgreSQL write transaction (which holds the write lock)."""
 
-    PARAM = "%s"
+    SQL = SQL
 
     def __init__(self, connection: psycopg.Connection, seq: int, gold: GoldCache):
         self._connection = connection
@@ -365,83 +338,23 @@ class PostgresWrite(SqlTransaction):
         self._connection.execute(sql, parameters)
 
     def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
-        rows = self._connection.execute(
-            f"SELECT {BRONZE_COLUMNS} FROM bronze_sales WHERE vegetable = ANY(%s) AND week_start BETWEEN %s AND %s",
-            (list(vegetables), first_week, last_week),
-        )
-        return [BronzeRow(*row) for row in rows]
+        rows = self._connection.execute(BRONZE_BETWEEN, (list(vegetables), first_week, last_week))
+        return SQL.read_bronze(rows)
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
-        self._connection.execute(
-            "INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq) "
-            "SELECT week_start, vegetable, date, kilo_sold, received_at, %s "
-            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::float8[], %s::text[]) "
-            "AS r(week_start, vegetable, date, kilo_sold, received_at) "
-            "ON CONFLICT (vegetable, week_start) DO UPDATE SET date = excluded.date, kilo_sold = excluded.kilo_sold, "
-            "received_at = excluded.received_at, change_seq = excluded.change_seq",
-            (
-                self._change_seq(),
-                [r.week_start for r in rows],
-                [r.vegetable for r in rows],
-                [r.date for r in rows],
-                [r.kilo_sold for r in rows],
-                [r.received_at for r in rows],
-            ),
-        )
+        self._connection.execute(PUT_BRONZE, (self._change_seq(), *BRONZE_ARRAYS(rows)))
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
-        self._write(
-            "INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], %s::text[]) "
-            "ON CONFLICT (vegetable, week_start, raw_vegetable) DO UPDATE "
-            "SET kilo_sold = excluded.kilo_sold, date = excluded.date",
-            (
-                [r.week_start for r in rows],
-                [r.vegetable for r in rows],
-                [r.kilo_sold for r in rows],
-                [r.raw_vegetable for r in rows],
-                [r.date for r in rows],
-            ),
-        )
+        self._write(PUT_SILVER, SILVER_ARRAYS(rows))
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         if not rows:
             return
-        self._connection.execute(
-            "INSERT INTO gold_sales (year_month, vegetable, kilo_sold, is_outlier, change_seq) "
-            "SELECT month, vegetable, kilo_sold, is_outlier, %s "
-            "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::boolean[]) "
-            "AS r(month, vegetable, kilo_sold, is_outlier) "
-            "ON CONFLICT (vegetable, year_month) DO UPDATE "
-            "SET kilo_sold = excluded.kilo_sold, is_outlier = excluded.is_outlier, change_seq = excluded.change_seq",
-            (
-                self._change_seq(),
-                [r.year_month for r in rows],
-                [r.vegetable for r in rows],
-                [r.kilo_sold for r in rows],
-                [r.is_outlier for r in rows],
-            ),
-        )
+        self._connection.execute(PUT_GOLD, (self._change_seq(), *GOLD_ARRAYS(rows)))
         self._gold.written(rows)
 
     def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
-        self._write(
-            f"INSERT INTO rejected_sales ({REJECTED_COLUMNS}) "
-            "SELECT * FROM unnest(%s::text[], %s::text[], %s::boolean[], %s::text[], %s::text[], %s::text[], "
-            "%s::int[]) "
-            "ON CONFLICT (record_hash) DO UPDATE SET record = excluded.record, truncated = excluded.truncated, "
-            "errors = excluded.errors, first_received = excluded.first_received, "
-            "last_received = excluded.last_received, times = excluded.times",
-            (
-                [r.record_hash for r in rows],
-                [r.record for r in rows],
-                [r.truncated for r in rows],
-                [r.errors for r in rows],
-                [r.first_received for r in rows],
-                [r.last_received for r in rows],
-                [r.times for r in rows],
-            ),
-        )
+        self._write(PUT_REJECTED, REJECTED_ARRAYS(rows))
 
     def delete_rejected(self, hashes: Collection[str]) -> None:
         self._write("DELETE FROM rejected_sales WHERE record_hash = ANY(%s)", (list(hashes),))
@@ -458,10 +371,7 @@ class PostgresWrite(SqlTransaction):
         super().replace_tables(bronze, silver, gold)
 
     def set_meta(self, key: str, value: str) -> None:
-        self._write(
-            "INSERT INTO store_meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        self._write(SQL.set_setting, (key, value))
 
 
 def milliseconds(seconds: float) -> str:

@@ -1,71 +1,66 @@
 """SQLite storage: one file, WAL journal, one writer at a time, readers never blocked."""
 
 import logging
-import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from operator import itemgetter
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
-from . import migrations
-from .base import SCHEMA_VERSION, TABLES, Changes, Cursor, Row, StorageError, StoreBusy
-from .sql import BRONZE_COLUMNS, REJECTED_COLUMNS, GoldCache, SqlTransaction, rejected_row, rejected_values
+from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
+from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
+from .generated import values_lists
+from .migrations import SCHEMA_VERSION
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, Type
+from .sql import (
+    Dialect,
+    GoldCache,
+    SqlTransaction,
+    Statements,
+    create_or_migrate,
+    key_order,
+    select,
+    to_changes,
+    upsert_values,
+)
 
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS store_version (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    epoch INTEGER NOT NULL,
-    seq INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS store_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-) WITHOUT ROWID;
-INSERT OR IGNORE INTO store_meta VALUES ('schema_version', '{SCHEMA_VERSION}');
-CREATE TABLE IF NOT EXISTS bronze_sales (
-    week_start TEXT NOT NULL,
-    vegetable TEXT NOT NULL,
-    date TEXT NOT NULL,
-    kilo_sold REAL NOT NULL,
-    received_at TEXT NOT NULL,
-    change_seq INTEGER NOT NULL,
-    PRIMARY KEY (vegetable, week_start)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS bronze_sales_change_seq ON bronze_sales (change_seq);
-CREATE TABLE IF NOT EXISTS silver_sales (
-    week_start TEXT NOT NULL,
-    vegetable TEXT NOT NULL,
-    kilo_sold REAL NOT NULL,
-    raw_vegetable TEXT NOT NULL,
-    date TEXT NOT NULL,
-    PRIMARY KEY (vegetable, week_start, raw_vegetable)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS gold_sales (
-    year_month TEXT NOT NULL,
-    vegetable TEXT NOT NULL,
-    kilo_sold REAL NOT NULL,
-    is_outlier INTEGER NOT NULL,
-    change_seq INTEGER NOT NULL,
-    PRIMARY KEY (vegetable, year_month)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS gold_sales_change_seq ON gold_sales (change_seq);
-CREATE TABLE IF NOT EXISTS rejected_sales (
-    record_hash TEXT PRIMARY KEY,
-    record TEXT NOT NULL,
-    truncated INTEGER NOT NULL,
-    errors TEXT NOT NULL,
-    first_received TEXT NOT NULL,
-    last_received TEXT NOT NULL,
-    times INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rejected_sales_last_received ON rejected_sales (last_received);
-"""
+SQLITE_TYPES = {
+    Type.TEXT: "TEXT",
+    Type.ORDERED: "TEXT",  # BINARY collation: UTF-8 bytes, in code-point order
+    Type.DATE: "TEXT",
+    Type.MONTH: "TEXT",
+    Type.SETTING: "TEXT",
+    Type.KILOS: "REAL",
+    Type.FLAG: "INTEGER",
+    Type.COUNT: "INTEGER",
+    Type.INTEGER: "INTEGER",
+    Type.BIG_INTEGER: "INTEGER",
+    Type.SEQ: "INTEGER",
+}
+SQLITE = Dialect(
+    types=SQLITE_TYPES,
+    param="?",
+    in_key_order=" WITHOUT ROWID",
+    flags_as_integers=True,
+    table_exists="SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+)
+SQL = Statements(SQLITE)
+REJECTED_LATEST = f"{select(REJECTED_SALES)} ORDER BY last_received DESC, record_hash DESC LIMIT ?"
+COUNTS = {table: f"SELECT count(*) FROM {table}" for table in TABLES}
+BRONZE_BETWEEN = (
+    f"{select(BRONZE_SALES)} WHERE vegetable IN (SELECT value FROM json_each(?)) AND week_start BETWEEN ? AND ?"
+)
+PUT_BRONZE, PUT_SILVER, PUT_GOLD, PUT_REJECTED = (
+    upsert_values(table, SQLITE) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+)
+BRONZE_VALUES, GOLD_VALUES = (values_lists(table, after="seq") for table in (BRONZE_SALES, GOLD_SALES))
+SILVER_VALUES, REJECTED_VALUES = (values_lists(table) for table in (SILVER_SALES, REJECTED_SALES))
+BRONZE_KEY, SILVER_KEY = key_order(BRONZE_SALES), key_order(SILVER_SALES)
 
 log = logging.getLogger("vegsales")
 CHECKPOINT_SECONDS = 0.5
@@ -78,15 +73,27 @@ WAL_RESTART_BYTES = 16 * 1024 * 1024
 BUSY_TIMEOUT_SECONDS = 10
 
 
-CHANGES = """
-SELECT v.epoch, v.seq, {columns} FROM store_version v
-LEFT JOIN {table} ON {table}.change_seq > CASE WHEN v.epoch = ? THEN ? ELSE -1 END
-"""
+class TranslatingErrors:
+    """Turns sqlite3's errors into the store's: StorageError("SQLite <failed>: <the error>")."""
+
+    __slots__ = ("failed",)
+
+    def __init__(self, failed: str):
+        self.failed = failed
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        if isinstance(error, sqlite3.Error):
+            raise StorageError(f"SQLite {self.failed}: {error}") from error
 
 
-def statements(script: str) -> list[str]:
-    """The statements of a script, to run one by one inside a transaction (executescript commits)."""
-    return [statement for statement in script.split(";") if statement.strip()]
+@cache
+def translating_errors(failed: str) -> TranslatingErrors:
+    """The context that turns sqlite3's errors into StorageError("SQLite <failed>: <the error>"): one per
+    message, made once (a @contextmanager costs every read 1 µs more)."""
+    return TranslatingErrors(failed)
 
 
 class SqliteStore:
@@ -128,22 +135,8 @@ class SqliteStore:
 
     def _create_or_migrate(self, connection: sqlite3.Connection) -> None:
         """Create the tables, or bring an older schema up to this one (in the caller's transaction)."""
-        tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        version = SCHEMA_VERSION
-        if "store_meta" in tables:
-            version = int(dict(connection.execute("SELECT key, value FROM store_meta"))["schema_version"])
-        elif "bronze_sales" in tables:
-            version = 1  # version 1 had no settings table
-        if version > SCHEMA_VERSION:
-            raise StorageError(
-                f"it was written by a newer vegsales (schema version {version}, this one knows {SCHEMA_VERSION})"
-            )
-        for script in [*migrations.scripts(version, "sqlite"), SCHEMA]:
-            for statement in statements(script):
-                connection.execute(statement, {"now": utc_now()} if ":now" in statement else ())
-        # A random first epoch: a recreated database never reuses an old ETag.
-        connection.execute("INSERT OR IGNORE INTO store_version VALUES (1, ?, 0)", (secrets.randbits(52),))
-        if version < SCHEMA_VERSION:
+        version = create_or_migrate(connection, SQLITE)
+        if version is not None and version < SCHEMA_VERSION:
             log.warning("SQLite database %s: migrated from schema version %d to %d", self.path, version, SCHEMA_VERSION)
 
     def _checkpoint_regularly(self, connection: sqlite3.Connection) -> None:
@@ -193,7 +186,7 @@ class SqliteStore:
             for table in TABLES:
                 connection.execute(f"DELETE FROM {table}")
             connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
-            connection.execute("UPDATE store_version SET epoch = epoch + 1")
+            connection.execute(SQL.new_epoch)
         # Give the space back: the file shrinks to the size of an empty store.
         with self._write_lock, suppress(sqlite3.OperationalError):  # busy (another process reads): kept for now
             self._writer.execute("VACUUM")
@@ -206,26 +199,22 @@ class SqliteStore:
         try:
             if self._closed:
                 raise StorageError(f"SQLite database {self.path} is closed")
-            try:
+            with translating_errors("write failed"):
                 self._begin(wait)
-                data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
-                if data_version != self._data_version:  # another process wrote: what this one cached is stale
-                    self._gold.clear()
-                self._data_version = None  # until this transaction commits
                 try:
+                    data_version = self._writer.execute("PRAGMA data_version").fetchone()[0]
+                    if data_version != self._data_version:  # another process wrote: what this one cached is stale
+                        self._gold.clear()
+                    self._data_version = None  # until this transaction commits
                     yield self._writer
+                    self._writer.execute("COMMIT")
                 except BaseException:
                     self._gold.clear()
                     if self._writer.in_transaction:  # SQLite rolls back by itself after some errors (disk full)
                         self._writer.execute("ROLLBACK")
                     raise
-                self._writer.execute("COMMIT")
                 self._data_version = data_version
                 self._last_write, self._truncated = time.monotonic(), False
-            except sqlite3.Error as error:
-                if self._writer.in_transaction:
-                    self._writer.execute("ROLLBACK")
-                raise StorageError(f"SQLite write failed: {error}") from error
         finally:
             self._write_lock.release()
 
@@ -252,65 +241,49 @@ class SqliteStore:
             yield SqliteWrite(connection, self._gold)
 
     def bronze_changes(self, since: Cursor | None) -> Changes[BronzeRow]:
-        return self._changes(since, "bronze_sales", BRONZE_COLUMNS, BronzeRow)
+        return self._changes(since, SQL.bronze_changes, SQL.read_bronze_changes)
 
     def gold_changes(self, since: Cursor | None) -> Changes[GoldRow]:
-        return self._changes(since, "gold_sales", "year_month, vegetable, kilo_sold, is_outlier", gold_row)
+        return self._changes(since, SQL.gold_changes, SQL.read_gold_changes)
 
-    def _changes(self, since: Cursor | None, table: str, columns: str, make_row: Callable[..., Row]) -> Changes[Row]:
-        epoch, seq = since or (None, -1)
-        # One statement, one snapshot: the version and the rows changed since `since` (every row
-        # when `since` is of another epoch: the table was emptied since).
-        query = CHANGES.format(table=table, columns=columns)
-        try:
+    def _changes(self, since: Cursor | None, query: str, read: Callable[..., list[Row]]) -> Changes[Row]:
+        parameters = since or (-1, -1)
+        with translating_errors("read failed"):
             # Through the writer's connection when no write is under way: its page cache holds what
             # it wrote, where a reader's connection drops its whole cache after any commit.
             if self._write_lock.acquire(blocking=False):
                 try:
                     if self._closed:
                         raise StorageError(f"SQLite database {self.path} is closed")
-                    rows = self._writer.execute(query, (epoch, seq)).fetchall()
+                    rows = self._writer.execute(query, parameters).fetchall()
                 finally:
                     self._write_lock.release()
             else:
-                rows = self._reader().execute(query, (epoch, seq)).fetchall()
-        except sqlite3.Error as error:
-            raise StorageError(f"SQLite read failed: {error}") from error
-        epoch_now, seq_now = rows[0][0], rows[0][1]
-        changed = [make_row(*row[2:]) for row in rows] if rows[0][2] is not None else []
-        return Changes((epoch_now, seq_now), changed, epoch_now != epoch)
+                rows = self._reader().execute(query, parameters).fetchall()
+        return to_changes(rows, since, read)
 
     def rejected_sales(self, limit: int) -> tuple[list[RejectedRow], int]:
-        query = f"SELECT {REJECTED_COLUMNS} FROM rejected_sales ORDER BY last_received DESC, record_hash DESC LIMIT ?"
-        connection = self._reader()
-        try:
+        with translating_errors("read failed"):
+            connection = self._reader()
             connection.execute("BEGIN")
             try:
-                rows = [rejected_row(*values) for values in connection.execute(query, (limit,))]
-                (total,) = connection.execute("SELECT count(*) FROM rejected_sales").fetchone()
+                rows = SQL.read_rejected(connection.execute(REJECTED_LATEST, (limit,)))
+                (total,) = connection.execute(SQL.rejected_count).fetchone()
             finally:
                 connection.execute("COMMIT")
-        except sqlite3.Error as error:
-            raise StorageError(f"SQLite read failed: {error}") from error
         return rows, total
 
     def table_sizes(self) -> dict[str, int]:
-        try:
-            return {table: self._reader().execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in TABLES}
-        except sqlite3.Error as error:
-            raise StorageError(f"SQLite read failed: {error}") from error
+        with translating_errors("read failed"):
+            return {table: self._reader().execute(query).fetchone()[0] for table, query in COUNTS.items()}
 
     def meta(self) -> dict[str, str]:
-        try:
-            return dict(self._reader().execute("SELECT key, value FROM store_meta"))
-        except sqlite3.Error as error:
-            raise StorageError(f"SQLite read failed: {error}") from error
+        with translating_errors("read failed"):
+            return dict(self._reader().execute(SQL.settings))
 
     def check(self) -> None:
-        try:
+        with translating_errors("is not usable"):
             self._reader().execute("SELECT seq FROM store_version").fetchone()
-        except sqlite3.Error as error:
-            raise StorageError(f"SQLite is not usable: {error}") from error
 
     def close(self) -> None:
         self._checkpointer_stop.set()
@@ -322,14 +295,10 @@ class SqliteStore:
             self._connections.clear()
 
 
-def gold_row(year_month: str, vegetable: str, kilo_sold: float, is_outlier: int) -> GoldRow:
-    return GoldRow(year_month, vegetable, kilo_sold, is_outlier == 1)
-
-
 class SqliteWrite(SqlTransaction):
     """The operations of one SQLite write transaction."""
 
-    PARAM = "?"
+    SQL = SQL
 
     def __init__(self, connection: sqlite3.Connection, gold: GoldCache):
         self._connection = connection
@@ -346,56 +315,28 @@ class SqliteWrite(SqlTransaction):
     def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
         # Keyed by (vegetable, week_start): each name's weeks are one range of the primary key.
         rows = self._connection.execute(
-            f"SELECT {BRONZE_COLUMNS} FROM bronze_sales "
-            "WHERE vegetable IN (SELECT value FROM json_each(?)) AND week_start BETWEEN ? AND ?",
-            (orjson.dumps(list(vegetables)).decode(), first_week, last_week),
+            BRONZE_BETWEEN, (orjson.dumps(list(vegetables)).decode(), first_week, last_week)
         )
-        return [BronzeRow(*row) for row in rows]
+        return SQL.read_bronze(rows)
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
         seq = self._change_seq()
-        self._connection.executemany(
-            "INSERT INTO bronze_sales (week_start, vegetable, date, kilo_sold, received_at, change_seq) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vegetable, week_start) DO UPDATE "
-            "SET date = excluded.date, kilo_sold = excluded.kilo_sold, received_at = excluded.received_at, "
-            "change_seq = excluded.change_seq",
-            # In key order: each insertion lands next to the last one in the B-tree (a bulk post: 20 % quicker).
-            sorted(
-                ((row.week_start, row.vegetable, row.date, row.kilo_sold, row.received_at, seq) for row in rows),
-                key=itemgetter(1, 0),
-            ),
-        )
+        # In key order: each insertion lands next to the last one in the B-tree (a bulk post: 20 % quicker).
+        self._connection.executemany(PUT_BRONZE, sorted(BRONZE_VALUES(rows, seq), key=BRONZE_KEY))
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
-        self._connection.executemany(
-            "INSERT INTO silver_sales (week_start, vegetable, kilo_sold, raw_vegetable, date) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (vegetable, week_start, raw_vegetable) DO UPDATE "
-            "SET kilo_sold = excluded.kilo_sold, date = excluded.date",
-            sorted(  # in key order, as bronze
-                ((row.week_start, row.vegetable, row.kilo_sold, row.raw_vegetable, row.date) for row in rows),
-                key=itemgetter(1, 0, 3),
-            ),
-        )
+        self._connection.executemany(PUT_SILVER, sorted(SILVER_VALUES(rows), key=SILVER_KEY))  # as bronze
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         seq = self._change_seq()
-        self._connection.executemany(
-            "INSERT INTO gold_sales (year_month, vegetable, kilo_sold, is_outlier, change_seq) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (vegetable, year_month) DO UPDATE "
-            "SET kilo_sold = excluded.kilo_sold, is_outlier = excluded.is_outlier, "
-            "change_seq = excluded.change_seq",
-            [(row.year_month, row.vegetable, row.kilo_sold, row.is_outlier, seq) for row in rows],
-        )
+        self._connection.executemany(PUT_GOLD, GOLD_VALUES(rows, seq))
         self._gold.written(rows)
 
     def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
-        self._connection.executemany(
-            f"INSERT OR REPLACE INTO rejected_sales ({REJECTED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            map(rejected_values, rows),
-        )
+        self._connection.executemany(PUT_REJECTED, REJECTED_VALUES(rows))
 
     def delete_rejected(self, hashes: Collection[str]) -> None:
         self._connection.executemany("DELETE FROM rejected_sales WHERE record_hash = ?", [(h,) for h in hashes])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._connection.execute("INSERT OR REPLACE INTO store_meta VALUES (?, ?)", (key, value))
+        self._connection.execute(SQL.set_setting, (key, value))
