@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
+from support.servers import ROOT, request
 from tests.conftest import POSTGRES_URL, sale
-from tests.servers import ROOT, request
 
 IMAGE, LOCAL_PYTHON_IMAGE = "vegsales:test", "localhost/vegsales-python:3.11"
 CONTAINERS_CONF = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "vegsales-podman/containers.conf")

@@ -6,8 +6,8 @@ import psycopg
 import pytest
 import yaml
 
+from support.servers import ROOT, answers, free_port, request, wait_for
 from tests.deploy.conftest import IMAGE, INIT, MONTHLY, RAW, RECORDS, REPORT, sales
-from tests.servers import ROOT, answers, free_port, request, wait_for
 
 pytestmark = pytest.mark.deploy
 SERVER = "/opt/venv/bin/python\0/opt/venv/bin/vegsales\0serve\0"  # PID 1's command line: the CMD, exec form

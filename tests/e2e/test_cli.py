@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from click.testing import CliRunner
 
-from tests.servers import ROOT, Server
+from support.servers import ROOT, Server
 from vegsales.cli import main
 from vegsales.client import SalesClient, ServiceError, ServiceUnreachable
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from support.servers import Server, request
 from tests.conftest import bronze
-from tests.servers import Server, request
 from vegsales.pipeline import gold_from_bronze
 from vegsales.storage.csv import CsvStore
 from vegsales.tables import GoldRow

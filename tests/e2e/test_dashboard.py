@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from support.servers import ROOT, Server, request
 from tests.e2e.test_cli import SAMPLE, run
-from tests.servers import ROOT, Server, request
 
 CHROMIUM = os.environ.get("VEGSALES_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 ARTEFACTS = ROOT / "build" / "test-artifacts"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from support.servers import Server
 from tests.raw_http import assert_error, exchange
-from tests.servers import Server
 
 ANSWERS_TO = "this server answers to 127.0.0.1, localhost, [::1]"
 TWO_HOSTS = "the request has more than one Host header: HTTP/1.1 allows one"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from support.servers import Server, request
 from tests.raw_http import assert_error, exchange, parse, read_to_end
-from tests.servers import Server, request
 
 HEADER_TIMEOUT = 2
 BODY_TIMEOUT = 2

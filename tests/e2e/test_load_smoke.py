@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from tests.servers import ROOT, Server
+from support.servers import ROOT, Server
 from vegsales.cli import read_sales_csv
 from vegsales.client import SalesClient
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.servers import ROOT, Server
+from support.servers import ROOT, Server
 from vegsales.api import create_app
 from vegsales.storage.sqlite import SqliteStore
 

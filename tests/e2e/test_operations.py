@@ -222,7 +222,7 @@ def test_json_log_lines_carry_the_request_id(app_client, capsys):
 
 
 def test_two_workers_count_as_one_service_and_log_json_lines(tmp_path):
-    from tests.servers import Server
+    from support.servers import Server
 
     flags = ["--workers", "2", "--log-format", "json", "--access-log"]  # stderr to a file: a pipe would fill
     with Server("app_sql.py", "--db", str(tmp_path / "sales.db"), *flags, log_file=tmp_path / "stderr") as server:
@@ -313,7 +313,7 @@ def test_an_unexpected_error_is_logged_with_the_request_id_body_size_and_traceba
 
 
 def test_workers_end_with_their_server_process_killed_and_a_restart_binds_the_port(tmp_path):
-    from tests.servers import Server, wait_for
+    from support.servers import Server, wait_for
 
     database = str(tmp_path / "sales.db")
     server = Server("app_sql.py", "--db", database, "--workers", "2", log_file=tmp_path / "stderr").wait_ready()

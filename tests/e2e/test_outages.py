@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from support.servers import Server, exchange, wait_for
 from tests.conftest import POSTGRES_URL, sale
-from tests.servers import Server, exchange, wait_for
 from tests.tcp_proxy import TcpProxy
 from vegsales.api import create_app
 from vegsales.logs import RequestIdFilter

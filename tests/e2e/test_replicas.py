@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.servers import Server, request
+from support.servers import Server, request
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from tests.servers import ROOT
+from support.servers import ROOT
 from vegsales.server import chosen_store
 from vegsales.storage import StorageError
 from vegsales.storage.postgres import DatabaseTimeouts
