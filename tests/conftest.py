@@ -18,7 +18,7 @@ from vegsales.storage import Store
 from vegsales.storage.csv import CsvStore
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
-from vegsales.tables import BronzeRow
+from vegsales.tables import BronzeRow, RejectedRow
 
 
 @cache
@@ -156,3 +156,14 @@ RECEIVED = "2026-01-01T00:00:00.000000Z"
 def bronze(date: str, vegetable: str, kilo_sold: float, week_start: str | None = None, received_at: str = RECEIVED):
     """A bronze row as a calendar date names it by default: the first day of its week."""
     return BronzeRow(date, vegetable, kilo_sold, week_start or date, received_at)
+
+
+RECEIVED_AT = "2026-01-01T00:00:"
+
+
+def kept_rejected(number: int, record: str, errors: str, truncated: bool = False) -> RejectedRow:
+    """A quarantined row written straight into a store (as an earlier version would have kept it),
+    the `number`th of a few: its own hash, received once, in that order."""
+    return RejectedRow(
+        f"{number:032x}", record, truncated, errors, f"{RECEIVED_AT}00.000000Z", f"{RECEIVED_AT}0{number}.000000Z", 1
+    )

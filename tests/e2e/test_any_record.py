@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import kept_rejected
 from vegsales.api import create_app
 from vegsales.pipeline import sync_with_rules
 from vegsales.silver import FeedRules
 from vegsales.storage import Store
-from vegsales.tables import RejectedRow
 
 RULES = FeedRules()
 BODY_LIMIT = 512  # README, "Limits": levels a body may nest, its list (and envelope) included
@@ -406,15 +406,7 @@ def test_a_store_already_holding_rows_no_version_could_serve_is_served(make_stor
     with store.write() as transaction:
         transaction.put_rejected(
             [
-                RejectedRow(
-                    f"{i:032x}",
-                    record,
-                    truncated,
-                    errors,
-                    "2026-01-01T00:00:00.000000Z",
-                    f"2026-01-01T00:00:0{i}.000000Z",
-                    1,
-                )
+                kept_rejected(i, record, errors, truncated)
                 for i, (record, truncated, errors, _, _) in enumerate(UNENCODABLE_ROWS)
             ]
         )

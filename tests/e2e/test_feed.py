@@ -5,11 +5,10 @@ import json
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import sale
+from tests.conftest import kept_rejected, sale
 from vegsales.api import Limits, create_app
 from vegsales.pipeline import sync_with_rules
 from vegsales.silver import FeedRules
-from vegsales.tables import RejectedRow
 from vegsales.vegetables import Vocabulary
 
 NAME_RULE = "a vegetable name holds only letters, spaces, hyphens, apostrophes and periods"
@@ -303,15 +302,7 @@ def test_rows_kept_before_reasons_had_codes_are_served_with_codes_and_replayed_w
     with store.write() as transaction:
         transaction.put_rejected(
             [
-                RejectedRow(
-                    f"{i:032x}",
-                    record,
-                    False,
-                    json.dumps([{"field": field, "message": message} for field, message in reasons]),
-                    "2026-01-01T00:00:00.000000Z",
-                    f"2026-01-01T00:00:0{i}.000000Z",
-                    1,
-                )
+                kept_rejected(i, record, json.dumps([{"field": f, "message": m} for f, m in reasons]))
                 for i, (record, reasons, _) in enumerate(EARLIER_ROWS)
             ]
         )
