@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 
 from support.servers import POSTGRES_URL
 from vegsales.api import create_app
+from vegsales.rows import BronzeRow, RejectedRow
 from vegsales.storage import Store
 from vegsales.storage.csv import CsvStore
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
-from vegsales.tables import BronzeRow, RejectedRow
 
 
 @cache

@@ -4,7 +4,7 @@ import datetime as dt
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .tables import SilverRow
+from .rows import SilverRow
 
 WEEK_DAYS = 7
 

@@ -1,10 +1,7 @@
 """Outlier months: far above the usual level of the same vegetable."""
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping
-
-from .tables import GoldRow
 
 OUTLIER_SIGMAS = 5.0
 
@@ -25,20 +22,3 @@ def outlier_months(kilos_by_month: Mapping[str, float]) -> set[str]:
     if not kilos or max(kilos) <= threshold:  # the usual case, at C speed: no outlier
         return set()
     return {year_month for year_month, value in kilos_by_month.items() if value > threshold}
-
-
-def gold_sales(monthly: Mapping[tuple[str, str], float]) -> list[GoldRow]:
-    """Monthly kilos per vegetable, each tagged as an outlier against that vegetable's months.
-
-    The threshold is per vegetable: garlic and potatoes sell on scales far apart, and one
-    global mean would flag every potato month and no garlic month.
-    """
-    by_vegetable: dict[str, list[tuple[str, float]]] = defaultdict(list)
-    for (year_month, vegetable), kilos in monthly.items():
-        by_vegetable[vegetable].append((year_month, kilos))
-    rows: list[GoldRow] = []
-    for vegetable, months in by_vegetable.items():
-        threshold = outlier_threshold([kilos for _, kilos in months])
-        rows.extend(GoldRow(year_month, vegetable, kilos, kilos > threshold) for year_month, kilos in months)
-    rows.sort(key=lambda row: row.key)
-    return rows

@@ -14,13 +14,14 @@ from typing import Any
 
 from anyio import to_thread
 
+from .gold import gold_sales
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
-from .outliers import gold_sales, outlier_months
+from .outliers import outlier_months
 from .quarantine import MAX_REJECTED, errors_text, merged, read_record, rejected_row
 from .records import MAX_BODY_DEPTH, TooDeep, WeekDate, json_as_sent, nesting_depth, week_start
+from .rows import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
 from .storage import Store, StoreBusy, WriteTransaction
-from .tables import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
 log = logging.getLogger("vegsales")

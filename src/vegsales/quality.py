@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .records import ErrorCode, escaped_surrogates
-from .tables import SilverRow
+from .rows import SilverRow
 
 MAD_TO_SIGMA = 1.4826
 """Median absolute deviation x 1.4826 estimates the standard deviation of normal data."""

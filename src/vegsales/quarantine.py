@@ -27,7 +27,7 @@ from .records import (
     json_depth,
     scalars,
 )
-from .tables import RejectedRow
+from .rows import RejectedRow
 
 MAX_RECORD_BYTES = 10 * 1024
 """A longer record is kept cut to this size (and marked): enough to see what went wrong."""

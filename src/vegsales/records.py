@@ -25,7 +25,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from .tables import BronzeRow
+from .rows import BronzeRow
 
 MAX_KILOS = 1e12
 """Far above any real week, low enough that monthly sums can never overflow to infinity."""

@@ -12,8 +12,8 @@ from .forecast_types import Backtest, Forecast, ForecastMonth, TrainedOn
 from .quality import VegetableQuality, rejected_for_its_name, rejected_names, vegetable_quality
 from .quarantine import read_record, served_errors, served_record
 from .records import FieldError, escaped_surrogates
+from .rows import BronzeRow, GoldRow, RejectedRow
 from .silver import silver_row
-from .tables import BronzeRow, GoldRow, RejectedRow
 from .vegetables import Vocabulary
 
 MonthKilos = tuple[str, float, bool]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .records import FieldError, WeekDate, validate_record
-from .tables import BronzeRow, SilverRow
+from .rows import BronzeRow, SilverRow
 from .vegetables import UnknownVegetable, Vocabulary
 
 RULES_VERSION = 2

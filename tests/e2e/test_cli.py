@@ -256,7 +256,7 @@ def test_rejected_prints_a_record_kept_as_text_as_it_was_sent(url):
 
 def test_client_py_honours_vegsales_url(server):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "client.py")],
+        [sys.executable, str(ROOT / "demo.py")],
         env={**os.environ, "VEGSALES_URL": server.url},
         capture_output=True,
         text=True,
@@ -322,7 +322,7 @@ def test_the_cli_client_and_client_py_send_the_token(tmp_path, monkeypatch):
             anonymous.post([{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 1}])
         assert error.value.status == 401
         script = subprocess.run(
-            [sys.executable, str(ROOT / "client.py"), "--url", running.url, "--token", "a-secret"],
+            [sys.executable, str(ROOT / "demo.py"), "--url", running.url, "--token", "a-secret"],
             capture_output=True, text=True, timeout=60, env={**os.environ, "VEGSALES_TOKEN": ""},
         )  # fmt: skip
         assert f"POST {running.url}/init_database -> 200" in script.stdout

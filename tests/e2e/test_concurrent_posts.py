@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.conftest import bronze, sale
 from vegsales.pipeline import gold_from_bronze
-from vegsales.tables import GoldRow
+from vegsales.rows import GoldRow
 from vegsales.vegetables import Vocabulary
 
 CLIENTS, POSTS_EACH = 12, 10

@@ -10,8 +10,8 @@ import pytest
 from support.servers import Server, request
 from tests.conftest import bronze
 from vegsales.pipeline import gold_from_bronze
+from vegsales.rows import GoldRow
 from vegsales.storage.csv import CsvStore
-from vegsales.tables import GoldRow
 from vegsales.vegetables import Vocabulary
 
 NAMES = ["Tomate", "tomatto", "Poire", "carotte", "Zanahoria", "poireau", "Brusselsprout"]

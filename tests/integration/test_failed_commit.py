@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import POSTGRES_URL, bronze, sale
 from vegsales.api import Limits, create_app
 from vegsales.pipeline import ingest
+from vegsales.rows import GoldRow
 from vegsales.silver import FeedRules
 from vegsales.storage import StorageError, Store
 from vegsales.storage import folder_commit as folder_commit_module
@@ -24,7 +25,6 @@ from vegsales.storage.csv import LOCK_FILE, CsvStore
 from vegsales.storage.folder_commit import COMMIT, NEW_COMMIT
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
-from vegsales.tables import GoldRow
 
 RULES = FeedRules()
 FIRST, SECOND = "2026-01-01T00:00:00.000000Z", "2026-01-02T00:00:00.000000Z"

@@ -7,9 +7,9 @@ import pytest
 
 from tests.conftest import RECEIVED, bronze
 from vegsales.pipeline import SyncReport, gold_from_bronze, ingest, ingest_posts, sync_with_rules
+from vegsales.rows import GoldRow, RejectedRow, SilverRow
 from vegsales.silver import FeedRules
 from vegsales.storage import StorageError, StoreBusy
-from vegsales.tables import GoldRow, RejectedRow, SilverRow
 from vegsales.vegetables import Vocabulary, VocabularyError
 
 VOCABULARY = Vocabulary.load()

@@ -8,8 +8,8 @@ import pytest
 
 from vegsales import json_bodies
 from vegsales.json_bodies import PIECE_ROWS, JsonTable
+from vegsales.rows import GoldRow
 from vegsales.storage import Changes
-from vegsales.tables import GoldRow
 
 
 class FakeFeed:

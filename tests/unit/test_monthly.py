@@ -1,7 +1,7 @@
 import pytest
 
 from vegsales.monthly import month_days, monthly_sales, weeks_overlapping
-from vegsales.tables import SilverRow
+from vegsales.rows import SilverRow
 
 
 def silver(date: str, kilos: float, vegetable: str = "tomato", raw: str = "Tomate") -> SilverRow:

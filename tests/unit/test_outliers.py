@@ -2,8 +2,9 @@ import math
 
 import pytest
 
-from vegsales.outliers import gold_sales, outlier_threshold
-from vegsales.tables import GoldRow
+from vegsales.gold import gold_sales
+from vegsales.outliers import outlier_threshold
+from vegsales.rows import GoldRow
 
 
 def months(count: int, start_year: int = 2020) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 
 from vegsales.quarantine import _written, record_text, rejected_row, served_errors, served_record
 from vegsales.records import FieldError, NumberAsSent, json_as_sent
-from vegsales.tables import RejectedRow
+from vegsales.rows import RejectedRow
 
 
 def nested(levels: int, inner: object = 1) -> object:

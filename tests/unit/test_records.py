@@ -17,7 +17,7 @@ from vegsales.records import (
     validate_with_pydantic,
     week_start,
 )
-from vegsales.tables import BronzeRow
+from vegsales.rows import BronzeRow
 
 VALID = {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}
 NOTATIONS = (

@@ -5,13 +5,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from vegsales.rows import BronzeRow, GoldRow, Setting, SilverRow
 from vegsales.storage.csv_format import FORMATS
 from vegsales.storage.generated import key_function, rows_reader, values_lists
 from vegsales.storage.postgres import PUT_GOLD as POSTGRES_PUT_GOLD
 from vegsales.storage.schema import BRONZE_SALES, GOLD_SALES, SILVER_SALES, STORE_META, Column, Table, Type
 from vegsales.storage.sql import create_table, upsert_values
 from vegsales.storage.sqlite import SQLITE
-from vegsales.tables import BronzeRow, GoldRow, Setting, SilverRow
 
 
 @dataclass

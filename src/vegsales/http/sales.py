@@ -16,7 +16,7 @@ from ..context import current_request
 from ..pipeline import IngestReport
 from ..records import MAX_BODY_DEPTH, SALE_RECORD, TooDeep, json_as_sent
 from ..reports import ErrorBody, RawSale
-from ..tables import GoldRow
+from ..rows import GoldRow
 from .negotiation import table_answer
 from .operation import BOOLEANS, ERROR, NOT_MODIFIED, STORAGE_DOWN, RemoveOutliers, hot, never_run
 from .service import Limits, Service

@@ -13,9 +13,9 @@ from ..pipeline import IngestReport, PostWriter
 from ..quality import VegetableQuality
 from ..quarantine import MAX_REJECTED
 from ..reports import bronze_quality, raw_sale_json
+from ..rows import BronzeRow, GoldRow
 from ..silver import FeedRules
 from ..storage import Store
-from ..tables import BronzeRow, GoldRow
 
 RECENT_RECORDS = 1000
 

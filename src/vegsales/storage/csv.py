@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, utc_now
+from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, utc_now
 from . import migrations
 from .base import TABLES, Changes, Cursor, StorageError, StoreBusy
 from .csv_format import FORMATS, BadFile, Table, file_format, read_rows

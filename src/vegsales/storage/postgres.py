@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .generated import column_lists
 from .migrations import SCHEMA_VERSION

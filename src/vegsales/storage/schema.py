@@ -8,7 +8,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow
 
 
 class Type(Enum):

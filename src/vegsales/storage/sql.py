@@ -10,7 +10,7 @@ from functools import lru_cache
 from operator import itemgetter
 from typing import Any, ClassVar
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
 from . import migrations
 from .base import Changes, Cursor, Row
 from .generated import rows_reader

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ..tables import BronzeRow, GoldRow, RejectedRow, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow
 from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .generated import values_lists
 from .migrations import SCHEMA_VERSION

@@ -1,4 +1,4 @@
-"""See the service work: python client.py [--url URL] [--token TOKEN]
+"""See the service work: python demo.py [--url URL] [--token TOKEN]
 
 --url defaults to $VEGSALES_URL, else http://127.0.0.1:8000; --token to $VEGSALES_TOKEN (sent as
 Authorization: Bearer, for a service started with VEGSALES_ADMIN_TOKEN).
