@@ -20,6 +20,8 @@ from vegsales.storage.csv import CsvStore
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
 
+pytest.register_assert_rewrite("tests.oracle")  # so that a failed assert_gold_equals shows what differs
+
 
 @cache
 def postgres_missing() -> str | None:
@@ -167,3 +169,13 @@ def kept_rejected(number: int, record: str, errors: str, truncated: bool = False
     return RejectedRow(
         f"{number:032x}", record, truncated, errors, f"{RECEIVED_AT}00.000000Z", f"{RECEIVED_AT}0{number}.000000Z", 1
     )
+
+
+def one_sale_a_month(vegetable: str, months: int, last: float = 100_000.0) -> list[dict]:
+    """A 100 kg week on the 1st of each of `months` months from 2010-01 (each week wholly in its
+    month), the last one `last` kg. The other months being equal, a bigger last month
+    sits (n - 1)/√n sample standard deviations above the vegetable's mean of n months, whatever its
+    size: 27 months or more make it an outlier (5.004 at 27, 5.39 at 31), 26 or fewer do not (4.48
+    at 22, which 4 standard deviations would flag). Equal months (last=100) are none of them above."""
+    dates = [f"{2010 + month // 12}-{month % 12 + 1:02d}-01" for month in range(months)]
+    return [sale(date, vegetable, last if date == dates[-1] else 100.0) for date in dates]

@@ -8,13 +8,21 @@ import time
 import pytest
 
 from support.servers import Server, request
-from tests.conftest import bronze
-from vegsales.pipeline import gold_from_bronze
+from tests import oracle
+from tests.conftest import one_sale_a_month
 from vegsales.rows import GoldRow
 from vegsales.storage.csv import CsvStore
-from vegsales.vegetables import Vocabulary
 
-NAMES = ["Tomate", "tomatto", "Poire", "carotte", "Zanahoria", "poireau", "Brusselsprout"]
+NAMES = ["Tomate", "tomatto", "Poire"]
+CANONICAL = {
+    "Tomate": "tomato",
+    "tomatto": "tomato",
+    "Poire": "pear",
+    "Pommes de terre": "potato",
+    "chou-fleur": "cauliflower",
+}
+MONTHLY = one_sale_a_month("Pommes de terre", 31) + one_sale_a_month("chou-fleur", 22)
+"""Potato's last month is an outlier (5.39 standard deviations), cauliflower's is not (4.48)."""
 
 
 def week(n: int) -> str:
@@ -58,6 +66,11 @@ def test_kill_9_mid_stream_loses_no_acknowledged_post(tmp_path):
     attempted: dict = {}
     for round_number in range(3):
         server = Server("app_csv.py", "--data-dir", str(folder)).wait_ready()
+        if round_number == 0:  # months that flag an outlier, before any kill
+            assert request(f"{server.url}/post_sales", "POST", MONTHLY)[0] == 200
+            monthly = {(record["date"], record["vegetable"]): record["kilo_sold"] for record in MONTHLY}
+            acknowledged |= monthly
+            attempted |= monthly
         stop = threading.Event()
         poster = threading.Thread(
             target=post_until_stopped,
@@ -70,7 +83,7 @@ def test_kill_9_mid_stream_loses_no_acknowledged_post(tmp_path):
         poster.join()
         server.stop()
         parse_csv_files(folder)  # whole files, even before recovery
-    assert len(acknowledged) > 100
+    assert len(acknowledged) > len(MONTHLY) + 100
 
     with Server("app_csv.py", "--data-dir", str(folder)) as server:
         raw = {(r["date"], r["vegetable"]): r["kilo_sold"] for r in request(f"{server.url}/get_raw_sales")[1]}
@@ -78,8 +91,9 @@ def test_kill_9_mid_stream_loses_no_acknowledged_post(tmp_path):
     missing = {key for key in acknowledged if raw.get(key) != acknowledged[key]}
     assert not missing, f"{len(missing)} acknowledged records lost"
     assert all(attempted.get(key) == kilos for key, kilos in raw.items()), "a record nobody posted"
-    rows = [bronze(date, vegetable, kilos) for (date, vegetable), kilos in raw.items()]
-    assert gold == gold_from_bronze(rows, Vocabulary.load())
+    expected = oracle.gold((date, CANONICAL[name], kilos) for (date, name), kilos in raw.items())
+    oracle.assert_gold_equals(gold, expected)
+    assert [(month, vegetable) for month, vegetable, _, outlier in expected if outlier] == [("2012-07", "potato")]
     files = parse_csv_files(folder)
     assert len(files["bronze.csv"]) == len(raw) + 1
 

@@ -5,8 +5,9 @@ import threading
 
 import pytest
 
-from tests.conftest import RECEIVED, bronze
-from vegsales.pipeline import SyncReport, gold_from_bronze, ingest, ingest_posts, sync_with_rules
+from tests import oracle
+from tests.conftest import RECEIVED, bronze, one_sale_a_month
+from vegsales.pipeline import SyncReport, ingest, ingest_posts, sync_with_rules
 from vegsales.rows import GoldRow, RejectedRow, SilverRow
 from vegsales.silver import FeedRules
 from vegsales.storage import StorageError, StoreBusy
@@ -136,19 +137,29 @@ def test_a_closed_store_raises_storage_error(make_store):
         store.check()
 
 
-def test_incremental_gold_equals_gold_recomputed_from_bronze(store):
+def test_incremental_gold_equals_the_posted_weeks_prorated_by_hand(store):
     rng = random.Random(7)
-    names = ["Tomate", "tomatto", "Poire", "peer", "carrots", "Zanahoria", "ail"]
+    canonical = {
+        "Tomate": "tomato", "tomatto": "tomato", "Poire": "pear", "peer": "pear", "carrots": "carrot",
+        "Zanahoria": "carrot", "ail": "garlic", "Pommes de terre": "potato", "chou-fleur": "cauliflower",
+    }  # fmt: skip
+    names = list(canonical)[:7]  # of the random sales; potato and cauliflower sell once a month
     weeks = [f"2019-12-{d}" for d in (23, 30)] + [f"2020-{m:02d}-{d:02d}" for m in (1, 2, 3) for d in (3, 13, 26)]
-    for _ in range(40):
+    # potato's last month is an outlier (5.39 standard deviations); cauliflower's is not (4.48)
+    monthly = one_sale_a_month("Pommes de terre", 31) + one_sale_a_month("chou-fleur", 22)
+    rng.shuffle(monthly)
+    posted: dict[tuple[str, str], float] = {}
+    for number in range(40):
         batch = [
             {"date": rng.choice(weeks), "vegetable": rng.choice(names), "kilo_sold": rng.uniform(0, 500)}
             for _ in range(rng.randint(1, 6))
-        ]
+        ] + monthly[number::40]
         ingest(store, RULES, batch)
-    expected = gold_from_bronze(store.bronze_changes(None).rows, VOCABULARY)
-    assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == expected
-    assert len(expected) > 10
+        posted.update(((record["date"], record["vegetable"]), record["kilo_sold"]) for record in batch)
+    expected = oracle.gold((date, canonical[name], kilos) for (date, name), kilos in posted.items())
+    oracle.assert_gold_equals(sorted(store.gold_changes(None).rows, key=lambda row: row.key), expected)
+    assert [(month, vegetable) for month, vegetable, _, outlier in expected if outlier] == [("2012-07", "potato")]
+    assert len(expected) > 60
 
 
 def test_a_writer_that_will_not_wait_is_told_the_store_is_busy(make_store):
@@ -225,9 +236,10 @@ def test_posts_written_together_are_reported_one_by_one_in_order(store):
         bronze("2020-01-06", "Tomate", 2.0),
         bronze("2020-01-13", "Poire", 3.0),
     ]
-    assert gold_from_bronze(store.bronze_changes(None).rows, VOCABULARY) == sorted(
-        store.gold_changes(None).rows, key=lambda row: row.key
-    )
+    assert sorted(store.gold_changes(None).rows, key=lambda row: row.key) == [
+        GoldRow("2020-01", "pear", 3.0, False),
+        GoldRow("2020-01", "tomato", 2.0, False),
+    ]
 
 
 def test_posts_written_together_years_apart_get_the_reports_and_warnings_each_would_alone(store):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from vegsales.pipeline import gold_from_bronze
+from tests import oracle
+from vegsales.gold import gold_sales
+from vegsales.monthly import monthly_sales
 from vegsales.silver import FeedRules, clean_records, silver_row
 from vegsales.vegetables import Vocabulary
 
@@ -131,6 +133,8 @@ def test_exactly_the_planted_rows_are_rejected_each_for_its_one_reason(records, 
     assert len(accepted) == len(records) - 24
 
 
-def test_flagged_outlier_months_are_exactly_the_planted_spikes(cleaned, vocabulary):
-    gold = gold_from_bronze(cleaned[2], vocabulary)
-    assert sorted((row.year_month, row.vegetable) for row in gold if row.is_outlier) == PLANTED_OUTLIERS
+def test_flagged_outlier_months_are_exactly_the_planted_spikes(cleaned):
+    accepted, _, _ = cleaned
+    expected = oracle.gold((row.week_start, row.vegetable, row.kilo_sold) for row in accepted)
+    assert [(month, vegetable) for month, vegetable, _, outlier in expected if outlier] == PLANTED_OUTLIERS
+    oracle.assert_gold_equals(gold_sales(monthly_sales(accepted)), expected)
