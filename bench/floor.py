@@ -5,7 +5,7 @@ python bench/floor.py [--host 127.0.0.1] [--port 8000]
 At start the real app (SQLite, a temporary folder) imports data/sample_sales.csv as `vegsales import`
 does and answers each hot GET, with and without gzip, and one post updating a record: the floor answers
 those bytes as they are, looking at nothing but the path, the query and Accept-Encoding (locust sends no
-ETag), with a new X-Request-ID each. Served by `vegsales.server.serve` (uvicorn, one worker): what is
+ETag), with a new X-Request-ID each. Served by `vegsales.server.run_server` (uvicorn, one worker): what is
 left is the cost of the server and the ASGI round trip, the floor under the service's.
 """
 
@@ -22,7 +22,8 @@ from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from vegsales.api import accepts_gzip
-from vegsales.server import Settings, build_app, serve
+from vegsales.server import build_app, run_server
+from vegsales.settings import Settings
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_sales.csv"
 LOCUST_ACCEPT_ENCODING = "gzip, deflate, br"  # what locust's FastHttpUser sends
@@ -52,7 +53,7 @@ def capture() -> dict[tuple[str, str, bool], Answer]:
         records = list(csv.DictReader(file))
     answers = {}
     with tempfile.TemporaryDirectory() as folder:
-        app = build_app(Settings(backend="sqlite", location=str(Path(folder) / "sales.db")))
+        app = build_app(Settings.load(backend="sqlite", location=str(Path(folder) / "sales.db")).resolved())
         with TestClient(app) as client:
             for start in range(0, len(records), 500):  # the chunks `vegsales import` posts
                 status = client.post("/post_sales", content=orjson.dumps(records[start : start + 500])).status_code
@@ -89,7 +90,7 @@ class Floor:
         self.request_ids = itertools.count()
 
     def close(self) -> None:
-        """Nothing to release (serve() closes an app it will not run, as it does the service's)."""
+        """Nothing to release (run_server() closes an app it will not run, as it does the service's)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -117,7 +118,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
-    serve(Floor(capture()), Settings(), args.host, args.port)  # type: ignore[arg-type]  # one worker: only run
+    run_server(Floor(capture()), Settings.load(host=args.host, port=args.port))  # type: ignore[arg-type]  # one worker: only run
 
 
 if __name__ == "__main__":

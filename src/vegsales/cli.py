@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, TypeVar, cast, get_args
 
 import click
 from click.core import ParameterSource
@@ -15,9 +15,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from .client import DEFAULT_URL, SalesClient, ServiceError
-from .logs import LogFormat, configure_logging, default_format
-from .quarantine import MAX_REJECTED
+from .logs import configure_logging, default_format
 from .records import WEEK_DATES, WeekDate
+from .settings import ENVIRONMENT_ONLY, InvalidSettings, Settings, flag, variable
 from .silver import FeedRules
 from .storage import StorageError, Store
 from .storage.registry import BACKENDS, open_store
@@ -26,6 +26,7 @@ from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 T = TypeVar("T")
 COLUMNS = ("date", "vegetable", "kilo_sold")
 SHOWN_REJECTIONS = 10
+METAVARS: dict[Any, str] = {int: "INTEGER", float: "SECONDS", Path | None: "PATH"}
 
 
 def url_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -45,132 +46,55 @@ def main() -> None:
     """Weekly vegetable sales in, clean monthly sales out."""
 
 
-@main.command()
-@click.option(
-    "--backend",
-    type=click.Choice(list(BACKENDS)),
-    envvar="VEGSALES_BACKEND",
-    help="[default: the one the location names, else sqlite]",
-)
-@click.option(
-    "--location",
-    envvar="VEGSALES_LOCATION",
-    help="a SQLite file, a CSV folder or a postgresql://user@host:port/dbname URL  "
-    f"[default: {BACKENDS['sqlite'].default_location}; {BACKENDS['csv'].default_location} for csv]",
-)
-@click.option(
-    "--db", envvar=["VEGSALES_DB", "VEGSALES_DATABASE_URL"], help="the same as --location, for sqlite or postgres"
-)
-@click.option("--data-dir", envvar="VEGSALES_DATA_DIR", help="the same as --location, for csv")
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="VEGSALES_HOST")
-@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, envvar="VEGSALES_PORT")
-@click.option(
-    "--vocabulary",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="VEGSALES_VOCABULARY",
-    help="vegetable vocabulary TOML  [default: the bundled one]",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    envvar="VEGSALES_WORKERS",
-    help="server processes sharing the port (sqlite, postgres)",
-)
-@click.option(
-    "--week-date",
-    type=click.Choice(WEEK_DATES),
-    default="start",
-    show_default=True,
-    envvar="VEGSALES_WEEK_DATE",
-    help="whether a calendar date is the first or the last day of its week",
-)
-@click.option(
-    "--max-rejected",
-    type=click.IntRange(1, 10_000_000),
-    default=MAX_REJECTED,
-    show_default=True,
-    envvar="VEGSALES_MAX_REJECTED",
-    help="distinct rejected records kept in quarantine (the least recent go first)",
-)
-@click.option(
-    "--allowed-hosts",
-    envvar="VEGSALES_ALLOWED_HOSTS",
-    help="Host names requests may name, comma-separated; * for any  [default: the loopback names on a loopback "
-    "address, else any]",
-)
-@click.option(
-    "--allowed-origins",
-    envvar="VEGSALES_ALLOWED_ORIGINS",
-    help="origins whose pages may call the API from a browser (CORS), comma-separated  [default: none]",
-)
-@click.option(
-    "--access-log/--no-access-log",
-    default=False,
-    envvar="VEGSALES_ACCESS_LOG",
-    help="one log line per request (with its id, status, duration, bytes, records)",
-)
-@click.option(
-    "--log-format",
-    type=click.Choice(["json", "text"]),
-    envvar="VEGSALES_LOG_FORMAT",
-    help="log lines on stderr  [default: text at a terminal, else json]",
-)
-@click.option(
-    "--metrics/--no-metrics", default=True, show_default=True, envvar="VEGSALES_METRICS", help="serve /metrics"
-)
-@click.option(
-    "--max-connections",
-    type=click.IntRange(1, 1_000_000),
-    default=1000,
-    show_default=True,
-    envvar="VEGSALES_MAX_CONNECTIONS",
-    help="connections each server process holds at once; one more is answered 503 (lowered to fit ulimit -n)",
-)
-def serve(
-    backend: str | None,
-    location: str | None,
-    db: str | None,
-    data_dir: str | None,
-    host: str,
-    port: int,
-    vocabulary: Path | None,
-    workers: int,
-    week_date: WeekDate,
-    max_rejected: int,
-    allowed_hosts: str | None,
-    allowed_origins: str | None,
-    access_log: bool,
-    log_format: LogFormat | None,
-    metrics: bool,
-    max_connections: int,
-) -> None:
-    """Serve the HTTP API (tables created on first start)."""
-    from .server import Settings, build_app, chosen_store, security_settings
-    from .server import serve as run_server
+def settings_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A flag for each setting a flag may carry (settings.py declares them): not given, it is None
+    and the setting comes from its VEGSALES_* variable or its default."""
+    for name, field in reversed(Settings.model_fields.items()):
+        if name in ENVIRONMENT_ONLY:
+            continue
+        shown = "" if field.default is None else f"  [default: {field.default}]"
+        variable_help = f"{field.description or ''}{shown}  [env: {variable(name)}]".strip()
+        if field.annotation is bool:
+            command = click.option(f"{flag(name)}/--no-{flag(name)[2:]}", name, default=None, help=variable_help)(
+                command
+            )
+        else:
+            choices = [value for value in get_args(field.annotation) if isinstance(value, str)] or [
+                value for arg in get_args(field.annotation) for value in get_args(arg)
+            ]
+            metavar = "|".join(choices) if choices else METAVARS.get(field.annotation)
+            command = click.option(flag(name), name, default=None, metavar=metavar, help=variable_help)(command)
+    return command
 
-    backend, location = chosen_store(backend, location, {"--db": db, "--data-dir": data_dir})
+
+@main.command()
+@settings_options
+def serve(**flags: Any) -> None:
+    """Serve the HTTP API (tables created on first start)."""
+    from .server import build_app, run_server
+
+    try:
+        settings = Settings.load(**flags).resolved()
+    except InvalidSettings as error:
+        raise click.UsageError(str(error)) from None
+    assert settings.backend
     context = click.get_current_context()
-    for flag in ("--db", "--data-dir"):  # the environment may hold both; a command line means one
-        given = context.get_parameter_source(flag.lstrip("-").replace("-", "_")) is ParameterSource.COMMANDLINE
-        if given and flag != BACKENDS[backend].location_flag:
-            takes = f"--location or {BACKENDS[backend].location_flag}"
-            raise click.UsageError(f"{flag} does not apply to the {backend} backend, which takes {takes}")
-    if workers > 1 and not BACKENDS[backend].several_processes:
-        raise click.UsageError(f"the {backend} backend is served by one process: use --workers 1")
-    security = security_settings(allowed_hosts, allowed_origins, host)
-    log_format = log_format or default_format()
-    configure_logging(log_format)
-    settings = Settings(
-        backend, location, vocabulary, week_date, max_rejected, security, log_format, access_log, metrics
-    )
+    for name in ("db", "data_dir"):  # the environment may hold both; a command line means one
+        given = context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        if given and flag(name) != BACKENDS[settings.backend].location_flag:
+            takes = f"--location or {BACKENDS[settings.backend].location_flag}"
+            raise click.UsageError(
+                f"{flag(name)} does not apply to the {settings.backend} backend, which takes {takes}"
+            )
+    if settings.workers > 1 and not BACKENDS[settings.backend].several_processes:
+        raise click.UsageError(f"the {settings.backend} backend is served by one process: use --workers 1")
+    configure_logging(settings.log_format or default_format())
     try:
         app = build_app(settings)  # fails fast, and brings silver and gold in line, before any worker starts
     except (StorageError, VocabularyError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    run_server(app, settings, host, port, workers=workers, max_connections=max_connections)
+    run_server(app, settings)
 
 
 @main.command("import")
@@ -470,8 +394,8 @@ def migrate(
 @contextmanager
 def opened(location: str) -> Iterator[Store]:
     try:
-        store = open_store(location)
-    except StorageError as error:
+        store = open_store(location, timeouts=Settings.load().database_timeouts())
+    except (StorageError, InvalidSettings) as error:
         fail(str(error))
     try:
         yield store

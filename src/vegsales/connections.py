@@ -1,13 +1,11 @@
 """What a client's connection may cost a server process: the size of a request header, how long
 its header and its body may take to arrive, how long it may stay idle, and how many connections
-one process holds at once. Read from `serve()`'s arguments or VEGSALES_* variables; enforced by
+one process holds at once. Set from the settings (settings.py); enforced by
 `http_protocol.LimitedHttpToolsProtocol`."""
 
 import logging
-import os
 import resource
 from dataclasses import dataclass, fields, replace
-from typing import Any
 
 log = logging.getLogger("vegsales")
 
@@ -19,14 +17,6 @@ MAX_CONNECTIONS = 1000
 RESERVED_FILES = 64
 """File descriptors kept out of the connection cap: the store's files, the listening socket,
 the event loop's own, and the connections being refused."""
-
-VARIABLES = {
-    "max_connections": "VEGSALES_MAX_CONNECTIONS",
-    "header_timeout": "VEGSALES_HEADER_TIMEOUT",
-    "body_timeout": "VEGSALES_BODY_TIMEOUT",
-    "keepalive_timeout": "VEGSALES_KEEPALIVE_TIMEOUT",
-    "max_header_bytes": "VEGSALES_MAX_HEADER_BYTES",
-}
 
 
 @dataclass(frozen=True)
@@ -49,28 +39,6 @@ class ConnectionLimits:
             value = getattr(self, field.name)
             if not value > 0:
                 raise ValueError(f"{field.name} must be more than 0, got {value}")
-
-    @classmethod
-    def from_environment(cls, **given: Any) -> "ConnectionLimits":
-        """The limits `given` (None: not given), else their VEGSALES_* variable, else the default."""
-        values: dict[str, Any] = {}
-        for field in fields(cls):
-            value, variable = given.get(field.name), VARIABLES[field.name]
-            raw = os.environ.get(variable, "").strip()
-            if value is None and raw:
-                number = int if field.type is int else float
-                try:
-                    value = number(raw)
-                except ValueError:
-                    kind = "a whole number" if number is int else "a number of seconds"
-                    raise ValueError(f"{variable} must be {kind}, got {raw!r}") from None
-            if value is not None:
-                values[field.name] = value
-        return cls(**values)
-
-    def to_environment(self) -> dict[str, str]:
-        """The VEGSALES_* variables that give a worker process these limits."""
-        return {variable: str(getattr(self, name)) for name, variable in VARIABLES.items()}
 
     def within_open_files(self) -> "ConnectionLimits":
         """These limits with the connection cap lowered, if it must be, to leave RESERVED_FILES of

@@ -103,7 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     `limits`."""
 
     limits: ClassVar[ConnectionLimits | None] = None
-    """Set by `serve()`; None in a worker process, which reads its VEGSALES_* variables."""
+    """Set from the settings by `server.run_server()`, or in a worker process `app_from_environment()`."""
     refusals: ClassVar[Refusals] = Refusals()
     lingering: ClassVar[int] = 0
 
@@ -117,7 +117,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         cls = LimitedHttpToolsProtocol
         if cls.limits is None:
-            cls.limits = ConnectionLimits.from_environment()
+            cls.limits = ConnectionLimits()
         self.limit = cls.limits
         self.ws_protocol_class = None  # an Upgrade is ignored: the service speaks HTTP/1.1 only
         self.timeout_keep_alive = self.limit.keepalive_timeout  # type: ignore[assignment]  # uvicorn's: whole seconds

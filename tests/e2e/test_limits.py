@@ -276,7 +276,7 @@ def test_invalid_limit_fails_fast_with_its_variable(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("VEGSALES_HEADER_TIMEOUT", "soon")
     server = Server("app_sql.py", "--db", str(tmp_path / "sales.db"))
     try:
-        assert server.process.wait(timeout=30) == 1
+        assert server.process.wait(timeout=30) == 2
     finally:
         server.stop()
-    assert "VEGSALES_HEADER_TIMEOUT must be a number of seconds, got 'soon'" in server.log
+    assert "Error: VEGSALES_HEADER_TIMEOUT='soon': Input should be a valid number, unable to parse" in server.log

@@ -14,11 +14,8 @@ the database answers again.
 """
 
 import logging
-import math
-import os
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
 from typing import Any
 
 import psycopg
@@ -41,6 +38,7 @@ from .sql import (
     select,
     to_changes,
 )
+from .timeouts import DEFAULT_TIMEOUTS, DatabaseTimeouts
 
 log = logging.getLogger("vegsales")
 
@@ -94,11 +92,6 @@ BRONZE_ARRAYS, SILVER_ARRAYS, GOLD_ARRAYS, REJECTED_ARRAYS = (
 """The rows' values as an array per row column, as upsert_unnest takes them."""
 
 
-TIMEOUT_VARIABLES = {
-    "connect": "VEGSALES_DATABASE_TIMEOUT",
-    "statement": "VEGSALES_STATEMENT_TIMEOUT",
-    "lock": "VEGSALES_LOCK_TIMEOUT",
-}
 RECHECK_SECONDS = 0.001
 """How long a request waits for a connection once a wait for one has timed out, until one is had
 again: during an outage only the first request waits the whole database timeout. Requests that
@@ -106,54 +99,6 @@ queue behind one another (the reads of one table refresh it one at a time, posts
 batch at a time) would otherwise each wait it in turn: 100 reads at once took 100 timeouts. Each
 short wait still asks the pool for a new connection, so the first request after the database is
 back finds one ready."""
-KEEPALIVE_PROBES = 3
-"""Unanswered TCP keepalive probes, one a second, after which a connection is taken for dead."""
-
-
-@dataclass(frozen=True)
-class DatabaseTimeouts:
-    """How long a request may wait on PostgreSQL before it is answered 503, in seconds."""
-
-    connect: float = 3.0
-    """To open a connection, or to get one from the pool when all are busy or the database is down."""
-    statement: float = 60.0
-    """For one statement to run (PostgreSQL's statement_timeout)."""
-    lock: float = 10.0
-    """For one statement to get a lock, the write lock another replica holds included (lock_timeout)."""
-
-    def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
-            if not (value > 0 and math.isfinite(value)):
-                raise ValueError(f"{TIMEOUT_VARIABLES[field.name]} must be more than 0 seconds, got {value}")
-
-    @classmethod
-    def from_environment(cls) -> "DatabaseTimeouts":
-        """VEGSALES_DATABASE_TIMEOUT, VEGSALES_STATEMENT_TIMEOUT, VEGSALES_LOCK_TIMEOUT (seconds,
-        decimals allowed), each else its default; ValueError naming the variable for an invalid one."""
-        values = {}
-        for name, variable in TIMEOUT_VARIABLES.items():
-            raw = os.environ.get(variable, "").strip()
-            if raw:
-                try:
-                    values[name] = float(raw)
-                except ValueError:
-                    raise ValueError(f"{variable} must be a number of seconds, got {raw!r}") from None
-        return cls(**values)
-
-    def connection_parameters(self) -> dict[str, Any]:
-        """libpq's: the connect timeout (whole seconds, 2 at least, as libpq counts it), and TCP
-        keepalives, so that a database host that vanishes (no reset, no answer) is noticed within
-        the connect timeout and KEEPALIVE_PROBES seconds, even while a statement waits for its reply."""
-        idle = max(1, math.ceil(self.connect))
-        return {
-            "connect_timeout": max(2, math.ceil(self.connect)),
-            "keepalives": 1,
-            "keepalives_idle": idle,
-            "keepalives_interval": 1,
-            "keepalives_count": KEEPALIVE_PROBES,
-            "tcp_user_timeout": (idle + KEEPALIVE_PROBES) * 1000,  # data sent and never acknowledged
-        }
 
 
 class PostgresStore:
@@ -163,7 +108,7 @@ class PostgresStore:
     writes_wait_on_io = True
 
     def __init__(
-        self, url: str, schema: str | None = None, pool_size: int = 8, timeouts: DatabaseTimeouts = DatabaseTimeouts()
+        self, url: str, schema: str | None = None, pool_size: int = 8, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS
     ):
         self.url, self.schema, self.timeouts = url, schema, timeouts
         # UTF-8 whatever the server's encoding (a SQL_ASCII database would hand back bytes); a

@@ -9,37 +9,35 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import StorageError, Store
+from .base import Store
+from .timeouts import DEFAULT_TIMEOUTS, DatabaseTimeouts
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def _open_sqlite(location: str) -> Store:
+def _open_sqlite(location: str, timeouts: DatabaseTimeouts) -> Store:
     from .sqlite import SqliteStore
 
     return SqliteStore(location)
 
 
-def _open_csv(location: str) -> Store:
+def _open_csv(location: str, timeouts: DatabaseTimeouts) -> Store:
     from .csv import CsvStore
 
     return CsvStore(location)
 
 
-def _open_postgres(location: str) -> Store:
-    from .postgres import DatabaseTimeouts, PostgresStore  # imported only when used: psycopg is an optional extra
+def _open_postgres(location: str, timeouts: DatabaseTimeouts) -> Store:
+    from .postgres import PostgresStore  # imported only when used: psycopg is an optional extra
 
-    try:
-        timeouts = DatabaseTimeouts.from_environment()
-    except ValueError as error:  # the store cannot be opened as configured: the server does not start
-        raise StorageError(str(error)) from None
     return PostgresStore(location, timeouts=timeouts)
 
 
 @dataclass(frozen=True)
 class Backend:
     name: str
-    open: Callable[[str], Store]
+    open: Callable[[str, DatabaseTimeouts], Store]
+    """(location, the PostgreSQL waits: the other backends never wait on a server) -> the store."""
     default_location: str
     several_processes: bool
     """False when the data live in one process's memory: it cannot be served by several workers."""
@@ -87,6 +85,6 @@ def backend_of(location: str) -> Backend:
     raise AssertionError("the sqlite backend recognises every other location")
 
 
-def open_store(location: str, backend: str | None = None) -> Store:
+def open_store(location: str, backend: str | None = None, timeouts: DatabaseTimeouts = DEFAULT_TIMEOUTS) -> Store:
     """The one place that opens a store: `backend` by name, or the one `location` names."""
-    return (BACKENDS[backend] if backend else backend_of(location)).open(location)
+    return (BACKENDS[backend] if backend else backend_of(location)).open(location, timeouts)
