@@ -101,3 +101,11 @@ def test_a_postgresql_url_selects_postgresql(engine, image, database):
         rows = connection.execute("SELECT date, vegetable, kilo_sold FROM bronze_sales ORDER BY date, vegetable")
         assert rows.fetchall() == [("2020-01-27", "Poire", 14.0), ("2020-01-27", "Tomate", 70.0)]
     server.stop()
+
+
+def test_an_invalid_variable_stops_the_container_naming_it(engine, image):
+    done = engine("run", "--rm", "-e", "VEGSALES_WEEK_DATE=bogus", "-e", "VEGSALES_WORKERS=2", IMAGE, check=False)
+    assert (done.returncode, done.stderr.splitlines()[-1]) == (
+        2,
+        "Error: VEGSALES_WEEK_DATE='bogus': Input should be 'start' or 'end'",
+    )
