@@ -243,8 +243,9 @@ def summary(rows: list[Row], path: Path) -> list[str]:
 
 def check_with_pipeline(rows: list[Row]) -> list[str]:
     """What the real pipeline disagrees with; empty when all is as planted. Needs vegsales installed."""
-    from vegsales.pipeline import gold_from_bronze
-    from vegsales.silver import FeedRules, clean_records
+    from vegsales.gold import gold_sales
+    from vegsales.monthly import monthly_sales
+    from vegsales.silver import FeedRules, clean_records, silver_sales
     from vegsales.vegetables import UnknownVegetable, Vocabulary
 
     vocabulary = Vocabulary.load()
@@ -265,7 +266,7 @@ def check_with_pipeline(rows: list[Row]) -> list[str]:
         problems.append(f"rejected rows {rejected_indexes} are not the planted ones {planted_indexes}")
     keys = Counter(row.key for row in accepted.rows)
     problems.extend(f"two valid rows for {key}" for key, count in keys.items() if count > 1)
-    gold = gold_from_bronze(accepted.rows, vocabulary)
+    gold = gold_sales(monthly_sales(silver_sales(accepted.rows, vocabulary)))
     flagged = sorted((row.year_month, row.vegetable) for row in gold if row.is_outlier)
     planted = sorted((spike.month, spike.vegetable) for spike in SPIKES)
     if flagged != planted:

@@ -452,11 +452,6 @@ def rekeyed(bronze: Iterable[BronzeRow], week_date: WeekDate) -> tuple[list[Bron
     return list(kept.values()), superseded
 
 
-def gold_from_bronze(bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> list[GoldRow]:
-    """The whole gold table computed from scratch: what the incremental updates must equal."""
-    return gold_sales(monthly_sales(silver_sales(bronze, vocabulary)))
-
-
 INLINE_RECORDS = 100
 """Up to this many records, a post to a store with a quick commit is written on the event loop."""
 BATCH_RECORDS = 10_000
