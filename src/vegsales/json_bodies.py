@@ -139,7 +139,7 @@ def _every_row(row: object) -> bool:
     return True
 
 
-class JsonTable(Generic[Row]):
+class JsonBodies(Generic[Row]):
     """One table's rows as cached JSON bytes, sorted by key, with optional filtered variants."""
 
     def __init__(

@@ -96,7 +96,7 @@ class VegetableForecast(TypedDict):
     forecast: list[ForecastMonth]
 
 
-class Tables(TypedDict):
+class Initialised(TypedDict):
     status: Literal["ok"]
     tables: list[str]
 

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from vegsales import json_bodies
-from vegsales.json_bodies import PIECE_ROWS, JsonTable
+from vegsales.json_bodies import PIECE_ROWS, JsonBodies
 from vegsales.rows import GoldRow
 from vegsales.storage import Changes
 
@@ -44,7 +44,7 @@ def expected(feed: FakeFeed, keep=lambda row: True) -> list[dict]:
     ]
 
 
-def check(table: JsonTable, feed: FakeFeed) -> None:
+def check(table: JsonBodies, feed: FakeFeed) -> None:
     table.refresh()
     for variant, keep in (("all", lambda row: True), ("clean", lambda row: not row.is_outlier)):
         body = table.body(variant)
@@ -56,7 +56,7 @@ def check(table: JsonTable, feed: FakeFeed) -> None:
 def test_renderings_follow_random_updates_inserts_and_resets(seed):
     rng = random.Random(seed)
     feed = FakeFeed()
-    table = JsonTable(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
+    table = JsonBodies(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
     check(table, feed)
     months = [f"20{y:02d}-{m:02d}" for y in range(20, 24) for m in range(1, 13)]
     for step in range(60):
@@ -85,7 +85,7 @@ def test_renderings_follow_random_updates_inserts_and_resets(seed):
 def test_piece_boundaries_render_valid_arrays(count):
     feed = FakeFeed()
     feed.write([GoldRow(f"2020-{i:06d}", "tomato", float(i), False) for i in range(count)])
-    table = JsonTable(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
+    table = JsonBodies(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
     check(table, feed)
     if count:
         feed.write([GoldRow("2020-000000", "tomato", 42.0, True)])  # an update: one piece re-rendered
@@ -95,7 +95,7 @@ def test_piece_boundaries_render_valid_arrays(count):
 def test_an_unchanged_table_keeps_its_version_and_bytes():
     feed = FakeFeed()
     feed.write([GoldRow("2020-01", "tomato", 1.0, False)])
-    table = JsonTable(feed, key=lambda row: row.key)
+    table = JsonBodies(feed, key=lambda row: row.key)
     table.refresh()
     body, etag = table.body(), table.etag()
     table.refresh()
@@ -107,7 +107,7 @@ def test_an_update_recompresses_only_its_piece_in_every_variant(monkeypatch):
     """A row updated in place costs one piece per variant it shows in, not the whole table."""
     feed = FakeFeed()
     feed.write([GoldRow(f"2020-{i:06d}", "tomato", float(i), i % 10 == 0) for i in range(4 * PIECE_ROWS)])
-    table = JsonTable(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
+    table = JsonBodies(feed, key=lambda row: row.key, variants={"clean": lambda row: not row.is_outlier})
     check(table, feed)
     compressed: list[bytes] = []
     original = json_bodies._deflate

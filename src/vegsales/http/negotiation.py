@@ -8,11 +8,11 @@ from anyio import to_thread
 
 from ..asgi import Reply
 from ..context import current_request
-from ..json_bodies import JsonTable
+from ..json_bodies import JsonBodies
 from ..storage import Store
 
 
-async def table_answer(store: Store, table: JsonTable[Any], variant: str) -> Reply:
+async def table_answer(store: Store, table: JsonBodies[Any], variant: str) -> Reply:
     """`table_reply`, in a worker thread when reading waits on a database, so that the loop goes on."""
     asked = time.monotonic()
     if store.reads_wait_on_io:
@@ -20,8 +20,8 @@ async def table_answer(store: Store, table: JsonTable[Any], variant: str) -> Rep
     return table_reply(table, variant, asked)
 
 
-def table_reply(table: JsonTable[Any], variant: str, asked: float | None = None) -> Reply:
-    """The table's current JSON (as of `asked`: see JsonTable.refresh), with an ETag; 304 when the
+def table_reply(table: JsonBodies[Any], variant: str, asked: float | None = None) -> Reply:
+    """The table's current JSON (as of `asked`: see JsonBodies.refresh), with an ETag; 304 when the
     client already has it."""
     request = current_request()
     accept_encoding, if_none_match = request.header(b"accept-encoding") or "", request.header(b"if-none-match") or ""

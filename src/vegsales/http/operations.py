@@ -5,18 +5,18 @@ from fastapi.responses import Response
 
 from ..asgi import json_reply
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
-from ..reports import Health, Tables
+from ..reports import Health, Initialised
 from ..storage import TABLES
 from .operation import STORAGE_DOWN, Endpoint, operation, to_response
 from .service import Service
 
 
-@operation({200: {"model": Tables}, 503: STORAGE_DOWN})
+@operation({200: {"model": Initialised}, 503: STORAGE_DOWN})
 def init_database(service: Service) -> Endpoint:
     async def init_database() -> Response:
         """Create the tables if they do not exist, else empty them (the quarantine too)."""
         await to_thread.run_sync(service.store.init)
-        return to_response(json_reply(200, Tables(status="ok", tables=list(TABLES))))
+        return to_response(json_reply(200, Initialised(status="ok", tables=list(TABLES))))
 
     return init_database
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
-from ..json_bodies import JsonTable
+from ..json_bodies import JsonBodies
 from ..metrics import Metrics, StoreCollector
 from ..pipeline import IngestReport, PostWriter
 from ..quality import VegetableQuality
@@ -35,10 +35,10 @@ class Service:
     def __init__(self, store: Store, rules: FeedRules, limits: Limits, metrics: bool):
         self.store, self.limits = store, limits
         self.writer = PostWriter(store, rules, limits.max_rejected)
-        self.raw_sales: JsonTable[BronzeRow] = JsonTable(
+        self.raw_sales: JsonBodies[BronzeRow] = JsonBodies(
             store.bronze_changes, key=lambda row: row.key, render=raw_sale_json
         )
-        self.monthly_sales: JsonTable[GoldRow] = JsonTable(
+        self.monthly_sales: JsonBodies[GoldRow] = JsonBodies(
             store.gold_changes, key=lambda row: row.key, variants={"without_outliers": lambda row: not row.is_outlier}
         )
         self.recent: deque[bool] = deque(maxlen=RECENT_RECORDS)

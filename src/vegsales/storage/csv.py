@@ -21,7 +21,7 @@ from typing import IO, Any
 from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, utc_now
 from . import migrations
 from .base import TABLES, Changes, Cursor, StorageError, StoreBusy
-from .csv_format import FORMATS, BadFile, Table, file_format, read_rows
+from .csv_format import FORMATS, BadFile, CsvFileRows, file_format, read_rows
 from .folder_commit import FolderCommit
 from .migrations import NOW, SCHEMA_VERSION, Step
 from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META
@@ -66,7 +66,7 @@ class CsvStore:
         self._writer_lock = threading.Lock()  # one write transaction, with its file commit, at a time
         self._tables_lock = threading.Lock()  # guards the working tables, until on disk, against readers of them
         self._read_lock = threading.Lock()  # guards the published tables
-        self._tables = {name: Table(file_format) for name, file_format in FORMATS.items()}
+        self._tables = {name: CsvFileRows(file_format) for name, file_format in FORMATS.items()}
         self._published = {BRONZE: Published(), GOLD: Published()}
         # A random epoch per start: cursors and ETags from before a restart never match.
         self._epoch, self._seq = secrets.randbits(52), 0
@@ -178,7 +178,7 @@ class CsvStore:
     def init(self) -> None:
         with self._writer_lock, self._tables_lock:
             self._check_open()
-            emptied = {name: Table(file_format) for name, file_format in FORMATS.items()}
+            emptied = {name: CsvFileRows(file_format) for name, file_format in FORMATS.items()}
             kept = [s for s in self._tables[META].rows.values() if s.key != "rejected_dropped"]
             emptied[META].update(kept)
             self._commit_files(rendered(emptied.values()))
@@ -283,7 +283,7 @@ class CsvStore:
                 self._lock_file.close()
 
 
-def rendered(tables: Iterable[Table]) -> dict[str, str]:
+def rendered(tables: Iterable[CsvFileRows]) -> dict[str, str]:
     """The text of each table's file, by file name."""
     return {table.format.file_name: table.render() for table in tables}
 
@@ -291,12 +291,12 @@ def rendered(tables: Iterable[Table]) -> dict[str, str]:
 class CsvWrite:
     """One write transaction on the in-memory tables, undone if the block raises."""
 
-    def __init__(self, tables: dict[str, Table], seq: int):
+    def __init__(self, tables: dict[str, CsvFileRows], seq: int):
         self._tables = tables
         self.seq = seq
         self.written: list[tuple[str, Hashable, Any, int]] = []
         self.dirty: set[str] = set()
-        self._undo: list[tuple[Table, Hashable, Any | None]] = []
+        self._undo: list[tuple[CsvFileRows, Hashable, Any | None]] = []
 
     def _put(self, name: str, rows: Sequence[Any]) -> None:
         table = self._tables[name]
@@ -360,7 +360,7 @@ class CsvWrite:
             replaced.append((BRONZE, bronze))
         for name, rows in replaced:
             self._undo.append((self._tables[name], REPLACED, None))
-            self._tables[name] = Table(FORMATS[name])
+            self._tables[name] = CsvFileRows(FORMATS[name])
             self.written.append((REPLACED, name, None, self.seq))
             self._put(name, rows)
 

@@ -19,8 +19,7 @@ from typing import Any
 from ..sorted_rows import BULK, Key, RenderedRows, Updated
 from .base import StorageError
 from .generated import group_function, key_function, values_function
-from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META, TABLES, Type
-from .schema import Table as SchemaTable
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META, TABLES, Table, Type
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}-\d{2}")
@@ -87,7 +86,7 @@ FILES = {
 class TableFormat:
     """A table's CSV file: one column per row column (schema.Table.row_columns), parsed by its type."""
 
-    table: SchemaTable
+    table: Table
     file_name: str
     header: tuple[str, ...]
     parsers: tuple[Callable[[str], Any], ...]
@@ -98,7 +97,7 @@ class TableFormat:
     """Rows are also listed per value of `index` (the table's group: a vegetable name) for range reads."""
 
 
-def file_format(table: SchemaTable, as_dicts: bool = False) -> TableFormat:
+def file_format(table: Table, as_dicts: bool = False) -> TableFormat:
     """The CSV file of a table; its rows as dicts when `as_dicts` or when it has no row class (a table
     of an older version)."""
     header = tuple(column.name for column in table.row_columns)
@@ -122,7 +121,7 @@ def csv_line(values: Sequence[Any]) -> str:
     return buffer.getvalue()
 
 
-class Table(RenderedRows[str]):
+class CsvFileRows(RenderedRows[str]):
     """One table in memory: rows with their CSV lines in key order, and an optional index."""
 
     def __init__(self, table_format: TableFormat):
