@@ -40,16 +40,15 @@ budget: install
 
 # Benchmarks (about an hour; needs valgrind, nginx and the tests' PostgreSQL server): figures go to
 # bench/results/*.md, each version beside the state before the speed work (BEFORE) and the no-work floor app in
-# the same run. One-off comparisons end as records in docs/decisions/, not as scripts here.
+# the same run; the micro-benchmarks are pytest-benchmark tests, never collected by `make test`. One-off
+# comparisons end as records in docs/decisions/, not as scripts here.
 BEFORE ?= b3a5b62
 bench: install
 	$(BIN)/python -m bench.side_by_side --backends sqlite csv --rates 1000 1500 2000 --seconds 20 --rounds 3 \
 		--before $(BEFORE) --out bench/results/side-by-side.md
-	$(BIN)/python -m bench.replicas --out bench/results/replicas.md
-	$(BIN)/python -m bench.bulk --before $(BEFORE) --out bench/results/bulk.md
-	$(BIN)/python -m bench.growth --backend sqlite --rows 3000 30000 300000 --before $(BEFORE) \
-		--out bench/results/growth-sqlite.md
-	$(BIN)/python -m bench.growth --backend csv --rows 3000 30000 --before $(BEFORE) --out bench/results/growth-csv.md
+	$(BIN)/python -m bench.replicas
+	VEGSALES_BENCH_BEFORE=$(BEFORE) $(BIN)/python -m pytest -p pytest_benchmark.plugin bench/test_micro.py \
+		--benchmark-json bench/results/micro.json
 	$(BIN)/python -m bench.cost --out bench/results/cost.md
 
 # The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology: tests/deploy,

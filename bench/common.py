@@ -1,32 +1,23 @@
-"""What the benchmarks share: the servers measured (this version and earlier ones, each on its own
-store), the sample import, one timed request, the rotated order of rounds, and CPU time from /proc."""
+"""What the benchmarks share: the versions measured, the sample import, the rotated order of rounds, the
+required load run by locust, CPU time from /proc, and the reports."""
 
+import csv
 import datetime as dt
-import http.client
-import json
 import os
 import platform
 import resource
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from support.servers import ROOT, Server
 
-SCRIPTS = {"sqlite": ("app_sql.py", "--db", "sales.db"), "csv": ("app_csv.py", "--data-dir", "csv")}
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def service(backend: str, home: Path, root: Path = ROOT, env: dict[str, str] | None = None, **options) -> Server:
-    """A server of `backend` as the tree at `root` has it (started, not yet waited for), its store and
-    its stderr in `home`; `options` go to `Server` (a wrapper such as valgrind)."""
-    script, flag, location = SCRIPTS[backend]
-    home.mkdir(parents=True, exist_ok=True)
-    source = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
-    env = {**source, **(env or {})}
-    return Server(script, flag, str(home / location), root=root, env=env, log_file=home / "stderr", **options)
+ENDPOINTS = ("POST /post_sales", "GET /get_raw_sales", "GET /get_monthly_sales")
+P99_LIMIT_MS = 100
+COLUMNS = {"requests": ("Request Count", int), "failures": ("Failure Count", int), "rps": ("Requests/s", float)}
+COLUMNS |= {"p50": ("50%", float), "p99": ("99%", float)}  # of locust's --csv stats
 
 
 def versions(commits: list[str], folder: Path) -> dict[str, Path]:
@@ -48,29 +39,60 @@ def import_sample(url: str) -> None:
     )  # fmt: skip
 
 
-class Connection:
-    """One keep-alive connection to a server; each call timed from sending the request to the whole answer."""
-
-    def __init__(self, port: int):
-        self.http = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-
-    def call(self, method: str, path: str, body: object = None) -> tuple[int, bytes, float]:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if data else {}
-        start = time.perf_counter()
-        self.http.request(method, path, body=data, headers=headers)
-        response = self.http.getresponse()
-        payload = response.read()
-        return response.status, payload, time.perf_counter() - start
-
-
 def rotated_rounds(names: list[str], rounds: int) -> Iterator[tuple[int, str]]:
-    """(round, name) for every name in every round, each round starting one name further on, so that the
-    machine's drift (it is shared, and locust runs on it) hits every server alike."""
+    """(round, name), each round starting one name further on: the machine's drift hits every server alike."""
     for number in range(rounds):
         shift = number % len(names)
         for name in names[shift:] + names[:shift]:
             yield number, name
+
+
+def run_locust(url: str, rate: float, seconds: int, folder: Path) -> dict:
+    """Per-endpoint stats ("Total": all of them) of one headless run of bench/locustfile.py, and whether the
+    rate was held: no failure and every endpoint's p99 within the limit."""
+    users = max(50, int(rate / 10))
+    prefix = folder / f"locust-{int(rate)}"
+    env = {**os.environ, "VEGSALES_RATE": str(rate), "VEGSALES_USERS": str(users)}
+    command = [
+        sys.executable, "-m", "locust", "-f", str(ROOT / "bench" / "locustfile.py"), "--host", url,
+        "--headless", "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
+        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+        "--stop-timeout", "10",  # users finish their request: no post is cut off unanswered
+    ]  # fmt: skip
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=folder)
+    stats = {}
+    with open(f"{prefix}_stats.csv", newline="") as file:
+        for row in csv.DictReader(file):
+            name = "Total" if row["Name"] == "Aggregated" else f"{row['Type']} {row['Name']}"
+            stats[name] = {key: kind(row[column]) for key, (column, kind) in COLUMNS.items()}
+    p99s = [stats.get(name, {"p99": 0})["p99"] for name in ENDPOINTS]
+    stats["held"] = stats["Total"]["failures"] == 0 and max(p99s) <= P99_LIMIT_MS
+    return stats
+
+
+def measured(server: Server, rate: float, seconds: int, folder: Path) -> dict:
+    """One locust run against `server`, with what the server spent meanwhile (CPU, bytes written), locust's
+    CPU, and the share of the machine that neither took (other jobs, the idle servers, the kernel)."""
+    pid, cores, start = server.process.pid, os.cpu_count() or 1, readings(server.process.pid)
+    stats = run_locust(server.url, rate, seconds, folder)
+    busy, total, cpu, written, locust = (after - before for before, after in zip(start, readings(pid), strict=True))
+    return stats | {
+        "server_cpu_seconds": cpu,
+        "server_cpu": cpu / total * cores,  # share of one core
+        "cpu_us": cpu / max(stats["Total"]["requests"], 1) * 1e6,  # a request
+        "server_written_bytes": written,
+        "locust_cpu": locust / total * cores,
+        "others": (busy - cpu - locust) / total,  # share of the machine
+    }
+
+
+def readings(pid: int) -> tuple[float, ...]:
+    """The machine's busy and total CPU seconds (/proc/stat: all cores; idle and iowait are not busy), the
+    process's CPU seconds and the bytes it has written (files and sockets), and the locust runs' CPU seconds."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    written = int(Path(f"/proc/{pid}/io").read_text().split("wchar:", 1)[1].split()[0])
+    busy, total = (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS
+    return busy, total, cpu_seconds(pid), written, children_cpu()
 
 
 def cpu_seconds(*pids: int) -> float:
@@ -85,17 +107,6 @@ def cpu_seconds(*pids: int) -> float:
     return total
 
 
-def machine_seconds() -> tuple[float, float]:
-    """Busy and total CPU seconds of the whole machine since boot (/proc/stat): all cores, every process."""
-    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS, sum(ticks) / CLOCK_TICKS  # idle, iowait: not busy
-
-
-def written_bytes(pid: int) -> int:
-    """Bytes the process has written (/proc/<pid>/io wchar: files and sockets)."""
-    return int(Path(f"/proc/{pid}/io").read_text().split("wchar:", 1)[1].split()[0])
-
-
 def children_cpu() -> float:
     """CPU seconds of this process's finished children: the locust runs."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -104,10 +115,8 @@ def children_cpu() -> float:
 
 def publish(lines: list[str], out: Path | None) -> None:
     """Prints a report, and writes it to `out` when one is given."""
-    text = "\n".join(lines) + "\n"
-    print(text)
+    print(text := "\n".join(lines) + "\n")
     if out:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text, encoding="utf-8")
 
 

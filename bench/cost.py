@@ -1,22 +1,10 @@
-"""Instructions per request of each hot request type, counted under callgrind, against a budget.
+"""Instructions per request of each hot request type, counted under callgrind, against bench/budget.toml.
 
-python -m bench.cost [--backends sqlite csv] [--budget bench/budget.toml] [--check] [--out FILE]
-
-CPU time drifts with whatever else the machine runs; instructions do not. Each server runs
-under valgrind's callgrind (`PYTHONHASHSEED=0`), the sample file imported and the mix run for a
-while to warm up; then, over one keep-alive connection with locust's headers, these sequences,
-the counters zeroed before each and read after it (every thread of the server, the HTTP server
-and the store's own threads included):
-
-- `post`: one-record posts, each a sample row with its kilos varied (an update, as under load);
-- `post + raw`, `post + monthly`: each such post followed by `GET /get_raw_sales` or by
-  `GET /get_monthly_sales` (flag alternating): the read after a post, which must bring its cached
-  body up to date, is the difference from `post`;
-- `bulk post`: posts of 1,000 sample rows with their kilos varied.
-
-With --check, the figures are compared with the budget file and the exit status is 1 when any
-exceeds its budget by more than `tolerance` (10 %). Lowering a budget is one edit of that file.
-"""
+Each server runs under callgrind (`PYTHONHASHSEED=0`), the sample imported and the mix run to warm up; then,
+over one keep-alive connection with locust's headers, each sequence between zeroed and dumped counters (every
+thread of the server): one-record posts of sample rows with their kilos varied (updates, as under load); each
+such post followed by a read, which must bring its cached body up to date (the read: the difference); posts
+of 1,000 rows. --check: exit status 1 when a figure exceeds its budget by more than `tolerance`."""
 
 import argparse
 import http.client
@@ -31,18 +19,16 @@ from pathlib import Path
 
 import orjson
 
-from bench.common import SCRIPTS, import_sample, publish, service
+from bench.common import import_sample, publish
 from bench.sample import valid_sample_rows, varied
-from support.servers import ROOT
+from support.servers import BACKENDS, ROOT, backend_server
 
 BUDGET = ROOT / "bench" / "budget.toml"
 HEADERS = {"Accept-Encoding": "gzip, deflate, br", "Content-Type": "application/json"}  # as locust sends
-REPEAT = 300
-BULK_REPEAT = 5
-BULK_RECORDS = 1000
+REPEAT, BULK_REPEAT, BULK_RECORDS = 300, 5, 1000  # requests a sequence; bulk posts, and the records of each
 START_SECONDS = 600
-
 Request = tuple[str, str, bytes | None]
+RAW: Request = ("GET", "/get_raw_sales", None)
 
 
 class Mix:
@@ -56,9 +42,6 @@ class Mix:
         records = [varied(row, self.rng) for row in self.rng.sample(self.rows, count)]
         return ("POST", "/post_sales", orjson.dumps(records))
 
-    def raw(self) -> Request:
-        return ("GET", "/get_raw_sales", None)
-
     def monthly(self) -> Request:
         self.without_outliers = not self.without_outliers
         return ("GET", f"/get_monthly_sales?remove_outliers={str(self.without_outliers).lower()}", None)
@@ -68,7 +51,7 @@ def sequences(mix: Mix) -> dict[str, list[Request]]:
     """The sequences counted, by name."""
     return {
         "post": [mix.post() for _ in range(REPEAT)],
-        "post + raw": [request for _ in range(REPEAT) for request in (mix.post(), mix.raw())],
+        "post + raw": [request for _ in range(REPEAT) for request in (mix.post(), RAW)],
         "post + monthly": [request for _ in range(REPEAT) for request in (mix.post(), mix.monthly())],
         "bulk post": [mix.post(BULK_RECORDS) for _ in range(BULK_REPEAT)],
     }
@@ -99,26 +82,24 @@ def counted(backend: str, folder: Path) -> dict[str, int]:
     """Instructions the server executed for each sequence, under callgrind."""
     dumps = folder / "callgrind.out"
     valgrind = ("valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={dumps}")
-    server = service(backend, folder, env={"PYTHONHASHSEED": "0"}, wrapper=valgrind)
+    server = backend_server(backend, folder, env={"PYTHONHASHSEED": "0"}, wrapper=valgrind)
     mix, counts = Mix(), {}
     try:
         server.wait_ready(START_SECONDS)
         import_sample(server.url)
         connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=START_SECONDS)
         warm_up = Mix(seed=2)
-        send_all(connection, [r for _ in range(100) for r in (warm_up.post(), warm_up.raw(), warm_up.monthly())])
+        send_all(connection, [r for _ in range(100) for r in (warm_up.post(), RAW, warm_up.monthly())])
         send_all(connection, [warm_up.post(BULK_RECORDS)])
         pid = str(server.process.pid)
         for number, (name, requests) in enumerate(sequences(mix).items(), 1):
-            send_all(connection, [warm_up.raw(), warm_up.monthly(), warm_up.monthly()])  # every cached body current
+            send_all(connection, [RAW, warm_up.monthly(), warm_up.monthly()])  # every cached body current
             subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
             send_all(connection, requests)
             subprocess.run(["callgrind_control", "--dump", pid], check=True, capture_output=True)
             text = Path(f"{dumps}.{number}").read_text(encoding="utf-8", errors="replace")
-            summary = re.search(r"^summary: (\d+)$", text, re.MULTILINE)
-            if summary is None:
-                raise RuntimeError(f"no summary in {dumps}.{number}")
-            counts[name] = int(summary.group(1))
+            (summary,) = re.findall(r"^summary: (\d+)$", text, re.MULTILINE)  # one, or the dump is broken
+            counts[name] = int(summary)
         connection.close()
     finally:
         server.stop()
@@ -127,11 +108,7 @@ def counted(backend: str, folder: Path) -> dict[str, int]:
 
 def table(figures: dict[str, dict[str, float]], budget: dict, tolerance: float) -> tuple[list[str], list[str]]:
     """The report's rows, and the figures over budget."""
-    lines = [
-        "| backend | request | instructions | budget | ratio to budget |",
-        "|---|---|---:|---:|---:|",
-    ]
-    over = []
+    lines, over = ["| backend | request | instructions | budget | ratio to budget |", "|---|---|---:|---:|---:|"], []
     for backend, by_request in figures.items():
         for request, count in by_request.items():
             allowed = budget.get(backend, {}).get(request)
@@ -145,14 +122,13 @@ def table(figures: dict[str, dict[str, float]], budget: dict, tolerance: float) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--backends", nargs="+", default=list(SCRIPTS), choices=list(SCRIPTS))
-    parser.add_argument("--budget", type=Path, default=BUDGET)
+    parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
     parser.add_argument("--check", action="store_true", help="exit 1 when a figure exceeds its budget")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("bench/cost.py needs valgrind: apt-get install valgrind")
-    budget = tomllib.loads(args.budget.read_text(encoding="utf-8"))
+    budget = tomllib.loads(BUDGET.read_text(encoding="utf-8"))
     figures = {}
     for backend in args.backends:
         with tempfile.TemporaryDirectory() as folder:

@@ -1,13 +1,8 @@
-"""The floor: a no-work ASGI app with the service's three hot endpoints, served as the service is.
-
-python bench/floor.py [--host 127.0.0.1] [--port 8000]
-
-At start the real app (SQLite, a temporary folder) imports data/sample_sales.csv as `vegsales import`
-does and answers each hot GET, with and without gzip, and one post updating a record: the floor answers
-those bytes as they are, looking at nothing but the path, the query and Accept-Encoding (locust sends no
-ETag), with a new X-Request-ID each. Served by `vegsales.server.run_server` (uvicorn, one worker): what is
-left is the cost of the server and the ASGI round trip, the floor under the service's.
-"""
+"""The floor: a no-work ASGI app with the service's three hot endpoints, served as the service is (`python
+bench/floor.py --port 8000`). At start the real app imports the sample and answers each hot GET, with and without
+gzip, and one post updating a record; the floor answers those bytes, looking at nothing but the path, the query
+and Accept-Encoding, with a new X-Request-ID each. Served by `vegsales.server.run_server` (uvicorn, one worker):
+what is left is the cost of the server and the ASGI round trip, the floor under the service's."""
 
 import argparse
 import csv
@@ -54,7 +49,7 @@ def capture() -> dict[tuple[str, str, bool], Answer]:
     answers = {}
     with tempfile.TemporaryDirectory() as folder:
         app = build_app(Settings.load(backend="sqlite", location=str(Path(folder) / "sales.db")).resolved())
-        with TestClient(app) as client:
+        with TestClient(app, base_url="http://127.0.0.1") as client:  # a name the host guard accepts
             for start in range(0, len(records), 500):  # the chunks `vegsales import` posts
                 status = client.post("/post_sales", content=orjson.dumps(records[start : start + 500])).status_code
                 assert status in (200, 422), status
@@ -77,7 +72,7 @@ def capture() -> dict[tuple[str, str, bool], Answer]:
 
 
 NOT_FOUND_BODY = b'{"error":"not_found","message":"not served by the floor"}'
-NOT_FOUND_HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(NOT_FOUND_BODY)).encode())]
+NOT_FOUND_HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(NOT_FOUND_BODY))]
 NOT_FOUND = Answer(404, NOT_FOUND_HEADERS, NOT_FOUND_BODY)
 gzip_accepted = functools.lru_cache(maxsize=64)(accepts_gzip)
 
@@ -86,8 +81,7 @@ class Floor:
     """Answers every request from the captured answers; reads POST bodies and nothing else."""
 
     def __init__(self, answers: dict[tuple[str, str, bool], Answer]):
-        self.answers = answers
-        self.request_ids = itertools.count()
+        self.answers, self.request_ids = answers, itertools.count()
 
     def close(self) -> None:
         """Nothing to release (run_server() closes an app it will not run, as it does the service's)."""
@@ -114,11 +108,10 @@ class Floor:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=8000)
-    args = parser.parse_args()
-    run_server(Floor(capture()), Settings.load(host=args.host, port=args.port))  # type: ignore[arg-type]  # one worker: only run
+    settings = Settings.load(port=parser.parse_args().port)
+    run_server(Floor(capture()), settings)  # type: ignore[arg-type]  # one worker: only run
 
 
 if __name__ == "__main__":

@@ -2,10 +2,9 @@
 
     locust -f bench/locustfile.py --host http://127.0.0.1:8000 --headless -u 100 -r 100 -t 60s
 
-Each post carries one record taken from data/sample_sales.csv (a random week and vegetable,
-with that row's spelling) with its kilos varied, so most posts update existing rows. A reply
-counts as a failure unless it is a 200 with the expected JSON shape. VEGSALES_RATE (total
-requests/s, default 1000) is spread evenly over VEGSALES_USERS users (default 100).
+Each post carries one row of data/sample_sales.csv (a random week and vegetable, that row's spelling) with
+its kilos varied, so most posts update stored rows. A reply counts as a failure unless it is a 200 with the
+expected JSON shape. VEGSALES_RATE (total requests/s, default 1000) is spread over VEGSALES_USERS users (100).
 """
 
 import gc
@@ -37,8 +36,6 @@ class MonthlySale(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 # untracked by the garbage collector keep thousands of objects a second from triggering it.
 RAW_SHAPE = msgspec.json.Decoder(list[RawSale])
 MONTHLY_SHAPE = msgspec.json.Decoder(list[MonthlySale])
-
-
 ROWS = valid_sample_rows()
 
 
@@ -47,8 +44,7 @@ class SalesUser(FastHttpUser):
     wait_time = constant_throughput(float(os.environ.get("VEGSALES_RATE", "1000")) / users)
 
     def on_start(self) -> None:
-        self.rng = random.Random()
-        self.remove_outliers = False
+        self.rng, self.remove_outliers = random.Random(), False
 
     @task(2)
     def post_sales(self) -> None:
@@ -57,15 +53,10 @@ class SalesUser(FastHttpUser):
         with self.client.post("/post_sales", data=body, headers=headers, catch_response=True) as response:
             try:
                 report = orjson.loads(response.content)
-                stored = (
-                    response.status_code == 200 and report["inserted"] + report["updated"] + report["unchanged"] == 1
-                )
+                ok = response.status_code == 200 and report["inserted"] + report["updated"] + report["unchanged"] == 1
             except (orjson.JSONDecodeError, KeyError, TypeError):
-                stored = False
-            if stored:
-                response.success()
-            else:
-                response.failure(f"status {response.status_code}: {response.text[:200]}")
+                ok = False
+            self._judge(response, ok)
 
     @task(1)
     def get_raw_sales(self) -> None:
@@ -83,10 +74,13 @@ class SalesUser(FastHttpUser):
                 ok = response.status_code == 200 and isinstance(shape.decode(response.content), list)
             except msgspec.ValidationError:
                 ok = False
-            if ok:
-                response.success()
-            else:
-                response.failure(f"status {response.status_code}: {response.text[:200]}")
+            self._judge(response, ok)
+
+    def _judge(self, response, ok: bool) -> None:
+        if ok:
+            response.success()
+        else:
+            response.failure(f"status {response.status_code}: {response.text[:200]}")
 
 
 @events.test_start.add_listener

@@ -74,21 +74,22 @@ class Server:
         log_file: Path | None = None,
         wrapper: tuple[str, ...] = (),
     ):
-        """`script` relative to `root` (another checkout, for a before/after benchmark), `env` added to
-        this process's, stderr to `log_file` rather than a pipe when the server logs a line a request,
-        the command run under `wrapper` (valgrind, for a benchmark that counts instructions)."""
+        """`script` relative to `root` (another checkout, for a before/after benchmark: its own src/ imported),
+        `env` added to this process's, stderr to `log_file` rather than a pipe when the server logs a line a
+        request, the command run under `wrapper` (valgrind, for a benchmark that counts instructions)."""
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = ""
         """What the server wrote on stderr, once it has stopped."""
         self.log_file = log_file
         log_stream = None if log_file is None else log_file.open("w", encoding="utf-8")
+        own_source = {"PYTHONPATH": str(root / "src")} if root != ROOT else {}
         self.process = subprocess.Popen(
             [*wrapper, sys.executable, str(root / script), *args, "--port", str(self.port)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if log_stream is None else log_stream,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **own_source, **(env or {})},
         )
         if log_stream is not None:
             log_stream.close()  # the child holds its own descriptor
@@ -132,3 +133,14 @@ class Server:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+BACKENDS = {"sqlite": ("app_sql.py", "--db", "sales.db"), "csv": ("app_csv.py", "--data-dir", "csv")}
+
+
+def backend_server(backend: str, home: Path, root: Path = ROOT, **options) -> Server:
+    """A server of `backend` ("sqlite" or "csv"), not yet waited for: its store and its stderr in the
+    folder `home` (made if need be); `options` go to `Server`."""
+    script, flag, location = BACKENDS[backend]
+    home.mkdir(parents=True, exist_ok=True)
+    return Server(script, flag, str(home / location), root=root, log_file=home / "stderr", **options)
