@@ -12,7 +12,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -21,7 +21,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from .pipeline import IngestReport
+from .pipeline import IngestReport, WarningCode
 from .quality import VegetableQuality
 from .records import FieldError
 
@@ -132,7 +132,11 @@ class Metrics:
         self.rejections = Counter(
             "vegsales_rejections", "Reasons records were rejected for", ["field", "reason"], registry=registry
         )
-        self.warnings = Counter("vegsales_warnings", "Warnings about stored records", registry=registry)
+        self.warnings = Counter(
+            "vegsales_warnings", "Warnings about stored records, by code", ["code"], registry=registry
+        )
+        for code in get_args(WarningCode):  # each series from the start, at 0: a rate() needs the zero
+            self.warnings.labels(code)
         self.last_post = Gauge(
             "vegsales_last_stored_post_timestamp_seconds",
             "When a post last stored something (Unix time)",
@@ -186,8 +190,8 @@ class Metrics:
         for rejection in report.rejected:
             for error in rejection.errors:
                 self.rejections.labels(*rejection_reason(error)).inc()
-        if report.warnings:
-            self.warnings.inc(len(report.warnings))
+        for warning in report.warnings:
+            self.warnings.labels(warning.code).inc()
         if report.inserted or report.updated:
             self.last_post.set(time.time())
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 from anyio import to_thread
 
@@ -31,9 +31,16 @@ LOOKUP_GAP_DAYS = 35
 """Posted weeks further apart than this are looked up separately (see _lookup_windows)."""
 
 
+WarningCode = Literal["overlapping_weeks", "read_by_similarity", "other_spelling"]
+"""Why a stored record is warned about: its week overlaps another of its name by 1 to 6 days; its
+name was read as a vegetable by likeness, not as a listed name; its week of that vegetable is also
+stored under another spelling. The first and the last count days twice in gold."""
+
+
 @dataclass(frozen=True, slots=True)
 class RecordWarning:
     index: int
+    code: WarningCode
     message: str
 
 
@@ -108,7 +115,7 @@ def ingest_posts(
                 continue
             sent = _as_sent(items, body)
             quarantined += [rejected_row(sent[rejection.index], rejection.errors, now) for rejection in rejected]
-        report = IngestReport(received=len(items), rejected=rejected)
+        report = IngestReport(received=len(items), rejected=rejected, warnings=similarity_warnings(accepted, rules))
         outcomes.append(report)
         written.append((report, accepted))
     if quarantined or any(len(accepted) for _, accepted in written):
@@ -214,14 +221,30 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
     suspects = _names_with_overlapping_weeks(current)  # keys are only added: the last state has every overlap
     for number, (report, accepted) in enumerate(posts):
         seen = partial(_seen_by, current, introduced, number)
-        report.warnings.extend(
-            filter(None, (_overlap_warning(i, row, seen) for i, row, _ in accepted if row.vegetable in suspects))
-        )
+        overlaps = [_overlap_warning(i, row, seen) for i, row, _ in accepted if row.vegetable in suspects]
+        if any(overlaps):
+            report.warnings.extend(filter(None, overlaps))
+            report.warnings.sort(key=lambda warning: warning.index)  # stable: a record's own warnings keep their order
     if changed:
         transaction.put_bronze([current[key] for key in changed])
         silver = list(changed.values())
         transaction.put_silver(silver)
         refresh_gold(transaction, silver)
+
+
+def similarity_warnings(accepted: Accepted, rules: FeedRules) -> list[RecordWarning]:
+    """A warning for each record whose name was read as a vegetable by likeness to a listed name:
+    `Kail` read as garlic may be kale. Each distinct name of the post is looked at once."""
+    similarity = rules.vocabulary.similarity
+    similar = {name: found for name in {row.vegetable for row in accepted.rows} if (found := similarity(name))}
+    if not similar:
+        return []
+    return [
+        RecordWarning(index, "read_by_similarity", f"{name!r} was read as {vegetable} (similarity {score:.2f})")
+        for index, row, _ in accepted
+        if (name := row.vegetable) in similar
+        for vegetable, score in (similar[name],)
+    ]
 
 
 def _lookup_windows(rows: Iterable[BronzeRow]) -> list[tuple[set[str], str, str]]:
@@ -276,6 +299,7 @@ def _overlap_warning(index: int, row: BronzeRow, seen: Callable[[BronzeKey], boo
         return None
     return RecordWarning(
         index,
+        "overlapping_weeks",
         f"the week of {start} overlaps the stored week of {', '.join(overlaps)} of {name!r}: "
         "those days are counted twice",
     )

@@ -64,6 +64,7 @@ class Vocabulary:
         self._longest = max(map(len, self._keys), default=0)
         # Raw names repeat endlessly in the source: resolve each distinct one only once.
         self.resolve = lru_cache(maxsize=65_536)(self._resolve)
+        self.similarity = lru_cache(maxsize=65_536)(self._similarity)
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Vocabulary":
@@ -84,6 +85,20 @@ class Vocabulary:
             return UnknownVegetable(raw)
         if key in self._exact:
             return self._exact[key]
+        closest = self._closest(raw, key)
+        return closest if isinstance(closest, UnknownVegetable) else closest[0]
+
+    def _similarity(self, raw: str) -> tuple[str, float] | None:
+        """(vegetable, similarity) when `raw` is read as a vegetable by its likeness to a listed name
+        (a typo, or a name the vocabulary lacks: `Kail` as garlic), None when it is listed (in any
+        case, with or without accents, singular or plural) or unknown."""
+        key = match_key(raw)
+        if not key or key in self._exact:
+            return None
+        closest = self._closest(raw, key)
+        return None if isinstance(closest, UnknownVegetable) else closest
+
+    def _closest(self, raw: str, key: str) -> tuple[str, float] | UnknownVegetable:
         if len(key) > self._longest + 8:  # far longer than any name: no typo of one
             return UnknownVegetable(raw)
         best_by_vegetable: dict[str, float] = {}
@@ -96,7 +111,7 @@ class Vocabulary:
             return UnknownVegetable(raw, tuple(ranked))
         if len(ranked) > 1 and ranked[1][1] == ranked[0][1]:
             return UnknownVegetable(raw, tuple(ranked[:2]), ambiguous=True)
-        return ranked[0][0]
+        return ranked[0]
 
 
 def _spellings(aliases: dict[str, list[str]]) -> dict[str, str]:

@@ -240,6 +240,21 @@ def test_a_replayed_record_does_not_replace_a_value_received_after_it(make_store
         assert rejected(client)["rows"] == []
 
 
+def test_a_name_read_by_likeness_is_stored_with_a_warning_naming_what_it_was_read_as(client):
+    records = [sale("2020-01-06", "Kail", 3), sale("2020-01-06", "ail", 1), sale("2020-01-13", "Kail", 2)]
+    records += [sale("2020-01-06", "Poirée", 4), sale("2020-01-06", "Poire", 5)]
+    report = post(client, records).json()
+    assert (report["inserted"], report["warnings"]) == (
+        5,
+        [
+            {"index": 0, "code": "read_by_similarity", "message": "'Kail' was read as garlic (similarity 0.75)"},
+            {"index": 2, "code": "read_by_similarity", "message": "'Kail' was read as garlic (similarity 0.75)"},
+            {"index": 3, "code": "read_by_similarity", "message": "'Poirée' was read as pear (similarity 0.86)"},
+        ],
+    )
+    assert monthly(client) == [("2020-01", "garlic", 6.0), ("2020-01", "pear", 9.0)]
+
+
 def test_a_week_overlapping_a_stored_week_of_the_same_name_is_stored_with_a_warning(client):
     post(client, [sale("2020-01-06", "Tomate", 70)])
     response = post(
@@ -250,11 +265,13 @@ def test_a_week_overlapping_a_stored_week_of_the_same_name_is_stored_with_a_warn
     assert report["warnings"] == [
         {
             "index": 0,
+            "code": "overlapping_weeks",
             "message": "the week of 2020-01-07 overlaps the stored week of 2020-01-06 (6 days), 2020-01-13 (1 day) "
             "of 'Tomate': those days are counted twice",
         },
         {
             "index": 1,
+            "code": "overlapping_weeks",
             "message": "the week of 2020-01-13 overlaps the stored week of 2020-01-07 (1 day) of 'Tomate': "
             "those days are counted twice",
         },

@@ -40,7 +40,7 @@ def expected_report(number: int) -> dict:
 
     def overlap(index: int, start: str, other: str) -> dict:
         message = f"the week of {start} overlaps the stored week of {other} (5 days) of 'Carotte'"
-        return {"index": index, "message": f"{message}: those days are counted twice"}
+        return {"index": index, "code": "overlapping_weeks", "message": f"{message}: those days are counted twice"}
 
     date_error = {"field": "date", "code": "bad_date", "message": "'2021-02-29' is not a real calendar date"}
     return {

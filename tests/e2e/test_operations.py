@@ -120,7 +120,8 @@ def test_metrics_count_requests_records_and_reasons_exactly(app_client):
         ("vegsales_rejections_total", (("field", "other"), ("reason", "extra_field"))): 1,
         ("vegsales_rejections_total", (("field", "record"), ("reason", "not_an_object"))): 2,
         ("vegsales_rejections_total", (("field", "record"), ("reason", "too_deep"))): 1,
-        ("vegsales_warnings_total", ()): 3,  # the 2020-01-06 records (new and unchanged) and 2020-01-07
+        # the 2020-01-06 records (new and unchanged) and 2020-01-07
+        ("vegsales_warnings_total", (("code", "overlapping_weeks"),)): 3,
         ("vegsales_table_rows", (("table", "bronze_sales"),)): 2,
         ("vegsales_table_rows", (("table", "silver_sales"),)): 2,
         ("vegsales_table_rows", (("table", "gold_sales"),)): 1,

@@ -254,7 +254,9 @@ def test_posts_written_together_years_apart_get_the_reports_and_warnings_each_wo
         [sale("2023-05-03", "Tomate", 5), sale("2023-05-01", "Tomate", 6)],  # overlaps, then an update
     ]
     reports = ingest_posts(store, RULES, posts, received_at=RECEIVED)
-    assert [(r.inserted, r.updated, r.unchanged, [(w.index, w.message) for w in r.warnings]) for r in reports] == [
+    assert [
+        (r.inserted, r.updated, r.unchanged, [(w.index, w.code, w.message) for w in r.warnings]) for r in reports
+    ] == [
         (
             1,
             0,
@@ -262,6 +264,7 @@ def test_posts_written_together_years_apart_get_the_reports_and_warnings_each_wo
             [
                 (
                     0,
+                    "overlapping_weeks",
                     "the week of 2020-01-07 overlaps the stored week of 2020-01-06 (6 days) of 'Tomate': "
                     "those days are counted twice",
                 )
@@ -276,11 +279,13 @@ def test_posts_written_together_years_apart_get_the_reports_and_warnings_each_wo
             [
                 (
                     0,
+                    "overlapping_weeks",
                     "the week of 2023-05-03 overlaps the stored week of 2023-05-01 (5 days) of 'Tomate': "
                     "those days are counted twice",
                 ),
                 (
                     1,
+                    "overlapping_weeks",
                     "the week of 2023-05-01 overlaps the stored week of 2023-05-03 (5 days) of 'Tomate': "
                     "those days are counted twice",
                 ),

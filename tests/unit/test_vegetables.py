@@ -105,3 +105,20 @@ def test_broken_vocabulary_file_is_refused_clearly(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(VocabularyError, match=message):
         Vocabulary.load(path)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("Kail", ("garlic", 0.75), id="a_name_the_vocabulary_lacks_read_as_garlic"),
+        pytest.param("Poirée", ("pear", 6 / 7), id="chard_in_french_read_as_pear"),
+        pytest.param("tomatto", ("tomato", 6 / 7), id="a_typo"),
+        pytest.param("Tomate", None, id="a_listed_name"),
+        pytest.param("  CAROTTES ", None, id="a_listed_name_in_capitals_plural_with_spaces"),
+        pytest.param("Pomme de Terre", None, id="a_listed_name_with_spaces"),
+        pytest.param("zzz", None, id="unknown"),
+        pytest.param("", None, id="empty"),
+    ],
+)
+def test_a_name_read_by_likeness_has_its_similarity(vocabulary, raw, expected):
+    assert vocabulary.similarity(raw) == (pytest.approx(expected) if expected else None)
