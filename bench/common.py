@@ -22,21 +22,17 @@ COLUMNS |= {"p50": ("50%", float), "p99": ("99%", float)}  # of locust's --csv s
 
 def versions(commits: list[str], folder: Path) -> dict[str, Path]:
     """The trees measured: "this one", and "@<commit>" for each commit (git archive: no worktree to clean up)."""
-    trees = {"this one": ROOT}
     for commit in commits:
         (folder / commit).mkdir()
         archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(folder / commit)], input=archive, check=True)
-        trees[f"@{commit}"] = folder / commit
-    return trees
+    return {"this one": ROOT} | {f"@{commit}": folder / commit for commit in commits}
 
 
 def import_sample(url: str) -> None:
     """`vegsales import data/sample_sales.csv` into the server at `url`."""
-    subprocess.run(
-        [sys.executable, "-m", "vegsales.cli", "import", str(ROOT / "data" / "sample_sales.csv"), "--url", url],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "vegsales.cli", "import", str(ROOT / "data" / "sample_sales.csv"), "--url", url]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def rotated_rounds(names: list[str], rounds: int) -> Iterator[tuple[int, str]]:

@@ -38,7 +38,6 @@ class Mix:
         self.rng, self.rows, self.without_outliers = random.Random(seed), valid_sample_rows(), False
 
     def post(self, count: int = 1) -> Request:
-        """Sample rows with their kilos varied: stored rows updated, as most posts under load do."""
         records = [varied(row, self.rng) for row in self.rng.sample(self.rows, count)]
         return ("POST", "/post_sales", orjson.dumps(records))
 
@@ -48,7 +47,6 @@ class Mix:
 
 
 def sequences(mix: Mix) -> dict[str, list[Request]]:
-    """The sequences counted, by name."""
     return {
         "post": [mix.post() for _ in range(REPEAT)],
         "post + raw": [request for _ in range(REPEAT) for request in (mix.post(), RAW)],

@@ -23,7 +23,6 @@ from vegsales.settings import Settings
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_sales.csv"
 LOCUST_ACCEPT_ENCODING = "gzip, deflate, br"  # what locust's FastHttpUser sends
 REQUEST_ID = b"x-request-id"  # the one header that is new at every request: the floor makes its own
-UPDATED_ONE = {"received": 1, "inserted": 0, "updated": 1, "unchanged": 0, "rejected": [], "warnings": []}
 GETS = ("/get_raw_sales", "/get_monthly_sales?remove_outliers=false", "/get_monthly_sales?remove_outliers=true")
 
 
@@ -61,13 +60,11 @@ def capture() -> dict[tuple[str, str, bool], Answer]:
             # A stored record with other kilos: an update, as most of locust's posts are.
             post = orjson.dumps([{**records[0], "kilo_sold": float(records[0]["kilo_sold"]) + 0.5}])
             answer = captured(client, "POST", "/post_sales", "identity", post)
-            assert orjson.loads(answer.body) == UPDATED_ONE, answer
+            assert orjson.loads(answer.body)["updated"] == 1, answer  # its warnings, if any, replayed too
             answers["POST", "/post_sales", False] = answer
             answers["GET", "/health", False] = captured(client, "GET", "/health", "identity")
     for (method, url, _), answer in list(answers.items()):  # the same answer whatever the encoding
         answers.setdefault((method, url, True), answer)
-    answers["GET", "/get_monthly_sales", True] = answers["GET", "/get_monthly_sales?remove_outliers=false", True]
-    answers["GET", "/get_monthly_sales", False] = answers["GET", "/get_monthly_sales?remove_outliers=false", False]
     return answers
 
 

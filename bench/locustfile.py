@@ -1,11 +1,7 @@
-"""The required load: post : get_raw_sales : get_monthly_sales = 2 : 1 : 1.
-
-    locust -f bench/locustfile.py --host http://127.0.0.1:8000 --headless -u 100 -r 100 -t 60s
-
-Each post carries one row of data/sample_sales.csv (a random week and vegetable, that row's spelling) with
-its kilos varied, so most posts update stored rows. A reply counts as a failure unless it is a 200 with the
-expected JSON shape. VEGSALES_RATE (total requests/s, default 1000) is spread over VEGSALES_USERS users (100).
-"""
+"""The required load: post : get_raw_sales : get_monthly_sales = 2 : 1 : 1 (`locust -f bench/locustfile.py
+--host http://127.0.0.1:8000 --headless -u 100 -r 100 -t 60s`). Each post is one row of the sample with its
+kilos varied, so most posts update stored rows; a reply is a failure unless it is a 200 with the expected JSON
+shape. VEGSALES_RATE (total requests/s, default 1000) is spread over VEGSALES_USERS users (default 100)."""
 
 import gc
 import os

@@ -2,6 +2,7 @@
 server): the load mix through nginx, the CPU time of each part (/proc), and PostgreSQL's own counters."""
 
 import os
+import subprocess
 import tempfile
 import time
 from contextlib import ExitStack
@@ -17,14 +18,7 @@ RATE, SECONDS = 1000, 60  # req/s through nginx, and for how long
 
 
 def processes_named(name: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
-                found.append(int(entry.name))
-        except OSError:
-            continue  # ended meanwhile
-    return found
+    return [int(pid) for pid in subprocess.run(["pgrep", "-x", name], capture_output=True, text=True).stdout.split()]
 
 
 def written(url: str) -> tuple[int, int]:

@@ -32,10 +32,9 @@ def varied(row: dict, rng: random.Random) -> dict:
 
 def real_date(text: str) -> bool:
     try:
-        dt.date.fromisoformat(text)
+        return bool(dt.date.fromisoformat(text))
     except ValueError:
         return False
-    return True
 
 
 def spellings(per_vegetable: int) -> list[str]:
