@@ -101,6 +101,11 @@ short wait still asks the pool for a new connection, so the first request after 
 back finds one ready."""
 
 
+LOCK_WAITING = "SELECT seq FROM store_version FOR UPDATE"
+LOCK_NOW = "SELECT seq FROM store_version FOR UPDATE NOWAIT"
+"""The write lock, which answers the current data version."""
+
+
 class PostgresStore:
     """The three tables in a PostgreSQL database (or one schema of it), created on first use."""
 
@@ -208,19 +213,22 @@ class PostgresStore:
         # together with the next query, so the write lock is held for fewer round trips.
         try:
             with self._connection() as connection, connection.pipeline(), connection.transaction():
-                if not wait:
-                    try:
-                        connection.execute("SELECT seq FROM store_version FOR UPDATE NOWAIT").fetchone()
-                    except psycopg.errors.LockNotAvailable:
-                        raise StoreBusy from None
-                # Waits for another replica's write at most the lock timeout: a StorageError past it.
-                seq = int(value(connection, "UPDATE store_version SET seq = seq + 1 RETURNING seq"))
-                if seq != (self._last_seq or 0) + 1:  # another replica wrote since this one did
+                try:
+                    # The write lock: waits for another replica's write at most the lock timeout (a
+                    # StorageError past it), or not at all.
+                    current = int(value(connection, LOCK_WAITING if wait else LOCK_NOW))
+                except psycopg.errors.LockNotAvailable:
+                    if wait:
+                        raise
+                    raise StoreBusy from None
+                if current != self._last_seq:  # another replica changed sales since this one did
                     self._gold.clear()
-                transaction = PostgresWrite(connection, seq, self._gold)
+                transaction = PostgresWrite(connection, current + 1, self._gold)
                 yield transaction
+                if transaction.changed_sales:  # a new data version; quarantine changes alone make none
+                    connection.execute("UPDATE store_version SET seq = %s", (current + 1,))
                 # Set before the commit, which the `with` runs: a failed commit clears it again below.
-                self._last_seq = seq if transaction.wrote else seq - 1
+                self._last_seq = transaction.data_version()
                 if not transaction.wrote:
                     raise psycopg.Rollback  # a replay changed nothing: keep the version (and the ETags)
         except BaseException:
@@ -245,6 +253,10 @@ class PostgresStore:
             if found:
                 return SQL.read_rejected(values[:-1] for values in found), int(found[0][-1])
             return [], int(value(connection, SQL.rejected_count))
+
+    def data_version(self) -> int:
+        with self._connection() as connection:
+            return int(value(connection, "SELECT seq FROM store_version"))
 
     def table_sizes(self) -> dict[str, int]:
         with self._connection() as connection:
@@ -273,10 +285,14 @@ class PostgresWrite(SqlTransaction):
         self._seq = seq
         self._gold = gold
         self.wrote = False
+        self.changed_sales = False
 
     def _change_seq(self) -> int:
-        self.wrote = True
+        self.wrote = self.changed_sales = True
         return self._seq
+
+    def data_version(self) -> int:
+        return self._seq if self.changed_sales else self._seq - 1
 
     def _write(self, sql: str, parameters: Sequence[Any]) -> None:
         self.wrote = True
@@ -312,7 +328,7 @@ class PostgresWrite(SqlTransaction):
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
     ) -> None:
-        self.wrote = True
+        self.wrote = self.changed_sales = True
         super().replace_tables(bronze, silver, gold)
 
     def set_meta(self, key: str, value: str) -> None:
