@@ -62,6 +62,9 @@ BRONZE_VALUES, GOLD_VALUES = (values_lists(table, after="seq") for table in (BRO
 SILVER_VALUES, REJECTED_VALUES = (values_lists(table) for table in (SILVER_SALES, REJECTED_SALES))
 BRONZE_KEY, SILVER_KEY = key_order(BRONZE_SALES), key_order(SILVER_SALES)
 
+CURRENT_SEQ = "SELECT seq FROM store_version"
+"""The current data version."""
+
 log = logging.getLogger("vegsales")
 CHECKPOINT_SECONDS = 0.5
 IDLE_SECONDS = 1.0
@@ -187,6 +190,7 @@ class SqliteStore:
                 connection.execute(f"DELETE FROM {table}")
             connection.execute("DELETE FROM store_meta WHERE key = 'rejected_dropped'")
             connection.execute(SQL.new_epoch)
+            connection.execute("UPDATE store_version SET seq = seq + 1")  # emptied: a new data version
         # Give the space back: the file shrinks to the size of an empty store.
         with self._write_lock, suppress(sqlite3.OperationalError):  # busy (another process reads): kept for now
             self._writer.execute("VACUUM")
@@ -281,6 +285,10 @@ class SqliteStore:
         with translating_errors("read failed"):
             return dict(self._reader().execute(SQL.settings))
 
+    def data_version(self) -> int:
+        with translating_errors("read failed"):
+            return int(self._reader().execute(CURRENT_SEQ).fetchone()[0])
+
     def check(self) -> None:
         with translating_errors("is not usable"):
             self._reader().execute("SELECT seq FROM store_version").fetchone()
@@ -311,6 +319,11 @@ class SqliteWrite(SqlTransaction):
             query = "UPDATE store_version SET seq = seq + 1 RETURNING seq"
             self._seq = self._connection.execute(query).fetchall()[0][0]
         return self._seq
+
+    def data_version(self) -> int:
+        if self._seq is not None:
+            return self._seq
+        return int(self._connection.execute(CURRENT_SEQ).fetchone()[0])
 
     def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
         # Keyed by (vegetable, week_start): each name's weeks are one range of the primary key.
