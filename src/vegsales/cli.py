@@ -11,12 +11,32 @@ from typing import Any, NoReturn, TypeVar, cast, get_args
 import click
 from click.core import ParameterSource
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from .client import DEFAULT_URL, SalesClient, ServiceError
 from .logs import configure_logging, default_format
 from .records import WEEK_DATES, WeekDate
+from .sales_files import (
+    MalformedLine,
+    Sale,
+    SalesFile,
+    SalesFileError,
+    column_names,
+    in_chunks,
+    read_sales_file,
+    separator_named,
+)
 from .settings import ENVIRONMENT_ONLY, InvalidSettings, Settings, flag, variable
 from .silver import FeedRules
 from .storage import StorageError, Store
@@ -24,8 +44,12 @@ from .storage.registry import BACKENDS, open_store
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
 
 T = TypeVar("T")
-COLUMNS = ("date", "vegetable", "kilo_sold")
 SHOWN_REJECTIONS = 10
+POST_COUNTS = ("received", "inserted", "updated", "unchanged")
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+"""A new path with one of these names a SQLite file for `migrate --to`; any other needs --backend or a /."""
+IMPORT_CHUNK_SIZE = 5_000
+"""Records a post of `vegsales import`: measured in docs/decisions/012-import-chunk-size.md."""
 METAVARS: dict[Any, str] = {int: "INTEGER", float: "SECONDS", Path | None: "PATH"}
 
 
@@ -100,70 +124,166 @@ def serve(**flags: Any) -> None:
 @main.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @url_option
-@click.option("--chunk-size", type=click.IntRange(1, 100_000), default=500, show_default=True)
-def import_file(file: Path, url: str, token: str | None, chunk_size: int) -> None:
-    """Post a CSV file (date,vegetable,kilo_sold) in chunks, then summarise what was stored."""
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 100_000),
+    default=IMPORT_CHUNK_SIZE,
+    show_default=True,
+    help="records a post (see docs/decisions/012-import-chunk-size.md)",
+)
+@click.option(
+    "--sep",
+    "separator",
+    metavar="CHAR|tab",
+    callback=lambda _context, _parameter, value: parsed(separator_named, value),
+    help="the separator  [default: , ; or tab, whichever splits the header line into the known columns]",
+)
+@click.option(
+    "--encoding",
+    metavar="NAME",
+    help="the file's encoding when it is not UTF-8: cp1252, latin-1, ...  [default: UTF-8, or the one a BOM names]",
+)
+@click.option(
+    "--columns",
+    metavar="date=NAME,vegetable=NAME,kilo_sold=NAME",
+    callback=lambda _context, _parameter, value: parsed(column_names, value),
+    help="the header's names for the columns it does not name in English, French or Spanish",
+)
+def import_file(
+    file: Path,
+    url: str,
+    token: str | None,
+    chunk_size: int,
+    separator: str | None,
+    encoding: str | None,
+    columns: dict[str, str] | None,
+) -> None:
+    """Post a CSV file of sales in chunks, then summarise what was stored; a malformed line stops it."""
     console = Console(stderr=True)
-    lines, records = read_sales_csv(file, console)
-    totals = dict.fromkeys(("received", "inserted", "updated", "unchanged"), 0)
-    rejections: list[tuple[int, list[dict[str, Any]]]] = []
-    with connect(url, token) as client, _progress(console) as progress:
-        task = progress.add_task(f"importing {file.name}", total=len(records))
-        for start in range(0, len(records), chunk_size):
-            report = post_chunk(client, records[start : start + chunk_size])
-            for name in totals:
-                totals[name] += report[name]
-            rejections += [(lines[start + r["index"]], r["errors"]) for r in report["rejected"]]
-            progress.advance(task, min(chunk_size, len(records) - start))
-    summary = ", ".join(f"{name} {count:,}" for name, count in totals.items())
-    click.echo(f"{summary}, rejected {len(rejections):,}")
-    for line, errors in rejections[:SHOWN_REJECTIONS]:
-        reasons = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-        click.echo(f"  line {line}: {reasons}")
-    if len(rejections) > SHOWN_REJECTIONS:
-        click.echo(f"  ... and {len(rejections) - SHOWN_REJECTIONS:,} more rejected lines")
+    sales_file = open_sales_file(file, separator, encoding, columns, console)
+    posted = Posted()
+    stopped: MalformedLine | None = None
+    with connect(url, token) as client, _progress(console, "lines") as progress:
+        task = progress.add_task(f"importing {file.name}", total=sales_file.lines)
+        try:
+            for chunk in in_chunks(sales_file.sales(), chunk_size):
+                posted.add(chunk, post_chunk(client, [sale.record for sale in chunk]))
+                progress.update(task, completed=chunk[-1].line)
+        except MalformedLine as error:  # what came before it is posted: in_chunks gave it first
+            stopped = error
+        except ServiceError as error:
+            fail(f"{error}; {posted.stopped_at(None)}")
+        else:
+            progress.update(task, completed=sales_file.lines)
+    posted.echo()
+    if stopped:
+        fail(f"{file}: {stopped}; {posted.stopped_at(stopped.line)}")
 
 
-def read_sales_csv(file: Path, console: Console) -> tuple[list[int], list[dict[str, Any]]]:
-    """The records of a sales CSV file and the line each starts on (the header is line 1)."""
+class Posted:
+    """What the service reported for the chunks of a file posted so far."""
+
+    def __init__(self) -> None:
+        self.totals = dict.fromkeys(POST_COUNTS, 0)
+        self.rejections: list[tuple[int, list[dict[str, Any]]]] = []
+        """(line, the service's errors) of each rejected record."""
+
+    def add(self, chunk: list[Sale], report: dict[str, Any]) -> None:
+        for name in self.totals:
+            self.totals[name] += report[name]
+        self.rejections += [(chunk[r["index"]].line, r["errors"]) for r in report["rejected"]]
+
+    def echo(self) -> None:
+        summary = ", ".join(f"{name} {count:,}" for name, count in self.totals.items())
+        click.echo(f"{summary}, rejected {len(self.rejections):,}")
+        for line, errors in self.rejections[:SHOWN_REJECTIONS]:
+            reasons = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+            click.echo(f"  line {line}: {reasons}")
+        if len(self.rejections) > SHOWN_REJECTIONS:
+            click.echo(f"  ... and {len(self.rejections) - SHOWN_REJECTIONS:,} more rejected lines")
+
+    def stopped_at(self, line: int | None) -> str:
+        """What an import stopped at `line` (None: at a failed post) had done, and what to do."""
+        received, rejected = self.totals["received"], len(self.rejections)
+        before, then = (f" before line {line}", "fix the line and") if line else ("", "once the service answers,")
+        if not received:
+            return f"the import stopped there, before anything was posted. To finish, {then} import the file again"
+        return (
+            f"the import stopped there: the {received:,} records{before} were posted ({received - rejected:,} "
+            f"stored, {rejected:,} rejected), none after. To finish, {then} import the file again: posts are "
+            "idempotent, the records already stored come back unchanged"
+        )
+
+
+def open_sales_file(
+    file: Path, separator: str | None, encoding: str | None, columns: dict[str, str] | None, console: Console | None
+) -> SalesFile:
+    """The file read and its header understood, or the command ended with why."""
     try:
-        with open(file, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
-            header = next(reader, [])
-            missing = [column for column in COLUMNS if column not in header]
-            if missing:
-                fail(f"{file}: the header lacks {', '.join(missing)} (expected {','.join(COLUMNS)})")
-            extra = [column for column in header if column not in COLUMNS]
-            if extra:
-                console.print(f"note: ignoring column(s) {', '.join(extra)}")
-            positions = [header.index(column) for column in COLUMNS]
-            lines, records = [], []
-            first_line = reader.line_num + 1
-            for values in reader:  # blank lines come as [] and are skipped, but still counted
-                if values:
-                    values += [""] * (len(header) - len(values))
-                    lines.append(first_line)
-                    records.append({column: values[i] for column, i in zip(COLUMNS, positions, strict=True)})
-                first_line = reader.line_num + 1
+        data = file.read_bytes()
     except FileNotFoundError:
         fail(f"{file}: no such file")
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        fail(f"{file}: cannot read it as a UTF-8 CSV file: {error}")
-    return lines, records
+    except OSError as error:
+        fail(f"{file}: cannot read it: {error.strerror}")
+    try:
+        sales_file = read_sales_file(data, separator, encoding, columns)
+    except SalesFileError as error:
+        fail(f"{file}: {error}")
+    if sales_file.ignored_columns and console:
+        console.print(f"note: ignoring column(s) {', '.join(sales_file.ignored_columns)}", markup=False)
+    return sales_file
+
+
+def read_sales_csv(file: Path | str, console: Console | None = None) -> tuple[list[int], list[dict[str, Any]]]:
+    """Every record of a sales file, read as `vegsales import` reads it, and the line each starts on
+    (for scripts and tests; the import itself reads and posts a chunk at a time)."""
+    try:
+        sales = list(open_sales_file(Path(file), None, None, None, console).sales())
+    except MalformedLine as error:
+        fail(f"{file}: {error}")
+    return [sale.line for sale in sales], [sale.record for sale in sales]
+
+
+def parsed(parse: Callable[[str], T], value: str | None) -> T | None:
+    """An option's value as `parse` reads it (None when not given), or the usage error it raises."""
+    try:
+        return None if value is None else parse(value)
+    except SalesFileError as error:
+        raise click.BadParameter(str(error)) from None
 
 
 def post_chunk(client: SalesClient, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The service's report on `records`; a 422 (every record rejected) is a report, not an error."""
     try:
         return client.post(records)
     except ServiceError as error:
-        if error.status == 422:  # every record of this chunk rejected: a report, not a failure
+        if error.status == 422:
             return cast(dict[str, Any], error.report)
-        fail(str(error))
+        raise
 
 
-def _progress(console: Console) -> Progress:
+class RateColumn(ProgressColumn):
+    """Units a second, as rich averages them over the last 30 s."""
+
+    def __init__(self, unit: str):
+        self.unit = unit
+        super().__init__()
+
+    def render(self, task: Task) -> Text:
+        return Text("" if task.speed is None else f"{task.speed:,.0f} {self.unit}/s")
+
+
+def _progress(console: Console, unit: str) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(unit),
+        TimeElapsedColumn(),
+        TextColumn("elapsed,"),
+        TimeRemainingColumn(),
+        TextColumn("left"),
+        console=console,
     )
 
 
@@ -353,6 +473,11 @@ def fail(message: str) -> NoReturn:
 @main.command()
 @click.option("--from", "source", required=True, help="a SQLite file, a CSV folder or a postgresql:// URL")
 @click.option("--to", "target", required=True, help="a SQLite file, a CSV folder or a postgresql:// URL")
+@click.option(
+    "--backend",
+    type=click.Choice(list(BACKENDS)),
+    help="the target's kind, needed when its location does not say (a new path without a trailing / or a .db suffix)",
+)
 @click.option("--force", is_flag=True, help="write into a target that already holds sales")
 @click.option("--chunk-size", type=click.IntRange(1, 100_000), default=5_000, show_default=True)
 @click.option("--vocabulary", type=click.Path(dir_okay=False, path_type=Path), envvar="VEGSALES_VOCABULARY")
@@ -360,21 +485,30 @@ def fail(message: str) -> NoReturn:
     "--week-date", type=click.Choice(WEEK_DATES), default="start", show_default=True, envvar="VEGSALES_WEEK_DATE"
 )
 def migrate(
-    source: str, target: str, force: bool, chunk_size: int, vocabulary: Path | None, week_date: WeekDate
+    source: str,
+    target: str,
+    backend: str | None,
+    force: bool,
+    chunk_size: int,
+    vocabulary: Path | None,
+    week_date: WeekDate,
 ) -> None:
     """Copy every bronze row and the quarantine to another store, rebuilding silver and gold there."""
     from .pipeline import copy_into
 
+    target_kind = target_backend(target, backend)
+    if not BACKENDS["postgres"].recognises(source) and not Path(source).exists():
+        fail(f"--from {source}: no such file or folder")  # opening it would create an empty store
     rules = FeedRules(load_vocabulary(vocabulary), week_date)
     with opened(source) as origin:
         rows = origin.bronze_changes(None).rows
         rejected, _ = origin.rejected_sales(limit=2**62)
-    with opened(target) as destination:
+    with opened(target, target_kind) as destination:
         held = len(destination.bronze_changes(None).rows)
         if held and not force:
             fail(f"{target} already holds {held:,} sales; use --force to write into it anyway")
         totals = dict.fromkeys(("inserted", "updated", "unchanged", "rejected"), 0)
-        with _progress(Console(stderr=True)) as progress:
+        with _progress(Console(stderr=True), "sales") as progress:
             task = progress.add_task("migrating", total=len(rows))
             for start in range(0, max(len(rows), 1), chunk_size):
                 chunk = rows[start : start + chunk_size]
@@ -391,10 +525,27 @@ def migrate(
         fail(f"{totals['rejected']:,} sales were rejected by the target's rules (now in its quarantine)")
 
 
+def target_backend(location: str, backend: str | None) -> str:
+    """The backend to write `location` with: the one its form or what exists there names, else `backend`,
+    else SQLite for a new path ending in .db, .sqlite or .sqlite3; a usage error when none says."""
+    path = Path(location)
+    certain = next((name for name in ("postgres", "csv") if BACKENDS[name].recognises(location)), None)
+    certain = certain or ("sqlite" if path.is_file() else None)
+    if backend and certain and backend != certain:
+        raise click.UsageError(f"--to {location} is a {certain} store, not {backend}")
+    chosen = backend or certain or ("sqlite" if path.suffix.lower() in SQLITE_SUFFIXES else None)
+    if chosen is None:  # a new path without a suffix: a SQLite file and a CSV folder are both plausible
+        raise click.UsageError(
+            f"--to {location} does not say which kind of store to create: add --backend sqlite (a file) or "
+            f"--backend csv (a folder), or write it {location}/ for a CSV folder or with .db for a SQLite file"
+        )
+    return chosen
+
+
 @contextmanager
-def opened(location: str) -> Iterator[Store]:
+def opened(location: str, backend: str | None = None) -> Iterator[Store]:
     try:
-        store = open_store(location, timeouts=Settings.load().database_timeouts())
+        store = open_store(location, backend, timeouts=Settings.load().database_timeouts())
     except (StorageError, InvalidSettings) as error:
         fail(str(error))
     try:

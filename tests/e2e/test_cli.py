@@ -14,6 +14,10 @@ from click.testing import CliRunner
 from support.servers import ROOT, Server
 from vegsales.cli import main
 from vegsales.client import SalesClient, ServiceError, ServiceUnreachable
+from vegsales.pipeline import ingest
+from vegsales.silver import FeedRules
+from vegsales.storage.registry import open_store
+from vegsales.storage.sqlite import SqliteStore
 
 SAMPLE = str(ROOT / "data" / "sample_sales.csv")
 PLANTED_SPIKES = [("2020-09", "carrot"), ("2022-07", "tomato"), ("2023-01", "leek")]
@@ -125,7 +129,8 @@ def test_extra_columns_are_ignored_with_a_note(url, client, tmp_path):
         ("missing_file", "error: {tmp}/nope.csv: no such file"),
         (
             "header_lacks_column",
-            "error: {tmp}/short.csv: the header lacks kilo_sold (expected date,vegetable,kilo_sold)",
+            "error: {tmp}/short.csv: the header (date, vegetable) lacks kilo_sold (expected, in any case, kilo_sold: "
+            "kilo_sold, kilos, kg, ventes); name the columns with --columns kilo_sold=NAME",
         ),
         ("server_unreachable", "error: cannot reach the service at http://127.0.0.1:9"),
         ("server_error", "answered 404: not_found: Not Found"),
@@ -375,3 +380,149 @@ def test_forecast_prints_a_table_and_csv_and_the_client_gives_a_frame(url, clien
     ]
     assert frame["year_month"].tolist() == ["2024-01", "2024-02", "2024-03"]
     assert client.forecast("carrot", horizon=1)["trained_on"]["months"] == 48
+
+
+FRENCH_EXPORT = (
+    "Date;Légume;Kilos\r\n"
+    "2020-01-06;Tomate;310,5\r\n"
+    "2020-01-06;Poireau;1 200\r\n"
+    '2020-01-13;Pomme de terre;"1\u00a0250,75"\r\n'
+    "2020-01-13;Céleri;12\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("encoded", "options"),
+    [
+        pytest.param(b"\xef\xbb\xbf" + FRENCH_EXPORT.encode(), [], id="utf8_with_bom"),
+        pytest.param(FRENCH_EXPORT.encode("cp1252"), ["--encoding", "cp1252"], id="cp1252_named"),
+    ],
+)
+def test_a_french_spreadsheet_export_is_imported_as_it_reads(url, client, tmp_path, encoded, options):
+    path = tmp_path / "ventes.csv"
+    path.write_bytes(encoded)
+    result = run("import", str(path), "--url", url, *options)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "received 4, inserted 4, updated 0, unchanged 0, rejected 0\n"
+    assert sorted(client.raw(), key=lambda row: (row["date"], row["vegetable"])) == [
+        {"date": "2020-01-06", "vegetable": "Poireau", "kilo_sold": 1200.0},
+        {"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 310.5},
+        {"date": "2020-01-13", "vegetable": "Céleri", "kilo_sold": 12.0},
+        {"date": "2020-01-13", "vegetable": "Pomme de terre", "kilo_sold": 1250.75},
+    ]
+
+
+def test_a_file_not_in_utf8_is_refused_before_anything_is_posted(url, client, tmp_path):
+    path = tmp_path / "ventes.csv"
+    path.write_bytes(FRENCH_EXPORT.encode("cp1252"))
+    result = run("import", str(path), "--url", url)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {path}: line 1 is not utf-8 (byte 0xe9); read as cp1252 it is 'Date;Légume;Kilos': if that is "
+        "right, import it again with --encoding cp1252 or --encoding latin-1 (or the encoding it was saved in)\n"
+    )
+    assert client.raw() == []
+
+
+def test_other_header_names_are_given_with_columns(url, client, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("Semaine du\tArticle\tPoids (kg)\n2020-01-06\tCarotte\t7\n", encoding="utf-8")
+    refused = run("import", str(path), "--url", url)
+    assert refused.exit_code == 1
+    assert "lacks date, vegetable, kilo_sold" in refused.stderr
+    columns = "date=Semaine du,vegetable=article,kilo_sold=POIDS (KG)"
+    result = run("import", str(path), "--url", url, "--columns", columns, "--sep", "tab")
+    assert result.exit_code == 0, result.output
+    assert client.raw() == [{"date": "2020-01-06", "vegetable": "Carotte", "kilo_sold": 7.0}]
+    wrong = run("import", str(path), "--url", url, "--columns", "weight=Poids")
+    assert wrong.exit_code == 2
+    assert "'weight=Poids': write COLUMN=NAME, COLUMN one of date, vegetable, kilo_sold" in wrong.stderr
+
+
+MALFORMED = {
+    "unclosed_quote": ('2020-02-10;"Tomate;9', "a quote opened on line 7 is never closed (it runs to the end, line 9)"),
+    "wrong_field_count": ("2020-02-10;Tomate;9;en promotion", "4 fields where the header has 3"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_a_malformed_line_stops_the_import_saying_what_was_stored(url, client, tmp_path, case):
+    bad_line, reason = MALFORMED[case]
+    good = [f"2020-{month};Tomate;{kilos}" for month, kilos in (("01-06", 1), ("01-13", 2), ("01-20", -3),
+                                                                 ("01-27", 4), ("02-03", 5))]  # fmt: skip
+    lines = ["Date;Légume;Kilos", *good, bad_line, "2020-02-17;Tomate;10", "2020-02-24;Tomate;11"]
+    path = tmp_path / "ventes.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("import", str(path), "--url", url, "--chunk-size", "2")
+    assert result.exit_code == 1
+    assert result.stdout == (
+        "received 5, inserted 4, updated 0, unchanged 0, rejected 1\n"
+        "  line 4: kilo_sold: Input should be greater than or equal to 0\n"
+    )
+    assert result.stderr.splitlines()[-1] == (
+        f"error: {path}: line 7: {reason}; the import stopped there: the 5 records before line 7 were posted "
+        "(4 stored, 1 rejected), none after. To finish, fix the line and import the file again: posts are "
+        "idempotent, the records already stored come back unchanged"
+    )
+    assert [row["date"] for row in client.raw()] == ["2020-01-06", "2020-01-13", "2020-01-27", "2020-02-03"]
+    lines[6] = "2020-02-10;Tomate;9"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    again = run("import", str(path), "--url", url, "--chunk-size", "2")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.startswith("received 8, inserted 3, updated 0, unchanged 4, rejected 1\n")
+
+
+@pytest.fixture
+def small_database(tmp_path) -> str:
+    path = str(tmp_path / "source.db")
+    store = SqliteStore(path)
+    ingest(store, FeedRules(), [{"date": "2020-01-06", "vegetable": "Tomate", "kilo_sold": 7}])
+    store.close()
+    return path
+
+
+def test_migrate_to_a_new_path_without_a_suffix_asks_for_the_backend(small_database, tmp_path):
+    target = tmp_path / "copy"
+    refused = run("migrate", "--from", small_database, "--to", str(target))
+    assert refused.exit_code == 2
+    assert (
+        f"--to {target} does not say which kind of store to create: add --backend sqlite (a file) or --backend csv "
+        f"(a folder), or write it {target}/ for a CSV folder or with .db for a SQLite file"
+    ) in refused.stderr
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(("backend", "made"), [("csv", "folder"), ("sqlite", "file")])
+def test_migrate_to_a_new_path_with_backend_makes_that_kind(small_database, tmp_path, backend, made):
+    target = tmp_path / "copy"
+    result = run("migrate", "--from", small_database, "--to", str(target), "--backend", backend)
+    assert result.exit_code == 0, result.output
+    assert (target.is_dir(), target.is_file()) == (made == "folder", made == "file")
+    store = open_store(str(target), backend)
+    try:
+        assert [(row.date, row.vegetable, row.kilo_sold) for row in store.bronze_changes(None).rows] == [
+            ("2020-01-06", "Tomate", 7.0)
+        ]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    ("target", "backend", "message"),
+    [
+        ("{tmp}/folder", "sqlite", "--to {tmp}/folder is a csv store, not sqlite"),
+        ("postgresql://127.0.0.1:9/x", "csv", "--to postgresql://127.0.0.1:9/x is a postgres store, not csv"),
+    ],
+)
+def test_migrate_refuses_a_backend_the_target_contradicts(small_database, tmp_path, target, backend, message):
+    (tmp_path / "folder").mkdir()
+    result = run("migrate", "--from", small_database, "--to", target.format(tmp=tmp_path), "--backend", backend)
+    assert result.exit_code == 2
+    assert message.format(tmp=tmp_path) in result.stderr
+
+
+def test_migrate_from_a_path_that_does_not_exist_creates_nothing(tmp_path):
+    result = run("migrate", "--from", str(tmp_path / "typo.db"), "--to", f"{tmp_path}/copy/")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: --from {tmp_path}/typo.db: no such file or folder\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
