@@ -6,10 +6,11 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from itertools import pairwise
+from operator import attrgetter
 from typing import Any, Literal
 
 from anyio import to_thread
@@ -203,21 +204,22 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
     changed: dict[BronzeKey, SilverRow] = {}
     introduced: dict[BronzeKey, int] = {}  # keys new to the store: the number of the post that brought each
     for number, (report, accepted) in enumerate(posts):
+        inserted = updated = 0
         for row, vegetable in zip(accepted.rows, accepted.vegetables, strict=True):
             key = (row.week_start, row.vegetable)
             before = current.get(key)
-            if before is not None and (
-                (before.kilo_sold, before.date) == (row.kilo_sold, row.date) or before.received_at > row.received_at
-            ):
-                report.unchanged += 1
-                continue
             if before is None:
-                report.inserted += 1
+                inserted += 1
                 introduced[key] = number
+            elif (before.kilo_sold, before.date) == (row.kilo_sold, row.date) or before.received_at > row.received_at:
+                continue
             else:
-                report.updated += 1
+                updated += 1
             current[key] = row
             changed[key] = SilverRow(row.week_start, vegetable, row.kilo_sold, row.vegetable, row.date)
+        report.inserted += inserted
+        report.updated += updated
+        report.unchanged += len(accepted.rows) - inserted - updated
     suspects = _names_with_overlapping_weeks(current)  # keys are only added: the last state has every overlap
     for number, (report, accepted) in enumerate(posts):
         seen = partial(_seen_by, current, introduced, number)
@@ -227,9 +229,7 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
             report.warnings.sort(key=lambda warning: warning.index)  # stable: a record's own warnings keep their order
     if changed:
         transaction.put_bronze([current[key] for key in changed])
-        silver = list(changed.values())
-        transaction.put_silver(silver)
-        refresh_gold(transaction, silver)
+        put_silver_and_gold(transaction, list(changed.values()))
 
 
 def similarity_warnings(accepted: Accepted, rules: FeedRules) -> list[RecordWarning]:
@@ -265,15 +265,22 @@ def _lookup_windows(rows: Iterable[BronzeRow]) -> list[tuple[set[str], str, str]
     return [(names, _shifted(first, -OVERLAP_DAYS), _shifted(last, OVERLAP_DAYS)) for names, first, last in stretches]
 
 
-def _names_with_overlapping_weeks(rows: Iterable[BronzeKey]) -> set[str]:
-    """Raw names with two weeks 1 to 6 days apart: one sort per name instead of 12 lookups a record."""
+def _names_with_overlapping_weeks(rows: Collection[BronzeKey]) -> set[str]:
+    """Raw names with two weeks 1 to 6 days apart: one sort per name instead of 12 lookups a record.
+    Only the weeks that have another week 1 to 6 days away are looked at: usually none (every week
+    starts on a Monday, say), and then no name either."""
+    days = sorted(map(_ordinal, {week for week, _ in rows}))
+    near = {day for earlier, later in pairwise(days) if 0 < later - earlier <= OVERLAP_DAYS for day in (earlier, later)}
+    if not near:
+        return set()
     days_by_name: dict[str, list[int]] = defaultdict(list)
     for week, name in rows:
-        days_by_name[name].append(_ordinal(week))
+        if (day := _ordinal(week)) in near:
+            days_by_name[name].append(day)
     suspects = set()
-    for name, days in days_by_name.items():
-        days.sort()
-        if any(0 < later - earlier <= OVERLAP_DAYS for earlier, later in pairwise(days)):
+    for name, its_days in days_by_name.items():
+        its_days.sort()
+        if any(0 < later - earlier <= OVERLAP_DAYS for earlier, later in pairwise(its_days)):
             suspects.add(name)
     return suspects
 
@@ -320,35 +327,92 @@ def _shifted(day: str, days: int) -> str:
     return (dt.date.fromisoformat(day) + dt.timedelta(days=days)).isoformat()
 
 
-def refresh_gold(transaction: WriteTransaction, changed: Iterable[SilverRow]) -> None:
-    """Recompute the months the changed weeks fall in, then the outlier flags of their vegetables."""
+_SILVER_ORDER = attrgetter("week_start", "raw_vegetable")
+"""The order silver rows are summed in (see monthly_sales): the order of their key."""
+READ_BEFORE_ROWS = 100
+"""Past this many changed silver rows, a write reads the stored weeks it recomputes before writing
+the rows, rather than reading back thousands of rows it has just written."""
+
+
+def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> None:
+    """Write the changed silver rows, recompute the months their weeks fall in, then the outlier
+    flags of their vegetables."""
+    if len(changed) > READ_BEFORE_ROWS:
+        _put_bulk_silver_and_gold(transaction, changed)
+        return
+    transaction.put_silver(changed)
     months_by_vegetable: dict[str, set[str]] = defaultdict(set)
     for row in changed:
         months_by_vegetable[row.vegetable].update(months_of_week(row.week_start))
     for vegetable, months in months_by_vegetable.items():
-        recomputed: dict[str, float] = {}
-        for first_month, last_month in _month_stretches(months):
-            # Each stretch of consecutive months read on its own: posts of a batch scattered over
-            # years read their weeks, not all the years between.
-            weeks = transaction.silver_rows(
-                vegetable, weeks_overlapping(first_month)[0], weeks_overlapping(last_month)[1]
-            )
-            recomputed.update((month, kilos) for (month, _), kilos in monthly_sales(weeks).items() if month in months)
-        stored = transaction.gold_rows(vegetable)
-        kilos_by_month = {month: row.kilo_sold for month, row in stored.items()}
-        kilos_by_month.update(recomputed)
-        outliers = outlier_months(kilos_by_month)
-        changed_rows = [  # the recomputed months whose kilos or flag moved, then the others whose flag did
-            GoldRow(month, vegetable, kilos, month in outliers)
-            for month, kilos in recomputed.items()
-            if (old := stored.get(month)) is None or (old.kilo_sold, old.is_outlier) != (kilos, month in outliers)
-        ]
-        changed_rows += [
-            GoldRow(month, vegetable, row.kilo_sold, not row.is_outlier)
-            for month, row in stored.items()
-            if row.is_outlier != (month in outliers) and month not in recomputed
-        ]
-        transaction.put_gold(changed_rows)
+        refresh_gold(transaction, vegetable, months, _stored_weeks(transaction, vegetable, months))
+
+
+def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> None:
+    """put_silver_and_gold() of many rows: the weeks are read before the write, and the changed rows
+    take the place of the stored ones of their keys."""
+    rows_by_vegetable: dict[str, list[SilverRow]] = defaultdict(list)
+    for row in changed:
+        rows_by_vegetable[row.vegetable].append(row)
+    months_by_vegetable: dict[str, set[str]] = {}
+    stored: dict[str, list[SilverRow]] = {}
+    # Vegetable by vegetable, each one's rows by week and raw name: the order of the silver key, in
+    # which the store writes them quickest.
+    for vegetable, rows in sorted(rows_by_vegetable.items()):
+        rows.sort(key=_SILVER_ORDER)
+        months = {month for week in {row.week_start for row in rows} for month in months_of_week(week)}
+        months_by_vegetable[vegetable] = months
+        stored[vegetable] = _stored_weeks(transaction, vegetable, months)
+    transaction.put_silver([row for vegetable in months_by_vegetable for row in rows_by_vegetable[vegetable]])
+    for vegetable, months in months_by_vegetable.items():
+        refresh_gold(transaction, vegetable, months, _with_changed(stored[vegetable], rows_by_vegetable[vegetable]))
+
+
+def _stored_weeks(transaction: WriteTransaction, vegetable: str, months: Collection[str]) -> list[SilverRow]:
+    """The vegetable's silver rows of the weeks that fall in `months`, in key order.
+
+    Each stretch of consecutive months is read on its own: posts of a batch scattered over years read
+    their weeks, not all the years between. A week read for one stretch touches no month of another
+    (those would have joined it): summed together, each month gets the sum of its stretch, bit for bit."""
+    return [
+        row
+        for first_month, last_month in _month_stretches(months)
+        for row in transaction.silver_rows(
+            vegetable, weeks_overlapping(first_month)[0], weeks_overlapping(last_month)[1]
+        )
+    ]
+
+
+def _with_changed(stored: list[SilverRow], changed: list[SilverRow]) -> list[SilverRow]:
+    """Stored silver rows with the changed ones in place of those of their keys (each list, and the
+    result, in key order)."""
+    if not stored:
+        return changed
+    keys = set(map(_SILVER_ORDER, changed))
+    return sorted([row for row in stored if _SILVER_ORDER(row) not in keys] + changed, key=_SILVER_ORDER)
+
+
+def refresh_gold(
+    transaction: WriteTransaction, vegetable: str, months: Collection[str], weeks: list[SilverRow]
+) -> None:
+    """Recompute the vegetable's `months` from its `weeks` (every silver row of them, in key order),
+    then its outlier flags."""
+    recomputed = {month: kilos for (month, _), kilos in monthly_sales(weeks).items() if month in months}
+    stored = transaction.gold_rows(vegetable)
+    kilos_by_month = {month: row.kilo_sold for month, row in stored.items()}
+    kilos_by_month.update(recomputed)
+    outliers = outlier_months(kilos_by_month)
+    changed_rows = [  # the recomputed months whose kilos or flag moved, then the others whose flag did
+        GoldRow(month, vegetable, kilos, month in outliers)
+        for month, kilos in recomputed.items()
+        if (old := stored.get(month)) is None or (old.kilo_sold, old.is_outlier) != (kilos, month in outliers)
+    ]
+    changed_rows += [
+        GoldRow(month, vegetable, row.kilo_sold, not row.is_outlier)
+        for month, row in stored.items()
+        if row.is_outlier != (month in outliers) and month not in recomputed
+    ]
+    transaction.put_gold(changed_rows)
 
 
 def _month_stretches(months: Iterable[str]) -> list[tuple[str, str]]:
