@@ -1,11 +1,12 @@
 """CSV storage: one file per table in one folder, served from memory.
 
-Every table lives in memory with each row's CSV line already rendered; a write rewrites the
-changed files whole, so they stay true tables (one row per key, sorted), and commits them
-together, crash-safe (folder_commit.py). Readers see a row only once it is on disk, and a commit
-that fails (disk full) is undone in memory too: the tables stay as the files hold them. Posts
-that arrive while a commit is being written wait in the pipeline's writer, which hands them over
-together (pipeline.PostWriter): one rewrite serves them all.
+Every table lives in memory with each row's CSV line already rendered; a write appends the lines
+of the rows it changed to their files, or rewrites a small file whole, and commits them together,
+crash-safe (csv_files.py; the files are compacted back to true tables, one row per key, sorted,
+from time to time and at every start and stop). Readers see a row only once it is on disk, and a
+commit that fails (disk full) is undone in memory too: the tables stay as the files hold them.
+Posts that arrive while a commit is being written wait in the pipeline's writer, which hands them
+over together (pipeline.PostWriter): one commit serves them all.
 """
 
 import fcntl
@@ -21,8 +22,8 @@ from typing import IO, Any
 from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, utc_now
 from . import migrations
 from .base import TABLES, Changes, Cursor, StorageError, StoreBusy
+from .csv_files import Change, CsvFiles
 from .csv_format import FORMATS, BadFile, CsvFileRows, file_format, read_rows
-from .folder_commit import FolderCommit
 from .migrations import NOW, SCHEMA_VERSION, Step
 from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META
 
@@ -62,11 +63,12 @@ class CsvStore:
 
     def __init__(self, folder: str | Path, fsync: bool = True):
         self.folder = Path(folder)
-        self._files = FolderCommit(self.folder, fsync)
         self._writer_lock = threading.Lock()  # one write transaction, with its file commit, at a time
         self._tables_lock = threading.Lock()  # guards the working tables, until on disk, against readers of them
         self._read_lock = threading.Lock()  # guards the published tables
         self._tables = {name: CsvFileRows(file_format) for name, file_format in FORMATS.items()}
+        names = [table.format.file_name for table in self._tables.values()]
+        self._files = CsvFiles(self.folder, names, FORMATS[META].file_name, self._settings_text, fsync)
         self._published = {BRONZE: Published(), GOLD: Published()}
         # A random epoch per start: cursors and ETags from before a restart never match.
         self._epoch, self._seq = secrets.randbits(52), 0
@@ -79,6 +81,8 @@ class CsvStore:
         try:
             self._files.recover()
             self._load()
+            if self._files.appended:  # left by a crash: true tables again
+                self._compact()
             for name, published in self._published.items():
                 for key, row in self._tables[name].rows.items():
                     published.apply(key, row, 0)
@@ -123,9 +127,11 @@ class CsvStore:
         if steps:
             self._migrate(version, steps)
             return
+        appended = self._files.appended
         for table in self._tables.values():
+            name = table.format.file_name
             table.clear()
-            table.update(list(read_rows(self.folder / table.format.file_name, table.format)))
+            table.update(read_rows(self.folder / name, table.format, appended=name in appended))
 
     def _stored_settings(self) -> dict[str, str]:
         return {row.key: row.value for row in read_rows(self.folder / FORMATS[META].file_name, FORMATS[META])}
@@ -144,11 +150,11 @@ class CsvStore:
     def _migrate(self, version: int, steps: list[tuple[int, Step]]) -> None:
         """Bring the files of an older version up to this one: each table's rows as dicts, by column
         name, changed step by step as the migrations declare, then written in the current format."""
-        tables = migrations.tables_at(version)
+        tables, appended = migrations.tables_at(version), self._files.appended
         rows: dict[str, list[dict[str, Any]]] = {
-            name: list(read_rows(self.folder / FORMATS[name].file_name, file_format(tables[name], as_dicts=True)))
+            name: read_rows(path, file_format(tables[name], as_dicts=True), appended=path.name in appended)
             for name in FORMATS
-            if name in tables
+            if name in tables and (path := self.folder / FORMATS[name].file_name)
         }
         now = utc_now()
         for start, step in steps:
@@ -168,8 +174,18 @@ class CsvStore:
         self._commit_all()
         log.warning("CSV folder %s: migrated from schema version %d to %d", self.folder, version, SCHEMA_VERSION)
 
+    def _settings_text(self) -> str:
+        """meta.csv as committed, when a commit that does not change it rewrites it (csv_files.py)."""
+        return self._tables[META].render()
+
+    def _compact(self) -> None:
+        """Rewrite whole each file that holds appended lines."""
+        appended = self._files.appended
+        if appended:
+            self._commit_files(rewritten(t for t in self._tables.values() if t.format.file_name in appended))
+
     def _commit_all(self) -> None:
-        unfinished = self._files.commit(rendered(self._tables.values()))
+        unfinished = self._files.commit(rewritten(self._tables.values()))
         if unfinished:
             raise unfinished
 
@@ -181,7 +197,7 @@ class CsvStore:
             emptied = {name: CsvFileRows(file_format) for name, file_format in FORMATS.items()}
             kept = [s for s in self._tables[META].rows.values() if s.key != "rejected_dropped"]
             emptied[META].update(kept)
-            self._commit_files(rendered(emptied.values()))
+            self._commit_files(rewritten(emptied.values()))
             self._tables.update(emptied)
             with self._read_lock:
                 for published in self._published.values():
@@ -204,7 +220,7 @@ class CsvStore:
                 try:
                     yield transaction
                     if transaction.dirty:
-                        self._commit_files(rendered(self._tables[name] for name in transaction.dirty))
+                        self._commit_files(transaction.changes())
                 except BaseException:
                     transaction.undo()  # memory as the files hold it: the store goes on serving and writing
                     raise
@@ -213,10 +229,10 @@ class CsvStore:
         finally:
             self._writer_lock.release()
 
-    def _commit_files(self, contents: dict[str, str]) -> None:
-        """Commit these files; StorageError when nothing of them was committed."""
+    def _commit_files(self, changes: dict[str, Change]) -> None:
+        """Commit these changes of the files; StorageError when nothing of them was committed."""
         try:
-            unfinished = self._files.commit(contents)
+            unfinished = self._files.commit(changes)
         except OSError as error:
             # Not an ERROR line of its own: the request that met it logs one, with its id (asgi.reply_for).
             log.warning("CSV store %s: a commit failed, nothing of it was stored: %s", self.folder, error)
@@ -280,12 +296,18 @@ class CsvStore:
         with self._writer_lock, self._tables_lock:
             if not self._closed:
                 self._closed = True
-                self._lock_file.close()
+                try:
+                    self._compact()  # true tables at rest, as earlier versions read them
+                except StorageError:
+                    pass  # logged; the next start compacts them
+                finally:
+                    self._files.close()
+                    self._lock_file.close()
 
 
-def rendered(tables: Iterable[CsvFileRows]) -> dict[str, str]:
-    """The text of each table's file, by file name."""
-    return {table.format.file_name: table.render() for table in tables}
+def rewritten(tables: Iterable[CsvFileRows]) -> dict[str, Change]:
+    """Each table's file rewritten whole, by file name."""
+    return {table.format.file_name: Change(table.render, None) for table in tables}
 
 
 class CsvWrite:
@@ -296,19 +318,36 @@ class CsvWrite:
         self.seq = seq
         self.written: list[tuple[str, Hashable, Any, int]] = []
         self.dirty: set[str] = set()
+        self._lines: dict[str, dict[Hashable, str]] = {}
+        """Each changed row's line, by table and key: what a commit appends to the table's file."""
+        self._rewritten: set[str] = set()
+        """Tables with rows deleted or replaced whole: their files are rewritten whole."""
         self._undo: list[tuple[CsvFileRows, Hashable, Any | None]] = []
+
+    def changes(self) -> dict[str, Change]:
+        """What the commit writes: each changed table's file, whole or the lines to append."""
+        changes = {}
+        for name in self.dirty:
+            table = self._tables[name]
+            lines = None if name in self._rewritten else "".join(self._lines.get(name, {}).values())
+            changes[table.format.file_name] = Change(table.render, lines)
+        return changes
 
     def _put(self, name: str, rows: Sequence[Any]) -> None:
         table = self._tables[name]
         self.dirty.add(name)
-        for row, before in zip(rows, table.update(rows).replaced, strict=True):
+        texts = [table.line(row) for row in rows]
+        lines = self._lines.setdefault(name, {})
+        for row, text, before in zip(rows, texts, table.update(rows, texts).replaced, strict=True):
             key = table.format.key(row)
+            lines[key] = text
             self._undo.append((table, key, before))
             self.written.append((name, key, row, self.seq))
 
     def _delete(self, name: str, keys: Collection[Hashable]) -> None:
         table = self._tables[name]
         self.dirty.add(name)
+        self._rewritten.add(name)
         for key in keys:
             if key in table.rows:
                 self._undo.append((table, key, table.remove(key)))
@@ -325,6 +364,8 @@ class CsvWrite:
                 table.update([before])
         self.written.clear()
         self.dirty.clear()
+        self._lines.clear()
+        self._rewritten.clear()
 
     def bronze_between(self, vegetables: Collection[str], first_week: str, last_week: str) -> list[BronzeRow]:
         table = self._tables[BRONZE]
@@ -340,8 +381,7 @@ class CsvWrite:
         return self._tables[SILVER].between(vegetable, first_week, last_week)
 
     def gold_rows(self, vegetable: str) -> Mapping[str, GoldRow]:
-        table = self._tables[GOLD]
-        return {key[0]: table.rows[key] for key in table.index.get(vegetable, [])}
+        return self._tables[GOLD].group_rows(vegetable)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         self._put(GOLD, rows)
@@ -361,6 +401,7 @@ class CsvWrite:
         for name, rows in replaced:
             self._undo.append((self._tables[name], REPLACED, None))
             self._tables[name] = CsvFileRows(FORMATS[name])
+            self._rewritten.add(name)
             self.written.append((REPLACED, name, None, self.seq))
             self._put(name, rows)
 

@@ -10,7 +10,7 @@ import csv
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -80,6 +80,8 @@ FILES = {
     STORE_META.name: "meta.csv",
 }
 """Each table's file (store_version has none: the CSV store's version lives in memory)."""
+COMMIT_RECORD = "commit"
+"""The key of meta.csv's commit records (csv_files.py), which are no setting."""
 
 
 @dataclass(frozen=True)
@@ -114,10 +116,26 @@ FORMATS = {name: file_format(table) for name in FILES for table in TABLES if tab
 
 
 def csv_line(values: Sequence[Any]) -> str:
+    """One line of a CSV file, as Python's csv.writer writes it; a line whose fields need no quotes is
+    joined directly, which is several times quicker (the write path renders every changed row)."""
+    fields = [
+        ("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else
+        str(v) if isinstance(v, int) else v
+        for v in values
+    ]  # fmt: skip
+    try:
+        line = ",".join(fields)
+    except TypeError:  # a field that is no text (None): the writer's own conversion
+        return written_line(fields)
+    if not line or '"' in line or "\n" in line or "\r" in line or line.count(",") != len(fields) - 1:
+        return written_line(fields)
+    return line + "\n"
+
+
+def written_line(fields: Sequence[Any]) -> str:
+    """One line as csv.writer writes it: fields quoted where they must be."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerow(
-        [("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) else v for v in values]
-    )
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
     return buffer.getvalue()
 
 
@@ -126,21 +144,31 @@ class CsvFileRows(RenderedRows[str]):
 
     def __init__(self, table_format: TableFormat):
         values = values_function(table_format.table)
-        super().__init__(table_format.key, lambda row: csv_line(values(row)))
+        self.line: Callable[[Any], str] = lambda row: csv_line(values(row))
+        """A row's line."""
+        super().__init__(table_format.key, self.line)
         self.format = table_format
         self.index: dict[str, list[Key]] = {}
+        self._groups: dict[str, dict[Any, Any]] = {}
+        """Groups' rows by the first value of their key, each built when first asked for (group_rows)."""
 
     def update(self, rows: Sequence[Any], rendered: Sequence[str] | None = None) -> Updated:
         updated = super().update(rows, rendered)
         replaced = updated.replaced
         group_of = self.format.index
         if group_of:
+            key_of, groups = self.format.key, self._groups
             added: dict[str, list[Key]] = {}
             for row, before in zip(rows, replaced, strict=True):
-                if before is None or group_of(before) != group_of(row):
+                group, key = group_of(row), key_of(row)
+                if before is None or (old := group_of(before)) != group:
                     if before is not None:
-                        self.index[group_of(before)].remove(self.format.key(row))
-                    added.setdefault(group_of(row), []).append(self.format.key(row))
+                        self.index[old].remove(key)
+                        if (cached := groups.get(old)) is not None:
+                            del cached[key[0]]
+                    added.setdefault(group, []).append(key)
+                if (cached := groups.get(group)) is not None:
+                    cached[key[0]] = row
             for group, keys in added.items():
                 members = self.index.setdefault(group, [])
                 if len(keys) > BULK:
@@ -154,12 +182,24 @@ class CsvFileRows(RenderedRows[str]):
     def remove(self, key: Key) -> Any:
         row = super().remove(key)
         if self.format.index:
-            self.index[self.format.index(row)].remove(key)
+            group = self.format.index(row)
+            self.index[group].remove(key)
+            if (cached := self._groups.get(group)) is not None:
+                del cached[key[0]]
         return row
 
     def clear(self) -> None:
         super().clear()
         self.index.clear()
+        self._groups.clear()
+
+    def group_rows(self, group: str) -> dict[Any, Any]:
+        """One index group's rows by the first value of their key (gold: a vegetable's months by
+        year_month), kept up to date from then on: to be read, not changed."""
+        rows = self._groups.get(group)
+        if rows is None:
+            rows = self._groups[group] = {key[0]: self.rows[key] for key in self.index.get(group, [])}
+        return rows
 
     def between(self, group: str, first: str, last: str) -> list[Any]:
         """Rows of one index group whose key starts with a value from first to last."""
@@ -172,9 +212,13 @@ class CsvFileRows(RenderedRows[str]):
         return csv_line(self.format.header) + "".join(self.rendered)
 
 
-def read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
-    """The rows of one CSV file; BadFile names the file and line of the first problem."""
-    seen: dict[Key, int] = {}
+def read_rows(path: Path, table_format: TableFormat, appended: bool = False) -> list[Any]:
+    """The rows of one CSV file; BadFile names the file and line of the first problem. A key may
+    repeat in a file that holds appended lines (`appended`), and a setting after meta.csv's first
+    commit record: its last line is its row. A commit record is no row."""
+    rows: dict[Key, Any] = {}
+    lines: dict[Key, int] = {}
+    records = table_format.file_name == FILES[STORE_META.name]
     reader = None
     try:
         with open(path, encoding="utf-8", newline="") as file:
@@ -186,6 +230,9 @@ def read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
                 line = reader.line_num
                 if len(values) != len(table_format.header):
                     raise BadFile(f"{path}, line {line}: expected {len(table_format.header)} fields, got {len(values)}")
+                if records and values[0] == COMMIT_RECORD:
+                    appended = True  # the settings after a record were appended with one
+                    continue
                 try:
                     row = table_format.make_row(
                         *[parse(value) for parse, value in zip(table_format.parsers, values, strict=True)]
@@ -193,13 +240,14 @@ def read_rows(path: Path, table_format: TableFormat) -> Iterator[Any]:
                 except ValueError as error:
                     raise BadFile(f"{path}, line {line}: {error}") from None
                 key = table_format.key(row)
-                if key in seen:
-                    raise BadFile(f"{path}, line {line}: duplicate of line {seen[key]} (same key {key})")
-                seen[key] = line
-                yield row
+                if key in lines and not appended:
+                    raise BadFile(f"{path}, line {line}: duplicate of line {lines[key]} (same key {key})")
+                lines[key] = line
+                rows[key] = row
     except csv.Error as error:
         raise BadFile(f"{path}, line {reader.line_num if reader else 1}: {error}") from None
     except UnicodeDecodeError as error:
         raise BadFile(f"{path}: not UTF-8 text ({error})") from None
     except OSError as error:
         raise BadFile(f"cannot read {path}: {error}") from None
+    return list(rows.values())

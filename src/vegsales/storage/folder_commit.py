@@ -33,21 +33,26 @@ class FolderCommit:
         if (self.folder / COMMIT).is_dir():
             self._move_committed_files()
 
-    def commit(self, contents: dict[str, str]) -> OSError | None:
-        """Replace the named files by these texts. Raises OSError when nothing was committed (the
+    def finish(self) -> None:
+        """Move into place the files of a commit that reached its commit point but not its end;
+        OSError if they still cannot be moved."""
+        if self._unfinished:
+            self._move_committed_files()
+            self._unfinished = False
+
+    def commit(self, contents: dict[str, bytes]) -> OSError | None:
+        """Replace the named files by these bytes. Raises OSError when nothing was committed (the
         files already in place are untouched, the new ones removed); returns the error when the
         commit point was reached but not every file could be moved into place (the new versions
         wait in .commit/, and are moved before the next commit, or by recover())."""
-        if self._unfinished:  # the last commit's files first: this one may not rewrite all of them
-            self._move_committed_files()
-            self._unfinished = False
+        self.finish()  # the last commit's files first: this one may not rewrite all of them
         new, committed = self.folder / NEW_COMMIT, self.folder / COMMIT
         try:
             shutil.rmtree(new, ignore_errors=True)
             new.mkdir()
-            for name, text in contents.items():
-                with open(new / name, "w", encoding="utf-8", newline="") as file:
-                    file.write(text)
+            for name, data in contents.items():
+                with open(new / name, "wb") as file:
+                    file.write(data)
                     file.flush()
                     self._sync(file.fileno())
             self._sync_folder(new)
