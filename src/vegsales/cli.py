@@ -323,6 +323,26 @@ def canonical_name(name: str) -> str:
 
 @main.command()
 @url_option
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+def history(url: str, token: str | None, limit: int) -> None:
+    """Print the data versions: each committed change of the sales, the newest first."""
+    versions = call(lambda client: client.history(limit), url, token)
+    table = Table("version", "committed at", "operation", "inserted", "updated", "deleted", "months", "request")
+    for version in versions:
+        counts = version["bronze"]
+        table.add_row(
+            str(version["data_version"]),
+            version["committed_at"],
+            version["operation"],
+            *(f"{counts[name]:,}" for name in ("inserted", "updated", "deleted")),
+            f"{version['months_changed']:,}",
+            " ".join(version["request_ids"]),
+        )
+    Console().print(table)
+
+
+@main.command()
+@url_option
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
 def rejected(url: str, token: str | None, limit: int, as_csv: bool) -> None:

@@ -95,6 +95,12 @@ class SalesClient:
         rows = [{"vegetable": a["vegetable"], **month} for a in answers for month in a["forecast"]]
         return self._table(rows, as_frame=True)
 
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The data versions kept, the newest first (each: data_version, committed_at, operation,
+        request_id, request_ids, bronze counts, months_changed)."""
+        versions: list[dict[str, Any]] = self._object("GET", "/get_history", params={"limit": limit})["versions"]
+        return versions
+
     def quality(self) -> dict[str, Any]:
         """Data quality: per vegetable (weeks, gaps, the latest week's robust z-score) and for the feed."""
         return self._object("GET", "/get_data_quality")

@@ -177,6 +177,10 @@ class JsonBodies(Generic[Row]):
         with self.lock:
             return self._views["all"].rows.ordered_rows()
 
+    def data_version(self) -> int:
+        """The data version the rows come from, as of the last refresh."""
+        return (self._cursor or (0, 0))[1]
+
     def etag(self, variant: str = "all") -> str:
         # Weak: the gzip and identity encodings of one version share it (RFC 9110 8.8.1).
         epoch, seq = self._cursor or (0, 0)

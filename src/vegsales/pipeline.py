@@ -20,7 +20,7 @@ from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import outlier_months
 from .quarantine import MAX_REJECTED, errors_text, merged, read_record, rejected_row
 from .records import MAX_BODY_DEPTH, TooDeep, WeekDate, json_as_sent, nesting_depth, week_start
-from .rows import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
+from .rows import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow, utc_now
 from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
 from .storage import Store, StoreBusy, WriteTransaction
 from .vegetables import UnknownVegetable, Vocabulary, VocabularyError
@@ -55,6 +55,8 @@ class IngestReport:
     unchanged: int = 0
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[RecordWarning] = field(default_factory=list)
+    data_version: int = 0
+    """The version at which its changes are visible (the current one when it changed nothing)."""
 
     @property
     def stored_any(self) -> bool:
@@ -70,6 +72,7 @@ class ReplayReport:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    data_version: int = 0
 
 
 def ingest(
@@ -97,6 +100,7 @@ def ingest_posts(
     received_at: str | None = None,
     max_rejected: int = MAX_REJECTED,
     bodies: Sequence[bytes | None] = (),
+    request_ids: Sequence[str] = (),
 ) -> list[IngestReport | TooDeep]:
     """Several posts in one transaction, applied in order as if sent one by one: one report each, or
     TooDeep for a post whose body nests past MAX_BODY_DEPTH (nothing of that post is stored).
@@ -121,10 +125,39 @@ def ingest_posts(
         written.append((report, accepted))
     if quarantined or any(len(accepted) for _, accepted in written):
         with store.write(wait) as transaction:
-            apply_records(transaction, written)
+            months = apply_records(transaction, written)
             if quarantined:
                 quarantine(transaction, quarantined, max_rejected)
+            counts = (sum(r.inserted for r, _ in written), sum(r.updated for r, _ in written), 0)
+            version = record_version(transaction, "post", counts, months, request_ids)
+    else:
+        version = store.data_version()
+    for report, _ in written:
+        report.data_version = version
     return outcomes
+
+
+Operation = Literal["post", "replay", "delete", "init", "rules", "migrate"]
+
+
+def record_version(
+    transaction: WriteTransaction,
+    operation: Operation,
+    counts: tuple[int, int, int],
+    months_changed: int,
+    request_ids: Iterable[str] = (),
+    replaced: bool = False,
+) -> int:
+    """The transaction's data version, recorded in the history when it changed sales: bronze rows
+    (inserted, updated, deleted) in `counts`, monthly rows changed, tables `replaced` whole."""
+    inserted, updated, deleted = counts
+    version = transaction.data_version()
+    if inserted or updated or deleted or months_changed or replaced:
+        ids = " ".join(request_id for request_id in request_ids if request_id)
+        transaction.put_version(
+            VersionRow(version, utc_now(), operation, ids, inserted, updated, deleted, months_changed)
+        )
+    return version
 
 
 _ENVELOPE = re.compile(rb"\s*\{")
@@ -181,21 +214,30 @@ def copy_into(
         else:
             accepted.add(index, *checked)
     with store.write() as transaction:
-        apply_records(transaction, [(report, accepted)])
+        months = apply_records(transaction, [(report, accepted)])
         if quarantined:
             quarantine(transaction, quarantined, max_rejected)
+        report.data_version = record_version(transaction, "migrate", (report.inserted, report.updated, 0), months)
     return report
 
 
-def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, Accepted]]) -> None:
+def init_store(store: Store, request_id: str = "") -> int:
+    """Empty every table, the history included; the data versions go on (a number never names two
+    states). The history starts again with this one."""
+    store.init()
+    with store.write() as transaction:
+        return record_version(transaction, "init", (0, 0, 0), 0, [request_id], replaced=True)
+
+
+def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, Accepted]]) -> int:
     """Write accepted records in order, counting what each did in its post's report.
 
     A record older than the stored value of its key (a replayed one) does not replace it: the
     value received last wins. A post's overlap warnings name the weeks stored before it or sent
-    with it, never those of a later post of the batch."""
+    with it, never those of a later post of the batch. Returns how many monthly rows changed."""
     rows = [row for _, accepted in posts for row in accepted.rows]
     if not rows:
-        return
+        return 0
     current = {
         (row.week_start, row.vegetable): row  # a row's key, without the property call: a bulk post makes 100,000
         for names, first, last in _lookup_windows(rows)
@@ -227,9 +269,10 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
         if any(overlaps):
             report.warnings.extend(filter(None, overlaps))
             report.warnings.sort(key=lambda warning: warning.index)  # stable: a record's own warnings keep their order
-    if changed:
-        transaction.put_bronze([current[key] for key in changed])
-        put_silver_and_gold(transaction, list(changed.values()))
+    if not changed:
+        return 0
+    transaction.put_bronze([current[key] for key in changed])
+    return put_silver_and_gold(transaction, list(changed.values()))
 
 
 def similarity_warnings(accepted: Accepted, rules: FeedRules) -> list[RecordWarning]:
@@ -334,21 +377,22 @@ READ_BEFORE_ROWS = 100
 the rows, rather than reading back thousands of rows it has just written."""
 
 
-def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> None:
+def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> int:
     """Write the changed silver rows, recompute the months their weeks fall in, then the outlier
-    flags of their vegetables."""
+    flags of their vegetables; how many monthly rows changed."""
     if len(changed) > READ_BEFORE_ROWS:
-        _put_bulk_silver_and_gold(transaction, changed)
-        return
+        return _put_bulk_silver_and_gold(transaction, changed)
     transaction.put_silver(changed)
     months_by_vegetable: dict[str, set[str]] = defaultdict(set)
     for row in changed:
         months_by_vegetable[row.vegetable].update(months_of_week(row.week_start))
-    for vegetable, months in months_by_vegetable.items():
+    return sum(
         refresh_gold(transaction, vegetable, months, _stored_weeks(transaction, vegetable, months))
+        for vegetable, months in months_by_vegetable.items()
+    )
 
 
-def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> None:
+def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> int:
     """put_silver_and_gold() of many rows: the weeks are read before the write, and the changed rows
     take the place of the stored ones of their keys."""
     rows_by_vegetable: dict[str, list[SilverRow]] = defaultdict(list)
@@ -364,8 +408,10 @@ def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[S
         months_by_vegetable[vegetable] = months
         stored[vegetable] = _stored_weeks(transaction, vegetable, months)
     transaction.put_silver([row for vegetable in months_by_vegetable for row in rows_by_vegetable[vegetable]])
-    for vegetable, months in months_by_vegetable.items():
+    return sum(
         refresh_gold(transaction, vegetable, months, _with_changed(stored[vegetable], rows_by_vegetable[vegetable]))
+        for vegetable, months in months_by_vegetable.items()
+    )
 
 
 def _stored_weeks(transaction: WriteTransaction, vegetable: str, months: Collection[str]) -> list[SilverRow]:
@@ -392,11 +438,9 @@ def _with_changed(stored: list[SilverRow], changed: list[SilverRow]) -> list[Sil
     return sorted([row for row in stored if _SILVER_ORDER(row) not in keys] + changed, key=_SILVER_ORDER)
 
 
-def refresh_gold(
-    transaction: WriteTransaction, vegetable: str, months: Collection[str], weeks: list[SilverRow]
-) -> None:
+def refresh_gold(transaction: WriteTransaction, vegetable: str, months: Collection[str], weeks: list[SilverRow]) -> int:
     """Recompute the vegetable's `months` from its `weeks` (every silver row of them, in key order),
-    then its outlier flags."""
+    then its outlier flags; how many of its monthly rows changed."""
     recomputed = {month: kilos for (month, _), kilos in monthly_sales(weeks).items() if month in months}
     stored = transaction.gold_rows(vegetable)
     kilos_by_month = {month: row.kilo_sold for month, row in stored.items()}
@@ -413,6 +457,7 @@ def refresh_gold(
         if row.is_outlier != (month in outliers) and month not in recomputed
     ]
     transaction.put_gold(changed_rows)
+    return len(changed_rows)
 
 
 def _month_stretches(months: Iterable[str]) -> list[tuple[str, str]]:
@@ -446,10 +491,13 @@ def replay_rejected(store: Store, rules: FeedRules) -> ReplayReport:
     """Check every quarantined record again: those now valid are stored (the value received last
     wins) and leave quarantine; the others keep their place, with today's reasons."""
     with store.write() as transaction:
-        return _replay(transaction, rules)
+        report, months = _replay(transaction, rules)
+        report.data_version = record_version(transaction, "replay", (report.inserted, report.updated, 0), months)
+        return report
 
 
-def _replay(transaction: WriteTransaction, rules: FeedRules) -> ReplayReport:
+def _replay(transaction: WriteTransaction, rules: FeedRules) -> tuple[ReplayReport, int]:
+    """What a replay of the quarantine did, and how many monthly rows it changed."""
     quarantined = sorted(transaction.all_rejected(), key=lambda row: (row.last_received, row.record_hash))
     now_valid = Accepted()
     replayed: list[str] = []
@@ -467,14 +515,14 @@ def _replay(transaction: WriteTransaction, rules: FeedRules) -> ReplayReport:
             row.errors = errors
             reasons_changed.append(row)
     report = IngestReport(received=len(now_valid))
-    apply_records(transaction, [(report, now_valid)])
+    months = apply_records(transaction, [(report, now_valid)])
     if replayed:
         transaction.delete_rejected(replayed)
     if reasons_changed:
         transaction.put_rejected(reasons_changed)
-    return ReplayReport(
-        len(replayed), len(quarantined) - len(replayed), report.inserted, report.updated, report.unchanged
-    )
+    replay = ReplayReport(len(replayed), len(quarantined) - len(replayed), report.inserted, report.updated)
+    replay.unchanged = report.unchanged
+    return replay, months
 
 
 @dataclass(slots=True)
@@ -506,11 +554,17 @@ def sync_with_rules(store: Store, rules: FeedRules) -> SyncReport:
         if stored_week_date != rules.week_date:
             report.week_date_changed = f"{stored_week_date} -> {rules.week_date}"
             bronze, report.superseded = rekeyed(transaction.bronze_rows(), rules.week_date)
-        if bronze is not None or report.renamed:
+        replaced = bronze is not None or bool(report.renamed)
+        gold: list[GoldRow] = []
+        if replaced:
             rows = bronze if bronze is not None else transaction.bronze_rows()
             silver = silver_sales(rows, rules.vocabulary)
-            transaction.replace_tables(bronze, silver, gold_sales(monthly_sales(silver)))
-        report.replay = _replay(transaction, rules)
+            gold = gold_sales(monthly_sales(silver))
+            transaction.replace_tables(bronze, silver, gold)
+        report.replay, months = _replay(transaction, rules)
+        counts = (report.replay.inserted, report.replay.updated, 0)
+        operation: Operation = "rules" if replaced else "replay"
+        report.replay.data_version = record_version(transaction, operation, counts, months + len(gold), (), replaced)
         transaction.set_meta("week_date", rules.week_date)
         transaction.set_meta("rules", rules.fingerprint)
     return report
@@ -548,7 +602,8 @@ GROUP_COMMIT_SECONDS = 0.002
 """Under load, how long a small post waits for others to share its transaction, on a store with a
 quick commit: more posts share each commit (fewer pages written per post)."""
 
-Waiting = list[tuple[Sequence[Any], bytes | None, "asyncio.Future[IngestReport]"]]
+Waiting = list[tuple[Sequence[Any], bytes | None, str, "asyncio.Future[IngestReport]"]]
+"""Posts waiting to be written: each one's records, body, request id, and the future of its report."""
 """Posts waiting to be written: each one's records, the body they were read from, and its answer."""
 
 
@@ -574,19 +629,19 @@ class PostWriter:
         self._writing = False
         self._task: asyncio.Task[None] | None = None  # referenced, so that it is not collected mid-write
 
-    async def ingest(self, items: Sequence[Any], body: bytes | None = None) -> IngestReport:
+    async def ingest(self, items: Sequence[Any], body: bytes | None = None, request_id: str = "") -> IngestReport:
         """Store a post's valid records, quarantine the others; its report, once they are committed.
         `body` is the JSON the records were read from (see ingest_posts); raises TooDeep, having
         stored nothing, when it nests past MAX_BODY_DEPTH."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[IngestReport] = loop.create_future()
         if self.store.writes_wait_on_io or len(items) > INLINE_RECORDS:
-            self._waiting.append((items, body, future))
+            self._waiting.append((items, body, request_id, future))
             if not self._writing:
                 self._writing = True
                 self._task = loop.create_task(self._write_waiting())
         else:
-            self._inline.append((items, body, future))
+            self._inline.append((items, body, request_id, future))
             if len(self._inline) == 1:
                 # Under load (the last commit served several posts), wait a little for more; a lone
                 # client is answered in the next turn of the loop, without waiting.
@@ -600,8 +655,10 @@ class PostWriter:
         batch, self._inline = self._inline, []
         self._last_batch = len(batch)
         try:
-            posts, bodies = _posts(batch)
-            self._settle(batch, ingest_posts(self.store, self.rules, posts, False, None, self.max_rejected, bodies))
+            posts, bodies, ids = _posts(batch)
+            self._settle(
+                batch, ingest_posts(self.store, self.rules, posts, False, None, self.max_rejected, bodies, ids)
+            )
         except StoreBusy:  # another process is writing: wait for it in the writer thread, not here
             self._waiting.extend(batch)
             if not self._writing:
@@ -618,9 +675,15 @@ class PostWriter:
                 while self._waiting and (not batch or size + len(self._waiting[0][0]) <= BATCH_RECORDS):
                     batch.append(self._waiting.pop(0))
                     size += len(batch[-1][0])
-                posts, bodies = _posts(batch)
+                posts, bodies, ids = _posts(batch)
                 write = partial(
-                    ingest_posts, self.store, self.rules, posts, max_rejected=self.max_rejected, bodies=bodies
+                    ingest_posts,
+                    self.store,
+                    self.rules,
+                    posts,
+                    max_rejected=self.max_rejected,
+                    bodies=bodies,
+                    request_ids=ids,
                 )
                 try:
                     self._settle(batch, await to_thread.run_sync(write))
@@ -631,7 +694,7 @@ class PostWriter:
 
     @staticmethod
     def _settle(batch: Waiting, outcomes: list[IngestReport | TooDeep]) -> None:
-        for (_, _, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, _, _, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():  # its client went away
                 continue
             if isinstance(outcome, TooDeep):
@@ -642,11 +705,11 @@ class PostWriter:
     @staticmethod
     def _fail(batch: Waiting, error: Exception) -> None:
         """Every post of the batch gets the error: nothing of it was stored."""
-        for _, _, future in batch:
+        for *_, future in batch:
             if not future.done():
                 future.set_exception(error)
 
 
-def _posts(batch: Waiting) -> tuple[list[Sequence[Any]], list[bytes | None]]:
-    """The records of each post of a batch, and its body, side by side."""
-    return [items for items, _, _ in batch], [body for _, body, _ in batch]
+def _posts(batch: Waiting) -> tuple[list[Sequence[Any]], list[bytes | None], list[str]]:
+    """The records of each post of a batch, its body and its request id, side by side."""
+    return [post[0] for post in batch], [post[1] for post in batch], [post[2] for post in batch]

@@ -12,7 +12,7 @@ from .forecast_types import Backtest, Forecast, ForecastMonth, TrainedOn
 from .quality import VegetableQuality, rejected_for_its_name, rejected_names, vegetable_quality
 from .quarantine import read_record, served_errors, served_record
 from .records import FieldError, escaped_surrogates
-from .rows import BronzeRow, GoldRow, RejectedRow
+from .rows import BronzeRow, GoldRow, RejectedRow, VersionRow
 from .silver import silver_row
 from .vegetables import Vocabulary
 
@@ -94,6 +94,49 @@ class VegetableForecast(TypedDict):
     trained_on: TrainedOn
     backtest: Backtest
     forecast: list[ForecastMonth]
+
+
+class BronzeCounts(TypedDict):
+    inserted: int
+    updated: int
+    deleted: int
+
+
+class DataVersion(TypedDict):
+    data_version: int
+    committed_at: str
+    """RFC 3339, UTC."""
+    operation: str
+    """post, replay, delete, init, rules or migrate."""
+    request_id: str
+    """The request that made it (the first, when posts that waited together shared one commit)."""
+    request_ids: list[str]
+    """Every request whose changes it holds."""
+    bronze: BronzeCounts
+    months_changed: int
+    """Monthly rows whose kilos or outlier flag changed."""
+
+
+class History(TypedDict):
+    versions: list[DataVersion]
+
+
+def history(rows: Iterable[VersionRow]) -> History:
+    """The data versions as served, in the order given (the newest first)."""
+    return History(
+        versions=[
+            DataVersion(
+                data_version=row.data_version,
+                committed_at=row.committed_at,
+                operation=row.operation,
+                request_id=row.request_ids.split(" ", 1)[0],
+                request_ids=row.request_ids.split(),
+                bronze=BronzeCounts(inserted=row.inserted, updated=row.updated, deleted=row.deleted),
+                months_changed=row.months_changed,
+            )
+            for row in rows
+        ]
+    )
 
 
 class Initialised(TypedDict):

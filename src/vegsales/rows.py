@@ -77,6 +77,29 @@ class RejectedRow:
 
 
 @dataclass(slots=True)
+class VersionRow:
+    """One data version: a committed change of stored sales, and what it changed."""
+
+    data_version: int
+    committed_at: str
+    """When it was committed, as utc_now() writes it."""
+    operation: str
+    """What made it: post, replay, delete, init, rules or migrate."""
+    request_ids: str
+    """The ids of the requests it holds, space-separated (posts that wait together share a commit)."""
+    inserted: int
+    updated: int
+    deleted: int
+    """Bronze rows."""
+    months_changed: int
+    """Gold rows whose kilos or flag changed."""
+
+    @property
+    def key(self) -> int:
+        return self.data_version
+
+
+@dataclass(slots=True)
 class Setting:
     """One of the store's settings or counters (schema_version, week_date, rules, rejected_dropped)."""
 

@@ -30,6 +30,7 @@ def test_a_post_is_stored_raw_and_prorated_into_months(client):
         "unchanged": 0,
         "rejected": [],
         "warnings": [],
+        "data_version": 1,
     }
     assert client.get("/get_raw_sales").json() == [sale("2020-01-27", "Tomate", 70.0)]
     assert monthly(client) == [
@@ -43,7 +44,8 @@ def test_repost_of_same_records_changes_nothing(client):
     post(client, records)
     raw, gold = client.get("/get_raw_sales").json(), monthly(client)
     again = post(client, records).json()
-    assert again == {"received": 2, "inserted": 0, "updated": 0, "unchanged": 2, "rejected": [], "warnings": []}
+    unchanged = {"received": 2, "inserted": 0, "updated": 0, "unchanged": 2, "rejected": [], "warnings": []}
+    assert again == {**unchanged, "data_version": 1}  # no new version
     assert client.get("/get_raw_sales").json() == raw
     assert monthly(client) == gold
     assert len(raw) == 2
@@ -89,6 +91,7 @@ def test_invalid_record_is_rejected_and_others_are_stored(client):
             }
         ],
         "warnings": [],
+        "data_version": 1,
     }
     assert client.get("/get_raw_sales").json() == [
         sale("2020-01-06", "Poire", 20.0),
@@ -160,6 +163,7 @@ def test_an_empty_list_is_accepted_and_changes_nothing(client):
         "unchanged": 0,
         "rejected": [],
         "warnings": [],
+        "data_version": 0,
     }
 
 
@@ -365,6 +369,7 @@ def test_openapi_documents_every_endpoint(client):
     assert sorted(paths) == [
         "/get_data_quality",
         "/get_forecast",
+        "/get_history",
         "/get_monthly_sales",
         "/get_raw_sales",
         "/get_rejected_sales",

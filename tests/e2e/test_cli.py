@@ -526,3 +526,25 @@ def test_migrate_from_a_path_that_does_not_exist_creates_nothing(tmp_path):
     assert result.exit_code == 1
     assert result.stderr == f"error: --from {tmp_path}/typo.db: no such file or folder\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == []
+
+
+def test_history_lists_each_data_version_newest_first(client, url):
+    (emptied,) = client.history()
+    version = emptied["data_version"]
+    assert (emptied["operation"], emptied["bronze"], emptied["months_changed"]) == (
+        "init",
+        {"inserted": 0, "updated": 0, "deleted": 0},
+        0,
+    )
+    assert client.post([{"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 7}])["data_version"] == version + 1
+    assert [(v["data_version"], v["operation"], v["bronze"], v["months_changed"]) for v in client.history()] == [
+        (version + 1, "post", {"inserted": 1, "updated": 0, "deleted": 0}, 2),
+        (version, "init", {"inserted": 0, "updated": 0, "deleted": 0}, 0),
+    ]
+    result = CliRunner().invoke(main, ["history", "--url", url], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    rows = [line.split("│")[1:-1] for line in result.stdout.splitlines() if line.startswith("│")]
+    assert [[cell.strip() for cell in row][:7] for row in rows if row and row[0].strip().isdigit()] == [
+        [str(version + 1), client.history()[0]["committed_at"], "post", "1", "0", "0", "2"],
+        [str(version), client.history()[1]["committed_at"], "init", "0", "0", "0", "0"],
+    ]

@@ -193,6 +193,7 @@ def test_init_database_empties_the_quarantine(client):
         "silver_sales",
         "gold_sales",
         "rejected_sales",
+        "data_versions",
     ]
     assert rejected(client)["rows"] == []
 
@@ -207,6 +208,7 @@ def test_a_record_rejected_for_an_unknown_vegetable_is_replayed_once_the_vocabul
             "inserted": 0,
             "updated": 0,
             "unchanged": 0,
+            "data_version": 0,
         }
     vocabulary = tmp_path / "vocabulary.toml"
     bundled = Vocabulary.load()
@@ -235,6 +237,7 @@ def test_a_replayed_record_does_not_replace_a_value_received_after_it(make_store
             "inserted": 0,
             "updated": 0,
             "unchanged": 1,
+            "data_version": 1,
         }
         assert raw(client) == [sale("2020-W05", "chou kale", 5.0)]
         assert rejected(client)["rows"] == []
@@ -292,6 +295,7 @@ def test_a_number_beyond_a_double_is_quarantined_as_it_was_sent_and_stays_so_aft
         "inserted": 0,
         "updated": 0,
         "unchanged": 0,
+        "data_version": 0,
     }
     quarantine = client.get("/get_rejected_sales")
     assert kept in quarantine.content

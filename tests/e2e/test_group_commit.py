@@ -122,9 +122,12 @@ def test_posts_arriving_together_share_a_commit_each_with_its_own_report_answere
 
     with counted_transactions(store) as transactions:
         answers = asyncio.run(post_all())
+    versions = [report.pop("data_version") for _, report in answers]
     assert answers == [(200, expected_report(number)) for number in range(POSTS)]
     assert answered_before_on_disk == []
     assert 1 <= transactions[0] < POSTS // 2  # grouped: the posts waiting together share a transaction
+    # each transaction made one data version, which every post it held reports
+    assert sorted(set(versions)) == list(range(1, transactions[0] + 1))
     overlapping = [(dt.date.fromisoformat(week(n)) + dt.timedelta(days=2)).isoformat() for n in range(POSTS)]
     assert on_disk(store) == {(week(n), "Carotte", n + 2.0) for n in range(POSTS)} | {
         (day, "Carotte", 4.0) for day in overlapping

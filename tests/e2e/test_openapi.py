@@ -70,6 +70,7 @@ def test_every_answer_of_every_endpoint_is_documented(document):
         ("/metrics", "get"): ["200"],
         ("/resolve_vegetable", "get"): ["200", "400", "404"],
         ("/get_forecast", "get"): ["200", "400", "404", "422", "501"],
+        ("/get_history", "get"): ["200", "400", "503"],
     }
 
 

@@ -21,7 +21,8 @@ HEADERS = {
     "silver.csv": "week_start,vegetable,kilo_sold,raw_vegetable,date\n",
     "gold.csv": "year_month,vegetable,kilo_sold,is_outlier\n",
     "rejected.csv": "record_hash,record,truncated,errors,first_received,last_received,times\n",
-    "meta.csv": "key,value\nschema_version,3\n",
+    "meta.csv": "key,value\nschema_version,4\n",
+    "versions.csv": "data_version,committed_at,operation,request_ids,inserted,updated,deleted,months_changed\n",
 }
 
 
@@ -176,14 +177,18 @@ def test_a_bad_line_stops_start_up_naming_file_and_line(store, folder, file, tex
 def test_a_folder_missing_one_table_is_refused(store, folder):
     store.close()
     (folder / "gold.csv").unlink()
-    with pytest.raises(BadFile, match=r"holds bronze\.csv, silver\.csv, rejected\.csv, meta\.csv but not gold\.csv"):
+    with pytest.raises(
+        BadFile, match=r"holds bronze\.csv, silver\.csv, rejected\.csv, meta\.csv, versions\.csv but not gold\.csv"
+    ):
         CsvStore(folder)
 
 
 def test_a_folder_missing_its_settings_is_refused_not_taken_for_version_1(store, folder):
     store.close()
     (folder / "meta.csv").unlink()
-    with pytest.raises(BadFile, match=r"holds bronze\.csv, silver\.csv, gold\.csv, rejected\.csv but not meta\.csv"):
+    with pytest.raises(
+        BadFile, match=r"holds bronze\.csv, silver\.csv, gold\.csv, rejected\.csv, versions\.csv but not meta\.csv"
+    ):
         CsvStore(folder)
 
 
@@ -270,7 +275,7 @@ def test_a_failed_init_keeps_the_data(store, folder, monkeypatch):
 
 
 def test_the_folder_never_holds_more_than_the_tables_and_one_commit_in_progress(store, folder):
-    tables = {"bronze.csv", "silver.csv", "gold.csv", "rejected.csv", "meta.csv", "vegsales.lock"}
+    tables = {"bronze.csv", "silver.csv", "gold.csv", "rejected.csv", "meta.csv", "versions.csv", "vegsales.lock"}
     seen, stop = [], threading.Event()
 
     def watch():

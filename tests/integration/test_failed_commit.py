@@ -334,7 +334,7 @@ def test_a_csv_commit_that_fails_before_its_commit_point_changes_no_file_and_no_
         "year_month,vegetable,kilo_sold,is_outlier\n"
         "2020-01,pear,9.0,false\n2020-01,tomato,100.0,false\n2020-02,pear,14.0,false\n"
     )
-    assert files(folder)["meta.csv"] == "key,value\nrejected_dropped,1\nschema_version,3\n"
+    assert files(folder)["meta.csv"] == "key,value\nrejected_dropped,1\nschema_version,4\n"
     assert len(files(folder)["rejected.csv"].splitlines()) == 1 + MAX_REJECTED
     stored = reads(store)
     store.close()

@@ -18,7 +18,7 @@ from tests.integration.catalog import sqlite_schema
 from vegsales.api import create_app
 from vegsales.storage import StorageError, migrations
 from vegsales.storage.csv import CsvStore
-from vegsales.storage.migrations import to_v2, to_v3
+from vegsales.storage.migrations import to_v2, to_v3, to_v4
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
 
@@ -73,7 +73,7 @@ def test_an_older_store_opens_and_serves_the_same_rows(version, backend, tmp_pat
     store = open_store()  # a second start finds the current version and changes nothing
     try:
         assert {key: value for key, value in store.meta().items() if key != "rules"} == {
-            "schema_version": "3",
+            "schema_version": "4",
             "week_date": "start",
         }
         assert len(store.bronze_changes(None).rows) == len(rows["raw"])
@@ -104,7 +104,7 @@ def test_the_version_2_fixture_really_is_version_2():
     assert len(expected(2)["raw"]) == 324
 
 
-NEWER = "it was written by a newer vegsales (schema version 4, this one knows 3)"
+NEWER = "it was written by a newer vegsales (schema version 5, this one knows 4)"
 
 
 @pytest.mark.parametrize(
@@ -119,18 +119,18 @@ def test_a_store_from_a_newer_release_is_refused_with_the_same_message(backend, 
     if backend == "sqlite":
         SqliteStore(tmp_path / "sales.db").close()
         with sqlite3.connect(tmp_path / "sales.db") as connection:
-            connection.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+            connection.execute("UPDATE store_meta SET value = '5' WHERE key = 'schema_version'")
         connection.close()
         reopen = lambda: SqliteStore(tmp_path / "sales.db")  # noqa: E731
     elif backend == "csv":
         CsvStore(tmp_path / "csv").close()
-        (tmp_path / "csv" / "meta.csv").write_text("key,value\nschema_version,4\n")
+        (tmp_path / "csv" / "meta.csv").write_text("key,value\nschema_version,5\n")
         reopen = lambda: CsvStore(tmp_path / "csv")  # noqa: E731
     else:
         schema = request.getfixturevalue("empty_schema")
         PostgresStore(POSTGRES_URL, schema=schema).close()
         with psycopg.connect(POSTGRES_URL, autocommit=True, options=f"-c search_path={schema}") as connection:
-            connection.execute("UPDATE store_meta SET value = '4' WHERE key = 'schema_version'")
+            connection.execute("UPDATE store_meta SET value = '5' WHERE key = 'schema_version'")
         reopen = lambda: PostgresStore(POSTGRES_URL, schema=schema)  # noqa: E731
     with pytest.raises(StorageError) as refused:
         reopen()
@@ -138,16 +138,17 @@ def test_a_store_from_a_newer_release_is_refused_with_the_same_message(backend, 
 
 
 def test_an_older_store_is_migrated_one_version_at_a_time():
-    assert [(start, step) for start, step in migrations.steps_from(1)] == [(1, to_v2.STEP), (2, to_v3.STEP)]
-    assert migrations.steps_from(2) == [(2, to_v3.STEP)]
-    assert migrations.steps_from(3) == []
+    assert migrations.steps_from(1) == [(1, to_v2.STEP), (2, to_v3.STEP), (3, to_v4.STEP)]
+    assert migrations.steps_from(2) == [(2, to_v3.STEP), (3, to_v4.STEP)]
+    assert migrations.steps_from(3) == [(3, to_v4.STEP)]
+    assert migrations.steps_from(4) == []
     with pytest.raises(StorageError, match=re.escape(NEWER)):
-        migrations.steps_from(4)
+        migrations.steps_from(5)
 
 
 # -- a new store's schema is the one the previous release created; a migrated store's too ----------
 
-CURRENT = fixture(3)
+CURRENT = fixture(4)
 
 
 @pytest.fixture

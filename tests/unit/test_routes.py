@@ -18,6 +18,7 @@ ALLOW = {
     "/metrics": "GET, HEAD, OPTIONS",
     "/resolve_vegetable": "GET, HEAD, OPTIONS",
     "/get_forecast": "GET, HEAD, OPTIONS",
+    "/get_history": "GET, HEAD, OPTIONS",
     "/": "GET, HEAD, OPTIONS",
     "/dashboard": "GET, HEAD, OPTIONS",
     "/docs": "GET, HEAD, OPTIONS",

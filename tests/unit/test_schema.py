@@ -88,6 +88,10 @@ def test_each_csv_file_has_the_columns_of_its_row_in_the_row_order():
         "gold_sales": ("gold.csv", "year_month,vegetable,kilo_sold,is_outlier"),
         "rejected_sales": ("rejected.csv", "record_hash,record,truncated,errors,first_received,last_received,times"),
         "store_meta": ("meta.csv", "key,value"),
+        "data_versions": (
+            "versions.csv",
+            "data_version,committed_at,operation,request_ids,inserted,updated,deleted,months_changed",
+        ),
     }
 
 

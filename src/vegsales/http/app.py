@@ -73,7 +73,7 @@ def create_app(
             allow_origins=list(security.allowed_origins),
             allow_methods=["GET", "HEAD", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID"],
-            expose_headers=["ETag", "X-Request-ID"],
+            expose_headers=["ETag", "X-Data-Version", "X-Request-ID"],
             max_age=600,
         )
     paths = frozenset(route.path for route in served)

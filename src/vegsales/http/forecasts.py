@@ -33,12 +33,14 @@ def forecaster() -> Forecaster:
 
 def forecasts(
     service: Service, names: list[str], horizon: int, remove_outliers: bool, single: bool
-) -> list[VegetableForecast]:
+) -> tuple[list[VegetableForecast], int]:
     """Each vegetable's forecast from its gold rows (cached by their content: refitted only when
-    they changed); a vegetable with too little history is left out of a list of several."""
+    they changed), and the data version they come from; a vegetable with too little history is left
+    out of a list of several."""
     forecast_vegetable = forecaster()
     answers = []
-    for name, months in monthly_history(service.gold_rows(), names).items():
+    rows, version = service.gold_rows_of_version()
+    for name, months in monthly_history(rows, names).items():
         try:
             answers.append(vegetable_forecast(name, forecast_vegetable(months, horizon, remove_outliers)))
         except ForecastUnavailable as error:
@@ -46,14 +48,14 @@ def forecasts(
         except NotEnoughHistory as error:
             if single:
                 raise ApiError(422, "not_enough_history", f"{name}: {error}") from None
-    return answers
+    return answers, version
 
 
 async def forecast_bands(service: Service, vegetable: str, remove_outliers: bool) -> list[dict[str, Any]]:
     """The next months of one vegetable's chart, with their intervals; none when forecasts are not
     installed or its history allows none."""
     with suppress(ApiError):
-        (answer,) = await to_thread.run_sync(forecasts, service, [vegetable], CHART_MONTHS, remove_outliers, True)
+        (answer,), _ = await to_thread.run_sync(forecasts, service, [vegetable], CHART_MONTHS, remove_outliers, True)
         return [asdict(month) for month in answer["forecast"]]
     return []
 
@@ -81,7 +83,9 @@ def get_forecast(service: Service) -> Endpoint:
         else:
             names = sorted({row.vegetable for row in service.gold_rows()})
         flag, single = BOOLEANS[remove_outliers], vegetable is not None
-        answers = await to_thread.run_sync(forecasts, service, names, horizon, flag, single)
-        return to_response(json_reply(200, answers[0] if single else answers))
+        answers, version = await to_thread.run_sync(forecasts, service, names, horizon, flag, single)
+        reply = json_reply(200, answers[0] if single else answers)
+        reply.headers["X-Data-Version"] = str(version)
+        return to_response(reply)
 
     return get_forecast

@@ -28,7 +28,12 @@ def table_reply(table: JsonBodies[Any], variant: str, asked: float | None = None
     with table.lock:
         table.refresh(asked)
         etag = table.etag(variant)
-        headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+        headers = {
+            "ETag": etag,
+            "X-Data-Version": str(table.data_version()),
+            "Vary": "Accept-Encoding",
+            "Cache-Control": "no-cache",
+        }
         # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".
         client_tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()}
         if etag.removeprefix("W/") in client_tags or "*" in client_tags:

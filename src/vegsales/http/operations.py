@@ -4,7 +4,9 @@ from anyio import to_thread
 from fastapi.responses import Response
 
 from ..asgi import json_reply
+from ..context import current_request
 from ..metrics import CONTENT_TYPE as METRICS_TYPE
+from ..pipeline import init_store
 from ..reports import Health, Initialised
 from ..storage import TABLES
 from .operation import STORAGE_DOWN, Endpoint, operation, to_response
@@ -14,8 +16,9 @@ from .service import Service
 @operation({200: {"model": Initialised}, 503: STORAGE_DOWN})
 def init_database(service: Service) -> Endpoint:
     async def init_database() -> Response:
-        """Create the tables if they do not exist, else empty them (the quarantine too)."""
-        await to_thread.run_sync(service.store.init)
+        """Create the tables if they do not exist, else empty them (the quarantine and the history too);
+        the data versions go on."""
+        await to_thread.run_sync(init_store, service.store, current_request().request_id)
         return to_response(json_reply(200, Initialised(status="ok", tables=list(TABLES))))
 
     return init_database

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from ..asgi import Handler
 from ..guards import Access, PathRules
-from . import data_quality, forecasts, operations, pages, quarantine, sales, vegetables
+from . import data_quality, forecasts, history, operations, pages, quarantine, sales, vegetables
 from .operation import Operation
 from .service import Service
 
@@ -52,6 +52,7 @@ ROUTES = (
     Route("/metrics",             GET,             "admin", False,  False, operations.metrics_page),
     Route("/resolve_vegetable",   GET,             "read",  False,  False, vegetables.resolve_vegetable),
     Route("/get_forecast",        GET,             "read",  False,  False, forecasts.get_forecast),
+    Route("/get_history",         GET,             "read",  False,  False, history.get_history),
     Route("/",                    GET,             "read",  False,  False, pages.dashboard),
     Route("/dashboard",           GET,             "read",  False,  False, pages.dashboard),
     Route("/docs",                GET,             "read",  False,  False, pages.docs),

@@ -34,7 +34,7 @@ async def post(service: Service, scope: Scope, receive: Receive) -> Reply:
     else:  # parsing megabytes would stall every other request
         items = await to_thread.run_sync(parse_records, body, limits.max_records)
     try:
-        report = await service.writer.ingest(items, body)
+        report = await service.writer.ingest(items, body, request.request_id)
     except TooDeep as error:
         raise ApiError(400, "body_too_deep", f"the body {error}") from None
     request.records = (report.received, len(report.rejected))

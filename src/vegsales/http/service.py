@@ -65,8 +65,13 @@ class Service:
 
     def gold_rows(self) -> list[GoldRow]:
         """The monthly table's current rows."""
-        self.monthly_sales.refresh()
-        return self.monthly_sales.rows()
+        return self.gold_rows_of_version()[0]
+
+    def gold_rows_of_version(self) -> tuple[list[GoldRow], int]:
+        """The monthly table's current rows, and the data version they come from."""
+        with self.monthly_sales.lock:
+            self.monthly_sales.refresh()
+            return self.monthly_sales.rows(), self.monthly_sales.data_version()
 
     def quality(self) -> list[VegetableQuality]:
         """Per vegetable: weeks, gaps and the latest week's robust z-score; computed once per bronze version."""

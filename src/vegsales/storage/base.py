@@ -5,11 +5,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
 from .schema import SALES_TABLES
 
 Cursor = tuple[int, int]
-"""(epoch, seq): epoch changes when the store is emptied, seq grows with every write transaction."""
+"""(epoch, data version): epoch changes when the store is emptied or its tables replaced; the data
+version grows by one with every transaction that changes sales (bronze, silver, gold) and with
+every init, is never reused, and is kept across restarts. Quarantine changes alone make none."""
 
 Row = TypeVar("Row", BronzeRow, GoldRow)
 
@@ -102,6 +104,15 @@ class WriteTransaction(Protocol):
         """The store's settings and counters (schema_version, week_date, rules, rejected_dropped)."""
         ...
 
+    def data_version(self) -> int:
+        """The data version at which this transaction's changes are visible: a new one once it has
+        changed sales, else the current one."""
+        ...
+
+    def put_version(self, row: VersionRow) -> None:
+        """Record a data version in the history."""
+        ...
+
     def set_meta(self, key: str, value: str) -> None:
         """Set one setting or counter."""
         ...
@@ -146,6 +157,14 @@ class Store(Protocol):
 
     def meta(self) -> dict[str, str]:
         """The store's settings and counters, as WriteTransaction.meta()."""
+        ...
+
+    def data_version(self) -> int:
+        """The current data version (see Cursor)."""
+        ...
+
+    def versions(self, limit: int) -> list[VersionRow]:
+        """The `limit` latest data versions of the history, the newest first."""
         ...
 
     def table_sizes(self) -> dict[str, int]:

@@ -19,20 +19,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, utc_now
+from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, VersionRow, utc_now
 from . import migrations
 from .base import TABLES, Changes, Cursor, StorageError, StoreBusy
 from .csv_files import Change, CsvFiles
 from .csv_format import FORMATS, BadFile, CsvFileRows, file_format, read_rows
 from .migrations import NOW, SCHEMA_VERSION, Step
-from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META
+from .schema import BRONZE_SALES, DATA_VERSIONS, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META
 
 log = logging.getLogger("vegsales")
 LOCK_FILE = "vegsales.lock"
 REPLACED = "(replaced)"
 """Marks, in a transaction's log, a table replaced whole."""
-BRONZE, SILVER, GOLD, REJECTED, META = (
-    table.name for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, STORE_META)
+BRONZE, SILVER, GOLD, REJECTED, META, VERSIONS = (
+    table.name for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, STORE_META, DATA_VERSIONS)
 )
 
 
@@ -81,6 +81,9 @@ class CsvStore:
         try:
             self._files.recover()
             self._load()
+            # The data version goes on from the last one in the history (every change of sales, and
+            # every init, records one there).
+            self._seq = max(self._tables[VERSIONS].rows, default=0)
             if self._files.appended:  # left by a crash: true tables again
                 self._compact()
             for name, published in self._published.items():
@@ -249,7 +252,8 @@ class CsvStore:
                     self._epoch += 1
                 elif name in self._published:
                     self._published[name].apply(key, row, row_seq)
-            self._seq = transaction.seq
+            if transaction.changed_sales:
+                self._seq = transaction.seq
 
     # -- reading --------------------------------------------------------------------------
 
@@ -278,6 +282,15 @@ class CsvStore:
     def meta(self) -> dict[str, str]:
         with self._tables_lock:
             return {setting.key: setting.value for setting in self._tables[META].rows.values()}
+
+    def data_version(self) -> int:
+        with self._read_lock:
+            return self._seq
+
+    def versions(self, limit: int) -> list[VersionRow]:
+        with self._tables_lock:
+            rows = list(self._tables[VERSIONS].rows.values())
+        return sorted(rows, key=lambda row: row.data_version, reverse=True)[:limit]
 
     def table_sizes(self) -> dict[str, int]:
         with self._tables_lock:
@@ -316,6 +329,7 @@ class CsvWrite:
     def __init__(self, tables: dict[str, CsvFileRows], seq: int):
         self._tables = tables
         self.seq = seq
+        self.changed_sales = False
         self.written: list[tuple[str, Hashable, Any, int]] = []
         self.dirty: set[str] = set()
         self._lines: dict[str, dict[Hashable, str]] = {}
@@ -372,6 +386,7 @@ class CsvWrite:
         return [row for name in vegetables for row in table.between(name, first_week, last_week)]
 
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
+        self.changed_sales = True
         self._put(BRONZE, rows)
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
@@ -384,7 +399,14 @@ class CsvWrite:
         return self._tables[GOLD].group_rows(vegetable)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
+        self.changed_sales = True
         self._put(GOLD, rows)
+
+    def put_version(self, row: VersionRow) -> None:
+        self._put(VERSIONS, [row])
+
+    def data_version(self) -> int:
+        return self.seq if self.changed_sales else self.seq - 1
 
     def bronze_rows(self) -> list[BronzeRow]:
         return list(self._tables[BRONZE].rows.values())
@@ -395,6 +417,7 @@ class CsvWrite:
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
     ) -> None:
+        self.changed_sales = True
         replaced: list[tuple[str, Sequence[Any]]] = [(SILVER, silver), (GOLD, gold)]
         if bronze is not None:
             replaced.append((BRONZE, bronze))

@@ -19,7 +19,17 @@ from typing import Any
 from ..sorted_rows import BULK, Key, RenderedRows, Updated
 from .base import StorageError
 from .generated import group_function, key_function, values_function
-from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META, TABLES, Table, Type
+from .schema import (
+    BRONZE_SALES,
+    DATA_VERSIONS,
+    GOLD_SALES,
+    REJECTED_SALES,
+    SILVER_SALES,
+    STORE_META,
+    TABLES,
+    Table,
+    Type,
+)
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}-\d{2}")
@@ -78,6 +88,7 @@ FILES = {
     GOLD_SALES.name: "gold.csv",
     REJECTED_SALES.name: "rejected.csv",
     STORE_META.name: "meta.csv",
+    DATA_VERSIONS.name: "versions.csv",
 }
 """Each table's file (store_version has none: the CSV store's version lives in memory)."""
 COMMIT_RECORD = "commit"

@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
 from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .generated import column_lists
 from .migrations import SCHEMA_VERSION
@@ -258,6 +258,10 @@ class PostgresStore:
         with self._connection() as connection:
             return int(value(connection, "SELECT seq FROM store_version"))
 
+    def versions(self, limit: int) -> list[VersionRow]:
+        with self._connection() as connection:
+            return SQL.read_versions(connection.execute(SQL.versions, (limit,)))
+
     def table_sizes(self) -> dict[str, int]:
         with self._connection() as connection:
             row = connection.execute(TABLE_SIZES).fetchone() or ()
@@ -333,6 +337,9 @@ class PostgresWrite(SqlTransaction):
 
     def set_meta(self, key: str, value: str) -> None:
         self._write(SQL.set_setting, (key, value))
+
+    def put_version(self, row: VersionRow) -> None:
+        self._write(SQL.put_version, SQL.version_values(row))
 
 
 def milliseconds(seconds: float) -> str:

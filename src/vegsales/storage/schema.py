@@ -8,7 +8,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, VersionRow
 
 
 class Type(Enum):
@@ -174,7 +174,25 @@ REJECTED_SALES = Table(
     in_key_order=False,
 )
 
-TABLES = (STORE_VERSION, STORE_META, BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+DATA_VERSIONS = Table(
+    "data_versions",
+    (
+        Column("data_version", Type.BIG_INTEGER),
+        Column("committed_at", Type.ORDERED),
+        Column("operation", Type.TEXT),
+        Column("request_ids", Type.SETTING),
+        Column("inserted", Type.INTEGER),
+        Column("updated", Type.INTEGER),
+        Column("deleted", Type.INTEGER),
+        Column("months_changed", Type.INTEGER),
+    ),
+    key=("data_version",),
+    row=VersionRow,
+    in_key_order=False,
+)
+"""The history: one row per data version, kept from the last init on."""
+
+TABLES = (STORE_VERSION, STORE_META, BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, DATA_VERSIONS)
 """Every table of the current schema, in the order they are created."""
-SALES_TABLES = (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+SALES_TABLES = (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, DATA_VERSIONS)
 """The tables of data (emptied by Store.init, counted by Store.table_sizes)."""

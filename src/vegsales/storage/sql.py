@@ -7,15 +7,26 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, utc_now
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow, utc_now
 from . import migrations
 from .base import Changes, Cursor, Row
 from .generated import rows_reader
 from .migrations import NOW, SCHEMA_VERSION
-from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META, TABLES, Column, Table, Type
+from .schema import (
+    BRONZE_SALES,
+    DATA_VERSIONS,
+    GOLD_SALES,
+    REJECTED_SALES,
+    SILVER_SALES,
+    STORE_META,
+    TABLES,
+    Column,
+    Table,
+    Type,
+)
 
 Statement = tuple[str, Sequence[Any]]
 CHUNK = 500
@@ -229,6 +240,12 @@ class Statements:
         self.read_bronze_changes = rows_reader(BRONZE_SALES, flags, skipped=2)
         self.gold_changes = changes_query(GOLD_SALES, dialect)
         self.read_gold_changes = rows_reader(GOLD_SALES, flags, skipped=2)
+        self.put_version = upsert_values(DATA_VERSIONS, dialect)
+        self.version_values = attrgetter(*(column.name for column in DATA_VERSIONS.row_columns))
+        """A version row's values, in the order put_version takes them (no copy, as astuple() makes)."""
+        self.versions = f"{select(DATA_VERSIONS)} ORDER BY data_version DESC LIMIT {p}"
+        self.read_versions = rows_reader(DATA_VERSIONS, flags)
+        self.data_version = "SELECT seq FROM store_version"
 
     @lru_cache(maxsize=8)  # noqa: B019 - one Statements per dialect, kept for the process's life
     def rejected_in(self, count: int) -> str:
@@ -283,6 +300,9 @@ class SqlTransaction(ABC):
 
     def silver_names(self) -> dict[str, str]:
         return dict(self._query(self.SQL.silver_names))
+
+    def put_version(self, row: VersionRow) -> None:
+        self._run(self.SQL.put_version, self.SQL.version_values(row))
 
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]

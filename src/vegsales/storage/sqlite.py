@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow
+from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
 from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .generated import values_lists
 from .migrations import SCHEMA_VERSION
@@ -296,6 +296,10 @@ class SqliteStore:
     def data_version(self) -> int:
         with translating_errors("read failed"):
             return int(self._reader().execute(CURRENT_SEQ).fetchone()[0])
+
+    def versions(self, limit: int) -> list[VersionRow]:
+        with translating_errors("read failed"):
+            return SQL.read_versions(self._reader().execute(SQL.versions, (limit,)))
 
     def check(self) -> None:
         with translating_errors("is not usable"):
