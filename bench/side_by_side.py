@@ -17,7 +17,7 @@ from support.servers import ROOT, Server, backend_server
 
 FLOOR = "floor"
 PARTS = ("status", "headers", "body")
-UNCOMPARED = {b"date", b"etag", b"x-request-id"}  # the moment, a version stamp, a per-request id: names only
+UNCOMPARED = {b"date", b"etag", b"x-data-version", b"x-request-id"}  # moment, versions, request id: names only
 
 
 def answer(server: Server, path: str, accept_encoding: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -59,7 +59,8 @@ def report(results: dict[str, dict[float, dict]], checks: dict[str, list[str]], 
         "",
     ]
     for name, found in checks.items():
-        verdict = "DIFFERENT: " + "; ".join(found) if found else "identical (but Date, ETag, X-Request-ID values)"
+        same = "identical (but Date, ETag, X-Data-Version, X-Request-ID values)"
+        verdict = "DIFFERENT: " + "; ".join(found) if found else same
         lines.append(f"- floor vs {name}, hot GETs after the sample import: {verdict}")
     lines += [
         "",
