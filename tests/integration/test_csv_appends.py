@@ -73,21 +73,26 @@ def filled(folder) -> CsvStore:
 
 def test_a_large_file_takes_changed_rows_as_appended_lines_and_a_crash_copy_reads_their_last_line(folder, tmp_path):
     store = filled(folder)
-    whole = read(folder, "bronze.csv")
+    whole, whole_silver = read(folder, "bronze.csv"), read(folder, "silver.csv")
     assert whole == BRONZE_HEADER + "".join(bronze_line(n, 10.0) for n in range(WEEKS))
-    assert len(whole.encode()) >= APPEND_FROM > len(read(folder, "silver.csv").encode())
+    assert whole_silver == SILVER_HEADER + "".join(silver_line(n, 10.0) for n in range(WEEKS))
+    assert len(whole.encode()) >= APPEND_FROM > len(whole_silver.encode())
 
     ingest(store, RULES, [sale(week(3), "Tomate", 7.5)], received_at=LATER)
     ingest(store, RULES, [sale(week(3), "Tomate", 8.5), sale(week(WEEKS), "Tomate", 1.0)], received_at=LATER)
 
     appended = bronze_line(3, 7.5, LATER) + bronze_line(3, 8.5, LATER) + bronze_line(WEEKS, 1.0, LATER)
     assert read(folder, "bronze.csv") == whole + appended
+    # silver.csv, under APPEND_FROM, takes its lines appended too: the commits append anyway
+    appended_silver = silver_line(3, 7.5) + silver_line(3, 8.5) + silver_line(WEEKS, 1.0)
+    assert read(folder, "silver.csv") == whole_silver + appended_silver
     record = read(folder, "meta.csv").splitlines(keepends=True)[-1]
-    match = re.fullmatch(r"commit,bronze\.csv:(\d+):[0-9a-f]{8}\n", record)
-    assert match and int(match[1]) == len((whole + appended).encode())
-    silver = [silver_line(n, 10.0) for n in range(WEEKS)] + [silver_line(WEEKS, 1.0)]
-    silver[3] = silver_line(3, 8.5)
-    assert read(folder, "silver.csv") == SILVER_HEADER + "".join(silver)  # under APPEND_FROM: rewritten whole
+    entry = r"(\d+):[0-9a-f]{8}"
+    match = re.fullmatch(
+        rf"commit,bronze\.csv:{entry} gold\.csv:{entry} silver\.csv:{entry} versions\.csv:{entry}\n", record
+    )
+    assert match
+    assert (int(match[1]), int(match[3])) == (len((whole + appended).encode()), len(whole_silver + appended_silver))
 
     expected = [bronze(week(n), "Tomate", 10.0) for n in range(WEEKS)]
     expected.append(bronze(week(WEEKS), "Tomate", 1.0, None, LATER))
@@ -106,6 +111,22 @@ def test_a_large_file_takes_changed_rows_as_appended_lines_and_a_crash_copy_read
     store.close()  # a clean stop leaves true tables too
     assert read(folder, "bronze.csv") == canonical
     assert "commit," not in read(folder, "meta.csv") and settings(folder)
+
+
+def test_a_small_file_is_appended_to_with_a_large_one_rather_than_rewritten(folder, monkeypatch):
+    store = filled(folder)
+    ingest(store, RULES, [sale(week(3), "Tomate", 7.5)], received_at=LATER)  # the first appends
+    rejected = read(folder, "rejected.csv")
+    renames: list = []
+    monkeypatch.setattr(os, "rename", lambda *args: renames.append(args))  # a folder commit would rename
+    ingest(store, RULES, [sale(week(4), "Tomate", 7.5), sale(week(5), "mango", 1.0)], received_at=LATER)
+    assert renames == []
+    assert read(folder, "rejected.csv").startswith(rejected)
+    (added,) = read(folder, "rejected.csv")[len(rejected) :].splitlines()
+    assert '""vegetable"":""mango""' in added
+    monkeypatch.undo()
+    store.close()
+    assert len(read(folder, "rejected.csv").splitlines()) == 2  # a true table again
 
 
 def test_lines_after_the_last_commit_record_are_cut_at_start_up(folder, tmp_path):
