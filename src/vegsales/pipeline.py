@@ -520,8 +520,9 @@ def _replay(transaction: WriteTransaction, rules: FeedRules) -> tuple[ReplayRepo
         transaction.delete_rejected(replayed)
     if reasons_changed:
         transaction.put_rejected(reasons_changed)
-    replay = ReplayReport(len(replayed), len(quarantined) - len(replayed), report.inserted, report.updated)
-    replay.unchanged = report.unchanged
+    replay = ReplayReport(
+        len(replayed), len(quarantined) - len(replayed), report.inserted, report.updated, report.unchanged
+    )
     return replay, months
 
 
