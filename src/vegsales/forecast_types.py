@@ -33,6 +33,8 @@ class TrainedOn:
     months: int
     outlier_months_removed: tuple[str, ...]
     """Tagged months replaced for training (remove_outliers=True); empty otherwise."""
+    data_version: int = 0
+    """The data version of the monthly rows it learnt from (set when served)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,11 @@ from typing import Any, Literal
 from anyio import to_thread
 
 from .gold import gold_sales
+from .history import HISTORY_FROM, Recorded
 from .monthly import monthly_sales, months_of_week, weeks_overlapping
 from .outliers import outlier_months
 from .quarantine import MAX_REJECTED, errors_text, merged, read_record, rejected_row
-from .records import MAX_BODY_DEPTH, TooDeep, WeekDate, json_as_sent, nesting_depth, week_start
+from .records import MAX_BODY_DEPTH, TooDeep, WeekDate, json_as_sent, nesting_depth, validate_record, week_start
 from .rows import BronzeKey, BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow, utc_now
 from .silver import Accepted, FeedRules, Rejection, clean_record, clean_records, silver_sales
 from .storage import Store, StoreBusy, WriteTransaction
@@ -124,7 +125,8 @@ def ingest_posts(
         outcomes.append(report)
         written.append((report, accepted))
     if quarantined or any(len(accepted) for _, accepted in written):
-        with store.write(wait) as transaction:
+        with store.write(wait) as written_to:
+            transaction = Recorded(written_to)
             months = apply_records(transaction, written)
             if quarantined:
                 quarantine(transaction, quarantined, max_rejected)
@@ -141,15 +143,16 @@ Operation = Literal["post", "replay", "delete", "init", "rules", "migrate"]
 
 
 def record_version(
-    transaction: WriteTransaction,
+    transaction: Recorded,
     operation: Operation,
     counts: tuple[int, int, int],
     months_changed: int,
     request_ids: Iterable[str] = (),
     replaced: bool = False,
 ) -> int:
-    """The transaction's data version, recorded in the history when it changed sales: bronze rows
-    (inserted, updated, deleted) in `counts`, monthly rows changed, tables `replaced` whole."""
+    """The transaction's data version, recorded in the history with the rows it wrote when it changed
+    sales: bronze rows (inserted, updated, deleted) in `counts`, monthly rows changed, tables
+    `replaced` whole."""
     inserted, updated, deleted = counts
     version = transaction.data_version()
     if inserted or updated or deleted or months_changed or replaced:
@@ -157,6 +160,7 @@ def record_version(
         transaction.put_version(
             VersionRow(version, utc_now(), operation, ids, inserted, updated, deleted, months_changed)
         )
+        transaction.put_history(transaction.history(version))
     return version
 
 
@@ -213,7 +217,8 @@ def copy_into(
             quarantined.append(rejected_row(item, checked, row.received_at))
         else:
             accepted.add(index, *checked)
-    with store.write() as transaction:
+    with store.write() as written_to:
+        transaction = Recorded(written_to)
         months = apply_records(transaction, [(report, accepted)])
         if quarantined:
             quarantine(transaction, quarantined, max_rejected)
@@ -221,12 +226,81 @@ def copy_into(
     return report
 
 
+@dataclass(frozen=True, slots=True)
+class NotFound:
+    index: int
+    message: str
+
+
+@dataclass(slots=True)
+class DeleteReport:
+    """What a deletion did: each key received was deleted, not found, or rejected (malformed)."""
+
+    received: int
+    deleted: int = 0
+    not_found: list[NotFound] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    data_version: int = 0
+
+
+def delete_sales(store: Store, rules: FeedRules, items: Sequence[Any], request_id: str = "") -> DeleteReport:
+    """Take back the bronze rows these keys name ({"date", "vegetable"}: any notation of the week,
+    the raw name exactly; a `kilo_sold` is allowed and ignored), from bronze and silver, and bring
+    gold up to date: silver and gold are rebuilt from the bronze rows kept, in one transaction, one
+    data version. A deleted row stays readable as of the versions before."""
+    report = DeleteReport(received=len(items))
+    wanted: dict[BronzeKey, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
+        checked = validate_record({**item, "kilo_sold": 0} if isinstance(item, dict) else item, rules.week_date)
+        if isinstance(checked, list):
+            report.rejected.append(Rejection(index, checked))
+        else:
+            wanted[checked.key].append(index)
+    if not wanted:
+        report.data_version = store.data_version()
+        return report
+    with store.write() as written_to:
+        transaction = Recorded(written_to)
+        bronze = transaction.bronze_rows()
+        found = {row.key for row in bronze} & wanted.keys()
+        for key in wanted.keys() - found:
+            message = _not_found(key, bronze, rules.vocabulary)
+            report.not_found += [NotFound(index, message) for index in wanted[key]]
+        report.not_found.sort(key=attrgetter("index"))
+        if found:
+            kept = [row for row in bronze if row.key not in found]
+            silver = silver_sales(kept, rules.vocabulary)
+            transaction.replace_tables(kept, silver, gold_sales(monthly_sales(silver)))
+        report.deleted = len(found)
+        report.data_version = record_version(
+            transaction, "delete", (0, 0, len(found)), len(transaction.gold), [request_id]
+        )
+    return report
+
+
+def _not_found(key: BronzeKey, bronze: Iterable[BronzeRow], vocabulary: Vocabulary) -> str:
+    """Why a key names no stored row, with the spellings of its vegetable stored for that week."""
+    week, name = key
+    message = f"no record of {name!r} is stored for the week of {week}"
+    vegetable = vocabulary.resolve(name)
+    if isinstance(vegetable, UnknownVegetable):
+        return message
+    spellings = sorted(
+        row.vegetable for row in bronze if row.week_start == week and vocabulary.resolve(row.vegetable) == vegetable
+    )
+    if spellings:
+        message += f"; stored for that week as {vegetable}: {', '.join(map(repr, spellings))}"
+    return message
+
+
 def init_store(store: Store, request_id: str = "") -> int:
     """Empty every table, the history included; the data versions go on (a number never names two
     states). The history starts again with this one."""
     store.init()
     with store.write() as transaction:
-        return record_version(transaction, "init", (0, 0, 0), 0, [request_id], replaced=True)
+        version = record_version(Recorded(transaction), "init", (0, 0, 0), 0, [request_id], replaced=True)
+        transaction.set_meta(HISTORY_FROM, str(version))
+        return version
 
 
 def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, Accepted]]) -> int:
@@ -490,7 +564,8 @@ def quarantine(transaction: WriteTransaction, rejected: Sequence[Any], max_rejec
 def replay_rejected(store: Store, rules: FeedRules) -> ReplayReport:
     """Check every quarantined record again: those now valid are stored (the value received last
     wins) and leave quarantine; the others keep their place, with today's reasons."""
-    with store.write() as transaction:
+    with store.write() as written_to:
+        transaction = Recorded(written_to)
         report, months = _replay(transaction, rules)
         report.data_version = record_version(transaction, "replay", (report.inserted, report.updated, 0), months)
         return report
@@ -545,7 +620,8 @@ def sync_with_rules(store: Store, rules: FeedRules) -> SyncReport:
     stored name is no longer recognised at all: its records could not be kept in silver.
     """
     report = SyncReport()
-    with store.write() as transaction:
+    with store.write() as written_to:
+        transaction = Recorded(written_to)
         meta = transaction.meta()
         stored_week_date = meta.get("week_date", rules.week_date)
         if meta.get("rules") == rules.fingerprint and stored_week_date == rules.week_date:

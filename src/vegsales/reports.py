@@ -3,6 +3,7 @@ data-quality figures, and each vegetable's months and forecast. No HTTP here: th
 endpoints answer (the API's output models, shown in /docs) and the functions that fill them."""
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Literal
 
 import orjson
@@ -219,12 +220,12 @@ def monthly_history(gold: Iterable[GoldRow], names: Iterable[str]) -> dict[str, 
     return months
 
 
-def vegetable_forecast(vegetable: str, answer: Forecast) -> VegetableForecast:
-    """A vegetable's forecast as served."""
+def vegetable_forecast(vegetable: str, answer: Forecast, data_version: int) -> VegetableForecast:
+    """A vegetable's forecast as served, naming the data version it learnt from."""
     return VegetableForecast(
         vegetable=vegetable,
         model=answer.model,
-        trained_on=answer.trained_on,
+        trained_on=replace(answer.trained_on, data_version=data_version),
         backtest=answer.backtest,
         forecast=list(answer.forecast),
     )

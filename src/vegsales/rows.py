@@ -100,6 +100,27 @@ class VersionRow:
 
 
 @dataclass(slots=True)
+class HistoryRow:
+    """A bronze or gold row as one data version left it: what `as_of` reads are rebuilt from."""
+
+    data_version: int
+    table_name: str
+    """bronze_sales or gold_sales."""
+    row_key: str
+    """The row's key, its values joined by KEY_SEPARATOR."""
+    row_values: str
+    """The row's fields as a JSON array, in the row class's order; empty when the version deleted it."""
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        return (self.data_version, self.table_name, self.row_key)
+
+
+KEY_SEPARATOR = "\x1f"
+"""Joins a row's key values into HistoryRow.row_key (a unit separator: no stored name holds one)."""
+
+
+@dataclass(slots=True)
 class Setting:
     """One of the store's settings or counters (schema_version, week_date, rules, rejected_dropped)."""
 

@@ -35,7 +35,7 @@ def build_app(settings: Settings) -> SalesApp:
     except BaseException:
         store.close()
         raise
-    limits = Limits(max_rejected=settings.max_rejected)
+    limits = Limits(max_rejected=settings.max_rejected, history_days=settings.history_days)
     return create_app(store, rules, limits, settings.security(), settings.metrics, settings.access_log)
 
 

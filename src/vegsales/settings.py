@@ -55,6 +55,12 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="distinct rejected records kept in quarantine (the least recent go first)",
     )
+    history_days: int = Field(
+        400,
+        ge=0,
+        le=100_000,
+        description="days of data versions kept for as_of reads (0: only the current one)",
+    )
     allowed_hosts: str | None = Field(
         None,
         description="Host names requests may name, comma-separated; * for any  "

@@ -291,6 +291,7 @@ def test_forecast_serialises_to_the_documented_shape():
         "last_month": "2023-12",
         "months": 48,
         "outlier_months_removed": ["2020-09"],
+        "data_version": 0,  # set when served: the version of the rows it learnt from
     }
     assert list(body["backtest"]) == ["one_step", "twelve_step", "mase_scale", "mase_naive_lag", "note"]
     assert list(body["backtest"]["one_step"]) == ["origins", "model", "seasonal_naive", "models"]

@@ -3,8 +3,9 @@ response, the documented error answers, the boolean query words."""
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn, get_args
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
+from fastapi import Query
 from fastapi.responses import Response
 from starlette.types import Receive, Scope
 
@@ -26,6 +27,18 @@ BOOLEANS = {word: word.lower() in ("true", "1", "yes") for word in get_args(Remo
 ERROR = {"model": ErrorBody}
 STORAGE_DOWN = {"model": ErrorBody, "description": "The store cannot be read or written now; nothing was changed"}
 NOT_MODIFIED = {"description": "The client's copy (If-None-Match) is current: no body"}
+AsOf = Annotated[
+    str | None,
+    Query(
+        description="Answer as when this data version was current, or as of this RFC 3339 time "
+        "(the latest version committed at or before it); see /get_history",
+        examples=["42", "2026-12-06T10:00:00Z"],
+    ),
+]
+VERSION_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "as_of names a version not committed yet (unknown_version)"},
+    410: {"model": ErrorBody, "description": "as_of names a version no longer kept (version_gone, with `oldest`)"},
+}
 
 
 @dataclass(frozen=True)

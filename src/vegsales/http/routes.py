@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from ..asgi import Handler
 from ..guards import Access, PathRules
-from . import data_quality, forecasts, history, operations, pages, quarantine, sales, vegetables
+from . import data_quality, deletion, forecasts, history, operations, pages, quarantine, sales, vegetables
 from .operation import Operation
 from .service import Service
 
@@ -45,6 +45,7 @@ ROUTES = (
     Route("/post_sales",          POST,            "write", True,   True,  sales.post_sales),
     Route("/get_raw_sales",       GET,             "read",  False,  True,  sales.get_raw_sales),
     Route("/get_monthly_sales",   GET,             "read",  False,  True,  sales.get_monthly_sales),
+    Route("/delete_sales",        POST,            "admin", True,   True,  deletion.delete_sales),
     Route("/init_database",       ("GET", "POST"), "admin", True,   False, operations.init_database),
     Route("/get_rejected_sales",  GET,             "read",  False,  False, quarantine.get_rejected_sales),
     Route("/replay_rejected",     POST,            "admin", True,   False, quarantine.replay_rejected),

@@ -17,8 +17,18 @@ from ..pipeline import IngestReport
 from ..records import MAX_BODY_DEPTH, SALE_RECORD, TooDeep, json_as_sent
 from ..reports import ErrorBody, RawSale
 from ..rows import GoldRow
-from .negotiation import table_answer
-from .operation import BOOLEANS, ERROR, NOT_MODIFIED, STORAGE_DOWN, RemoveOutliers, hot, never_run
+from .negotiation import table_answer, table_reply
+from .operation import (
+    BOOLEANS,
+    ERROR,
+    NOT_MODIFIED,
+    STORAGE_DOWN,
+    VERSION_ERRORS,
+    AsOf,
+    RemoveOutliers,
+    hot,
+    never_run,
+)
 from .service import Limits, Service
 
 INLINE_BYTES = 256 * 1024
@@ -43,16 +53,27 @@ async def post(service: Service, scope: Scope, receive: Receive) -> Reply:
 
 
 async def raw(service: Service, scope: Scope, receive: Receive) -> Reply:
+    if scope["query_string"] and (as_of := query_of(scope).get("as_of")) is not None:
+        snapshot = await to_thread.run_sync(service.snapshots.of, as_of)
+        return table_reply(snapshot.raw_sales, "all")
     return await table_answer(service.store, service.raw_sales, "all")
 
 
 async def monthly(service: Service, scope: Scope, receive: Receive) -> Reply:
-    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    query = query_of(scope)
     value = query.get("remove_outliers", "false")
     flag = BOOLEANS.get(value)
     if flag is None:
         raise ApiError(400, "invalid_parameter", f"remove_outliers must be true or false, got {value!r}")
-    return await table_answer(service.store, service.monthly_sales, "without_outliers" if flag else "all")
+    variant = "without_outliers" if flag else "all"
+    if (as_of := query.get("as_of")) is not None:
+        snapshot = await to_thread.run_sync(service.snapshots.of, as_of)
+        return table_reply(snapshot.monthly_sales, variant)
+    return await table_answer(service.store, service.monthly_sales, variant)
+
+
+def query_of(scope: Scope) -> dict[str, str]:
+    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
 
 
 def parse_records(body: bytes, max_records: int) -> list[Any]:
@@ -139,9 +160,9 @@ async def post_sales() -> Response:
 @hot(
     raw,
     "Bronze: every record as received, one per (week, vegetable as sent), sorted by week then vegetable",
-    {200: {"model": list[RawSale]}, 304: NOT_MODIFIED, 503: STORAGE_DOWN},
+    {200: {"model": list[RawSale]}, 304: NOT_MODIFIED, 400: ERROR, **VERSION_ERRORS, 503: STORAGE_DOWN},
 )
-async def get_raw_sales() -> Response:
+async def get_raw_sales(as_of: AsOf = None) -> Response:
     never_run()
 
 
@@ -149,7 +170,7 @@ async def get_raw_sales() -> Response:
     monthly,
     "Gold: kilos per month and vegetable, sorted by month then vegetable; remove_outliers leaves out "
     "the months tagged as outliers",
-    {200: {"model": list[GoldRow]}, 304: NOT_MODIFIED, 400: ERROR, 503: STORAGE_DOWN},
+    {200: {"model": list[GoldRow]}, 304: NOT_MODIFIED, 400: ERROR, **VERSION_ERRORS, 503: STORAGE_DOWN},
 )
-async def get_monthly_sales(remove_outliers: RemoveOutliers = "false") -> Response:
+async def get_monthly_sales(remove_outliers: RemoveOutliers = "false", as_of: AsOf = None) -> Response:
     never_run()

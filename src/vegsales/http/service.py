@@ -1,23 +1,31 @@
 """One app's state, which its endpoints serve from."""
 
+import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
+from anyio import to_thread
 from fastapi import FastAPI
 
-from ..json_bodies import JsonBodies
+from ..history import compact, keep_history
 from ..metrics import Metrics, StoreCollector
 from ..pipeline import IngestReport, PostWriter
 from ..quality import VegetableQuality
 from ..quarantine import MAX_REJECTED
-from ..reports import bronze_quality, raw_sale_json
-from ..rows import BronzeRow, GoldRow
+from ..reports import bronze_quality
+from ..rows import GoldRow
 from ..silver import FeedRules
-from ..storage import Store
+from ..storage import StorageError, Store
+from .as_of import Snapshots
+from .tables import monthly_table, raw_table
 
 RECENT_RECORDS = 1000
+COMPACT_EVERY_SECONDS = 3600.0
+"""How often the row history is cut back to the retention (and once at start)."""
+log = logging.getLogger("vegsales")
 
 
 @dataclass(frozen=True)
@@ -26,6 +34,8 @@ class Limits:
     max_records: int = 100_000
     max_rejected: int = MAX_REJECTED
     """Distinct rejected records kept in quarantine."""
+    history_days: int = 400
+    """Days of data versions kept for `as_of` reads."""
 
 
 class Service:
@@ -35,12 +45,9 @@ class Service:
     def __init__(self, store: Store, rules: FeedRules, limits: Limits, metrics: bool):
         self.store, self.limits = store, limits
         self.writer = PostWriter(store, rules, limits.max_rejected)
-        self.raw_sales: JsonBodies[BronzeRow] = JsonBodies(
-            store.bronze_changes, key=lambda row: row.key, render=raw_sale_json
-        )
-        self.monthly_sales: JsonBodies[GoldRow] = JsonBodies(
-            store.gold_changes, key=lambda row: row.key, variants={"without_outliers": lambda row: not row.is_outlier}
-        )
+        self.raw_sales = raw_table(store.bronze_changes)
+        self.monthly_sales = monthly_table(store.gold_changes)
+        self.snapshots = Snapshots(store, limits.history_days)
         self.recent: deque[bool] = deque(maxlen=RECENT_RECORDS)
         """Whether each of the last records this process received was rejected."""
         self._quality: tuple[str, list[VegetableQuality]] = ("", [])
@@ -48,11 +55,27 @@ class Service:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """While the app is served: the tables read at start-up, the store closed at shutdown."""
+        """While the app is served: the tables read at start-up, the row history kept to the retention,
+        the store closed at shutdown."""
+        keep_history(self.store)
         self.raw_sales.refresh()
         self.monthly_sales.refresh()
+        compacting = asyncio.get_running_loop().create_task(self._compact_regularly())
         yield
+        compacting.cancel()
+        with suppress(asyncio.CancelledError):
+            await compacting
         self.store.close()
+
+    async def _compact_regularly(self) -> None:
+        while True:
+            try:
+                dropped = await to_thread.run_sync(compact, self.store, self.limits.history_days)
+                if dropped:
+                    log.info("history: %d rows past %d days compacted", dropped, self.limits.history_days)
+            except StorageError as error:
+                log.warning("history: compaction failed, tried again later: %s", error)
+            await asyncio.sleep(COMPACT_EVERY_SECONDS)
 
     def received(self, report: IngestReport) -> None:
         """A post's outcome, in the metrics and in the recent outcomes."""
@@ -67,11 +90,12 @@ class Service:
         """The monthly table's current rows."""
         return self.gold_rows_of_version()[0]
 
-    def gold_rows_of_version(self) -> tuple[list[GoldRow], int]:
-        """The monthly table's current rows, and the data version they come from."""
-        with self.monthly_sales.lock:
-            self.monthly_sales.refresh()
-            return self.monthly_sales.rows(), self.monthly_sales.data_version()
+    def gold_rows_of_version(self, as_of: str | None = None) -> tuple[list[GoldRow], int]:
+        """The monthly table's rows, current or as of an earlier version, and the data version they come from."""
+        table = self.monthly_sales if as_of is None else self.snapshots.of(as_of).monthly_sales
+        with table.lock:
+            table.refresh()
+            return table.rows(), table.data_version()
 
     def quality(self) -> list[VegetableQuality]:
         """Per vegetable: weeks, gaps and the latest week's robust z-score; computed once per bronze version."""

@@ -5,7 +5,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
+from ..rows import BronzeRow, GoldRow, HistoryRow, RejectedRow, SilverRow, VersionRow
 from .schema import SALES_TABLES
 
 Cursor = tuple[int, int]
@@ -113,6 +113,14 @@ class WriteTransaction(Protocol):
         """Record a data version in the history."""
         ...
 
+    def put_history(self, rows: Sequence[HistoryRow]) -> None:
+        """Insert or replace rows of the row history by key; makes no data version."""
+        ...
+
+    def drop_history(self, upto: int) -> None:
+        """Delete the row history of versions up to `upto`, and the data versions before it."""
+        ...
+
     def set_meta(self, key: str, value: str) -> None:
         """Set one setting or counter."""
         ...
@@ -165,6 +173,15 @@ class Store(Protocol):
 
     def versions(self, limit: int) -> list[VersionRow]:
         """The `limit` latest data versions of the history, the newest first."""
+        ...
+
+    def version_at(self, moment: str) -> int | None:
+        """The latest data version of the history committed at or before `moment` (as utc_now()
+        writes it), None when there is none."""
+        ...
+
+    def history(self, upto: int) -> list[HistoryRow]:
+        """The row history of versions up to `upto`, in version order."""
         ...
 
     def table_sizes(self) -> dict[str, int]:

@@ -19,20 +19,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, VersionRow, utc_now
+from ..rows import BronzeRow, GoldRow, HistoryRow, RejectedRow, Setting, SilverRow, VersionRow, utc_now
 from . import migrations
 from .base import TABLES, Changes, Cursor, StorageError, StoreBusy
 from .csv_files import Change, CsvFiles
 from .csv_format import FORMATS, BadFile, CsvFileRows, file_format, read_rows
 from .migrations import NOW, SCHEMA_VERSION, Step
-from .schema import BRONZE_SALES, DATA_VERSIONS, GOLD_SALES, REJECTED_SALES, SILVER_SALES, STORE_META
+from .schema import BRONZE_SALES, DATA_VERSIONS, GOLD_SALES, REJECTED_SALES, ROW_HISTORY, SILVER_SALES, STORE_META
 
 log = logging.getLogger("vegsales")
 LOCK_FILE = "vegsales.lock"
 REPLACED = "(replaced)"
 """Marks, in a transaction's log, a table replaced whole."""
-BRONZE, SILVER, GOLD, REJECTED, META, VERSIONS = (
-    table.name for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, STORE_META, DATA_VERSIONS)
+BRONZE, SILVER, GOLD, REJECTED, META, VERSIONS, HISTORY = (
+    table.name
+    for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, STORE_META, DATA_VERSIONS, ROW_HISTORY)
 )
 
 
@@ -292,6 +293,16 @@ class CsvStore:
             rows = list(self._tables[VERSIONS].rows.values())
         return sorted(rows, key=lambda row: row.data_version, reverse=True)[:limit]
 
+    def version_at(self, moment: str) -> int | None:
+        with self._tables_lock:
+            rows = list(self._tables[VERSIONS].rows.values())
+        return max((row.data_version for row in rows if row.committed_at <= moment), default=None)
+
+    def history(self, upto: int) -> list[HistoryRow]:
+        with self._tables_lock:
+            rows = [row for row in self._tables[HISTORY].rows.values() if row.data_version <= upto]
+        return sorted(rows, key=lambda row: row.data_version)
+
     def table_sizes(self) -> dict[str, int]:
         with self._tables_lock:
             return {name: len(self._tables[name].rows) for name in TABLES}
@@ -404,6 +415,13 @@ class CsvWrite:
 
     def put_version(self, row: VersionRow) -> None:
         self._put(VERSIONS, [row])
+
+    def put_history(self, rows: Sequence[HistoryRow]) -> None:
+        self._put(HISTORY, list({row.key: row for row in rows}.values()))
+
+    def drop_history(self, upto: int) -> None:
+        self._delete(HISTORY, [key for key, row in self._tables[HISTORY].rows.items() if row.data_version <= upto])
+        self._delete(VERSIONS, [key for key, row in self._tables[VERSIONS].rows.items() if row.data_version < upto])
 
     def data_version(self) -> int:
         return self.seq if self.changed_sales else self.seq - 1

@@ -24,6 +24,7 @@ from .schema import (
     DATA_VERSIONS,
     GOLD_SALES,
     REJECTED_SALES,
+    ROW_HISTORY,
     SILVER_SALES,
     STORE_META,
     TABLES,
@@ -89,6 +90,7 @@ FILES = {
     REJECTED_SALES.name: "rejected.csv",
     STORE_META.name: "meta.csv",
     DATA_VERSIONS.name: "versions.csv",
+    ROW_HISTORY.name: "history.csv",
 }
 """Each table's file (store_version has none: the CSV store's version lives in memory)."""
 COMMIT_RECORD = "commit"

@@ -21,11 +21,11 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
+from ..rows import BronzeRow, GoldRow, HistoryRow, RejectedRow, SilverRow, VersionRow
 from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .generated import column_lists
 from .migrations import SCHEMA_VERSION
-from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, Table, Type
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, ROW_HISTORY, SILVER_SALES, Table, Type
 from .sql import (
     Dialect,
     GoldCache,
@@ -83,11 +83,11 @@ def upsert_unnest(table: Table) -> str:
     return f"INSERT INTO {table.name} ({names}) SELECT *{seq} FROM unnest({arrays}) {on_conflict_update(table)}"
 
 
-PUT_BRONZE, PUT_SILVER, PUT_GOLD, PUT_REJECTED = (
-    upsert_unnest(table) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+PUT_BRONZE, PUT_SILVER, PUT_GOLD, PUT_REJECTED, PUT_HISTORY = (
+    upsert_unnest(table) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, ROW_HISTORY)
 )
-BRONZE_ARRAYS, SILVER_ARRAYS, GOLD_ARRAYS, REJECTED_ARRAYS = (
-    column_lists(table) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES)
+BRONZE_ARRAYS, SILVER_ARRAYS, GOLD_ARRAYS, REJECTED_ARRAYS, HISTORY_ARRAYS = (
+    column_lists(table) for table in (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, ROW_HISTORY)
 )
 """The rows' values as an array per row column, as upsert_unnest takes them."""
 
@@ -262,6 +262,15 @@ class PostgresStore:
         with self._connection() as connection:
             return SQL.read_versions(connection.execute(SQL.versions, (limit,)))
 
+    def version_at(self, moment: str) -> int | None:
+        with self._connection() as connection:
+            row = connection.execute(SQL.version_at, (moment,)).fetchone()
+        return row[0] if row else None
+
+    def history(self, upto: int) -> list[HistoryRow]:
+        with self._connection() as connection:
+            return SQL.read_history(connection.execute(SQL.history, (upto,)))
+
     def table_sizes(self) -> dict[str, int]:
         with self._connection() as connection:
             row = connection.execute(TABLE_SIZES).fetchone() or ()
@@ -338,8 +347,8 @@ class PostgresWrite(SqlTransaction):
     def set_meta(self, key: str, value: str) -> None:
         self._write(SQL.set_setting, (key, value))
 
-    def put_version(self, row: VersionRow) -> None:
-        self._write(SQL.put_version, SQL.version_values(row))
+    def _put_history(self, rows: list[HistoryRow]) -> None:
+        self._write(PUT_HISTORY, HISTORY_ARRAYS(rows))
 
 
 def milliseconds(seconds: float) -> str:

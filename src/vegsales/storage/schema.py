@@ -8,7 +8,7 @@ from enum import Enum
 from operator import attrgetter
 from typing import Any
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, Setting, SilverRow, VersionRow
+from ..rows import BronzeRow, GoldRow, HistoryRow, RejectedRow, Setting, SilverRow, VersionRow
 
 
 class Type(Enum):
@@ -192,7 +192,30 @@ DATA_VERSIONS = Table(
 )
 """The history: one row per data version, kept from the last init on."""
 
-TABLES = (STORE_VERSION, STORE_META, BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, DATA_VERSIONS)
+ROW_HISTORY = Table(
+    "row_history",
+    (
+        Column("data_version", Type.BIG_INTEGER),
+        Column("table_name", Type.ORDERED),
+        Column("row_key", Type.ORDERED),
+        Column("row_values", Type.SETTING),
+    ),
+    key=("data_version", "table_name", "row_key"),
+    row=HistoryRow,
+)
+"""Every bronze and gold row each data version wrote or deleted, from the oldest version kept on
+(the `history_from` setting): keyed by version first, so that a write appends at the end."""
+
+TABLES = (
+    STORE_VERSION,
+    STORE_META,
+    BRONZE_SALES,
+    SILVER_SALES,
+    GOLD_SALES,
+    REJECTED_SALES,
+    DATA_VERSIONS,
+    ROW_HISTORY,
+)
 """Every table of the current schema, in the order they are created."""
-SALES_TABLES = (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, DATA_VERSIONS)
+SALES_TABLES = (BRONZE_SALES, SILVER_SALES, GOLD_SALES, REJECTED_SALES, DATA_VERSIONS, ROW_HISTORY)
 """The tables of data (emptied by Store.init, counted by Store.table_sizes)."""

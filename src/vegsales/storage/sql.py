@@ -10,7 +10,7 @@ from functools import lru_cache
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow, utc_now
+from ..rows import BronzeRow, GoldRow, HistoryRow, RejectedRow, SilverRow, VersionRow, utc_now
 from . import migrations
 from .base import Changes, Cursor, Row
 from .generated import rows_reader
@@ -20,6 +20,7 @@ from .schema import (
     DATA_VERSIONS,
     GOLD_SALES,
     REJECTED_SALES,
+    ROW_HISTORY,
     SILVER_SALES,
     STORE_META,
     TABLES,
@@ -246,6 +247,13 @@ class Statements:
         self.versions = f"{select(DATA_VERSIONS)} ORDER BY data_version DESC LIMIT {p}"
         self.read_versions = rows_reader(DATA_VERSIONS, flags)
         self.data_version = "SELECT seq FROM store_version"
+        self.version_at = f"SELECT max(data_version) FROM data_versions WHERE committed_at <= {p}"
+        self.history = f"{select(ROW_HISTORY)} WHERE data_version <= {p} ORDER BY data_version"
+        self.read_history = rows_reader(ROW_HISTORY, flags)
+        self.dropped_history = [
+            f"DELETE FROM row_history WHERE data_version <= {p}",
+            f"DELETE FROM data_versions WHERE data_version < {p}",
+        ]
 
     @lru_cache(maxsize=8)  # noqa: B019 - one Statements per dialect, kept for the process's life
     def rejected_in(self, count: int) -> str:
@@ -302,7 +310,22 @@ class SqlTransaction(ABC):
         return dict(self._query(self.SQL.silver_names))
 
     def put_version(self, row: VersionRow) -> None:
-        self._run(self.SQL.put_version, self.SQL.version_values(row))
+        self._write(self.SQL.put_version, self.SQL.version_values(row))
+
+    def put_history(self, rows: Sequence[HistoryRow]) -> None:
+        if rows:
+            self._put_history(list({row.key: row for row in rows}.values()))  # one row per key, the last
+
+    def drop_history(self, upto: int) -> None:
+        for statement in self.SQL.dropped_history:
+            self._write(statement, (upto,))
+
+    def _write(self, sql: str, parameters: Sequence[Any]) -> None:
+        """Run a statement that changes no sales."""
+        self._connection.execute(sql, parameters)
+
+    @abstractmethod
+    def _put_history(self, rows: list[HistoryRow]) -> None: ...
 
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 
-from ..rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
+from ..rows import BronzeRow, GoldRow, HistoryRow, RejectedRow, SilverRow, VersionRow
 from .base import TABLES, Changes, Cursor, Row, StorageError, StoreBusy
 from .generated import values_lists
 from .migrations import SCHEMA_VERSION
-from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, SILVER_SALES, Type
+from .schema import BRONZE_SALES, GOLD_SALES, REJECTED_SALES, ROW_HISTORY, SILVER_SALES, Type
 from .sql import (
     Dialect,
     GoldCache,
@@ -63,11 +63,14 @@ PUT_BRONZE, PUT_SILVER, PUT_GOLD, PUT_REJECTED = (
 ROWS_PER_STATEMENT = 128
 """Rows of a bulk write per INSERT (768 parameters at most, below every build's limit of 999): one
 statement run per 128 rows rather than one per row takes 40 % off a bulk post's bronze and silver writes."""
-PUT_BRONZE_MANY, PUT_SILVER_MANY = (
-    upsert_values(table, SQLITE, ROWS_PER_STATEMENT) for table in (BRONZE_SALES, SILVER_SALES)
+PUT_HISTORY = upsert_values(ROW_HISTORY, SQLITE)
+PUT_BRONZE_MANY, PUT_SILVER_MANY, PUT_HISTORY_MANY = (
+    upsert_values(table, SQLITE, ROWS_PER_STATEMENT) for table in (BRONZE_SALES, SILVER_SALES, ROW_HISTORY)
 )
 BRONZE_VALUES, GOLD_VALUES = (values_lists(table, after="seq") for table in (BRONZE_SALES, GOLD_SALES))
-SILVER_VALUES, REJECTED_VALUES = (values_lists(table) for table in (SILVER_SALES, REJECTED_SALES))
+SILVER_VALUES, REJECTED_VALUES, HISTORY_VALUES = (
+    values_lists(table) for table in (SILVER_SALES, REJECTED_SALES, ROW_HISTORY)
+)
 BRONZE_KEY_COLUMNS, SILVER_KEY = key_columns(BRONZE_SALES), key_order(SILVER_SALES)
 
 CURRENT_SEQ = "SELECT seq FROM store_version"
@@ -301,6 +304,15 @@ class SqliteStore:
         with translating_errors("read failed"):
             return SQL.read_versions(self._reader().execute(SQL.versions, (limit,)))
 
+    def version_at(self, moment: str) -> int | None:
+        with translating_errors("read failed"):
+            (version,) = self._reader().execute(SQL.version_at, (moment,)).fetchone()
+        return None if version is None else int(version)
+
+    def history(self, upto: int) -> list[HistoryRow]:
+        with translating_errors("read failed"):
+            return SQL.read_history(self._reader().execute(SQL.history, (upto,)))
+
     def check(self) -> None:
         with translating_errors("is not usable"):
             self._reader().execute("SELECT seq FROM store_version").fetchone()
@@ -371,6 +383,9 @@ class SqliteWrite(SqlTransaction):
         seq = self._change_seq()
         self._connection.executemany(PUT_GOLD, GOLD_VALUES(rows, seq))
         self._gold.written(rows)
+
+    def _put_history(self, rows: list[HistoryRow]) -> None:
+        self._put_many(PUT_HISTORY, PUT_HISTORY_MANY, HISTORY_VALUES(rows))
 
     def put_rejected(self, rows: Sequence[RejectedRow]) -> None:
         self._connection.executemany(PUT_REJECTED, REJECTED_VALUES(rows))

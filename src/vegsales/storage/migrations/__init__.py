@@ -6,12 +6,12 @@ from collections.abc import Callable, Mapping
 
 from ..base import StorageError
 from ..schema import BRONZE_SALES, STORE_META, TABLES, Table
-from . import to_v2, to_v3, to_v4
+from . import to_v2, to_v3, to_v4, to_v5
 from .step import NOW, Source, Step
 
 __all__ = ["NOW", "SCHEMA_VERSION", "STEPS", "Source", "Step", "steps_from", "stored_version", "tables_at"]
 
-STEPS = (to_v2.STEP, to_v3.STEP, to_v4.STEP)
+STEPS = (to_v2.STEP, to_v3.STEP, to_v4.STEP, to_v5.STEP)
 """STEPS[i] brings a store of version i + 1 to version i + 2."""
 SCHEMA_VERSION = len(STEPS) + 1
 """The version of the schema in storage/schema.py."""
