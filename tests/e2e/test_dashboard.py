@@ -1,9 +1,12 @@
 """The dashboard in a real browser (Debian's Chromium, driven by Playwright) against a real server
 loaded with the sample data: what a person sees, and nothing fetched from elsewhere."""
 
+import csv
+import io
 import os
 import shutil
 import urllib.request
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -50,12 +53,22 @@ def page(browser, server):
     context.close()
 
 
-def months_of(server, vegetable: str, remove_outliers: bool) -> list[list[str]]:
+def monthly(server, vegetable: str, remove_outliers: bool, start: str = "", end: str = "") -> list[dict]:
+    """The vegetable's rows of /get_monthly_sales from `start` to `end` (YYYY-MM, inclusive; "" an open end)."""
     _, rows = request(f"{server.url}/get_monthly_sales?remove_outliers={str(remove_outliers).lower()}")
     return [
-        [r["year_month"], format_kilos(r["kilo_sold"]), "outlier" if r["is_outlier"] else ""]
+        r
         for r in rows
         if r["vegetable"] == vegetable
+        and (not start or r["year_month"] >= start)
+        and (not end or r["year_month"] <= end)
+    ]
+
+
+def months_of(server, vegetable: str, remove_outliers: bool, start: str = "", end: str = "") -> list[list[str]]:
+    return [
+        [r["year_month"], format_kilos(r["kilo_sold"]), "outlier" if r["is_outlier"] else ""]
+        for r in monthly(server, vegetable, remove_outliers, start, end)
     ]
 
 
@@ -151,3 +164,167 @@ def test_a_refresh_of_unchanged_data_costs_a_304(page, server):
     page.reload()
     page.wait_for_selector("circle[data-month]")
     assert not_modified(server) - before == 2  # both variants, revalidated by the browser's own cache
+
+
+def month_list(start: str, end: str) -> list[str]:
+    """Every month from `start` to `end`, inclusive."""
+    first, last = (int(m[:4]) * 12 + int(m[5:]) - 1 for m in (start, end))
+    return [f"{i // 12}-{i % 12 + 1:02d}" for i in range(first, last + 1)]
+
+
+def points_shown(page) -> list[str]:
+    return page.locator("circle[data-month]").evaluate_all(
+        "points => points.filter(p => p.checkVisibility()).map(p => p.dataset.month)"
+    )
+
+
+def set_range(page, start: str, end: str) -> None:
+    page.get_by_label("From (month)").fill(start)
+    page.get_by_label("to (month)").fill(end)
+
+
+def test_a_month_range_restricts_the_table_chart_and_caption(page, server):
+    page.goto(server.url + "/dashboard")
+    page.wait_for_selector("circle[data-month]")
+    set_range(page, "2020-07", "2020-12")
+    expect(page.locator("#months tbody tr")).to_have_count(6)
+    months = ["2020-07", "2020-08", "2020-09", "2020-10", "2020-11", "2020-12"]
+    assert [row[0] for row in table(page, "#months")] == months
+    assert table(page, "#months") == months_of(server, "carrot", False, "2020-07", "2020-12")
+    assert page.locator("#chart-caption").text_content() == (
+        "6 months of carrot, 2020-07 to 2020-12; outlier months: 2020-09"
+    )
+    assert points_shown(page) == months
+    assert page.locator("svg .outlier-label").is_visible()
+    # The sales line is cut at the first and last months of the range.
+    clip = page.locator("#range-clip rect")
+    left, width = float(clip.get_attribute("x")), float(clip.get_attribute("width"))
+    first, last = (float(page.locator(f"circle[data-month='{m}']").get_attribute("cx")) for m in ("2020-07", "2020-12"))
+    assert (abs(left - first) < 0.2, abs(left + width - last) < 0.2) == (True, True)
+    assert page.locator("polyline.sales").get_attribute("clip-path") == "url(#range-clip)"
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / "dashboard-range.png"), full_page=False)
+
+    page.get_by_label("From (month)").fill("")  # an open start: from the first month
+    expect(page.locator("#months tbody tr")).to_have_count(12)
+    assert [row[0] for row in table(page, "#months")] == month_list("2020-01", "2020-12")
+    assert page.locator("#chart-caption").text_content() == (
+        "12 months of carrot, up to 2020-12; outlier months: 2020-09"
+    )
+    assert points_shown(page) == month_list("2020-01", "2020-12")
+
+    set_range(page, "2023-10", "")  # an open end: to the last month, the forecast after it kept
+    expect(page.locator("#months tbody tr")).to_have_count(3)
+    assert table(page, "#months") == months_of(server, "carrot", False, "2023-10")
+    assert page.locator("#chart-caption").text_content() == "3 months of carrot, from 2023-10; no outlier month"
+    expect(page.locator("svg polygon.band80")).to_have_count(1, timeout=30_000)
+    assert points_shown(page) == ["2023-10", "2023-11", "2023-12"]  # the chart with the forecast, clipped too
+    assert page.locator("svg polygon.band80").get_attribute("clip-path") == "url(#range-clip)"
+
+    page.get_by_label("to (month)").fill("")
+    page.get_by_label("From (month)").fill("")
+    expect(page.locator("#months tbody tr")).to_have_count(48)
+    assert table(page, "#months") == months_of(server, "carrot", False)
+    assert len(points_shown(page)) == 48
+    assert not page.problems
+
+
+def downloaded(page) -> bytes:
+    with page.expect_download() as info:
+        page.get_by_role("button", name="Download CSV").click()
+    assert info.value.suggested_filename == "monthly_sales.csv"
+    return Path(info.value.path()).read_bytes()
+
+
+def assert_csv_is(data: bytes, rows: list[dict]) -> None:
+    """The file holds exactly `rows`, in order, every kilo to the last digit of its double."""
+    text = data.decode()
+    assert text.startswith("year_month,vegetable,kilo_sold,is_outlier\r\n")
+    assert text.endswith("\r\n") and text.count("\n") == text.count("\r\n") == len(rows) + 1
+    header, *records = csv.reader(io.StringIO(text, newline=""))
+    assert header == ["year_month", "vegetable", "kilo_sold", "is_outlier"]
+    assert [[r[0], r[1], float(r[2]), r[3]] for r in records] == [
+        [r["year_month"], r["vegetable"], r["kilo_sold"], "true" if r["is_outlier"] else "false"] for r in rows
+    ]
+    # Python's shortest repr is JavaScript's for numbers from 1e-4 to 1e16, less a trailing ".0".
+    assert all(1e-4 <= r["kilo_sold"] < 1e16 for r in rows)
+    assert [r[2] for r in records] == [repr(r["kilo_sold"]).removesuffix(".0") for r in rows]
+
+
+def test_the_download_is_the_csv_of_the_months_shown(page, server):
+    page.goto(server.url + "/dashboard")
+    page.wait_for_selector("circle[data-month]")
+    set_range(page, "2020-06", "2021-02")
+    expect(page.locator("#months tbody tr")).to_have_count(9)
+    data = downloaded(page)
+    expected = monthly(server, "carrot", False, "2020-06", "2021-02")
+    assert [r["year_month"] for r in expected] == month_list("2020-06", "2021-02")
+    assert_csv_is(data, expected)
+    assert b"\r\n2020-09,carrot," in data and data.count(b",true\r\n") == 1
+
+    page.get_by_label("leave out outlier months").check()
+    expect(page.locator("#months tbody tr")).to_have_count(8)
+    data = downloaded(page)
+    assert_csv_is(data, monthly(server, "carrot", True, "2020-06", "2021-02"))
+    assert b"2020-09" not in data and b",true" not in data
+
+    page.get_by_label("leave out outlier months").uncheck()
+    page.get_by_label("Vegetable (any spelling)").fill("tomatto")
+    page.keyboard.press("Enter")
+    expect(page.locator("#canonical")).to_have_text("shown as: tomato")
+    set_range(page, "2022-05", "")
+    expect(page.locator("#months tbody tr")).to_have_count(20)
+    data = downloaded(page)
+    expected = monthly(server, "tomato", False, "2022-05")
+    assert [r["year_month"] for r in expected] == month_list("2022-05", "2023-12")
+    assert [r["year_month"] for r in expected if r["is_outlier"]] == ["2022-07"]
+    assert_csv_is(data, expected)
+    assert [row[0] for row in table(page, "#months")] == month_list("2022-05", "2023-12")
+    assert not page.problems
+    assert all(url.startswith((server.url + "/", f"blob:{server.url}/")) for url in page.requests), page.requests
+
+
+def test_a_range_that_ends_before_it_starts_shows_a_message_and_no_months(page, server):
+    page.goto(server.url + "/dashboard")
+    page.wait_for_selector("circle[data-month]")
+    set_range(page, "2022-06", "2021-03")
+    expect(page.locator("#range-message")).to_have_text(
+        'No months to show: from 2022-06 is after to 2021-03. Pick a "from" month no later than the "to" month.'
+    )
+    expect(page.locator("#chart")).to_be_hidden()
+    expect(page.locator("#months")).to_be_hidden()
+    assert table(page, "#months") == []
+    assert page.locator("#chart-caption").text_content() == ""
+    expect(page.get_by_role("button", name="Download CSV")).to_be_disabled()
+    assert page.get_by_label("From (month)").get_attribute("aria-invalid") == "true"
+
+    page.get_by_label("to (month)").fill("2022-08")
+    expect(page.locator("#range-message")).to_have_text("")
+    expect(page.locator("#months tbody tr")).to_have_count(3)
+    assert table(page, "#months") == months_of(server, "carrot", False, "2022-06", "2022-08")
+    assert points_shown(page) == ["2022-06", "2022-07", "2022-08"]
+    expect(page.get_by_role("button", name="Download CSV")).to_be_enabled()
+    assert not page.problems
+
+
+CSV_FIELDS = [
+    ("carrot", "carrot"),
+    ("brussels sprout", "brussels sprout"),
+    ("", ""),
+    (" padded ", " padded "),
+    ("a,b", '"a,b"'),
+    ('say "hi"', '"say ""hi"""'),
+    ("two\nlines", '"two\nlines"'),
+    ("cr\rlf", '"cr\rlf"'),
+]
+
+
+def test_csv_fields_are_quoted_as_rfc_4180_says(page, server):
+    page.goto(server.url + "/dashboard")
+    page.wait_for_selector("circle[data-month]")
+    fields = [field for field, _ in CSV_FIELDS]
+    assert page.evaluate("fields => fields.map(csvField)", fields) == [quoted for _, quoted in CSV_FIELDS]
+    row = {"year_month": "2020-01", "vegetable": 'a,"b"', "kilo_sold": 0.1 + 0.2, "is_outlier": False}
+    assert page.evaluate("row => csvOf([row])", row) == (
+        'year_month,vegetable,kilo_sold,is_outlier\r\n2020-01,"a,""b""",0.30000000000000004,false\r\n'
+    )
