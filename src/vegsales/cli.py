@@ -254,8 +254,13 @@ def parsed(parse: Callable[[str], T], value: str | None) -> T | None:
 
 def post_chunk(client: SalesClient, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The service's report on `records`; a 422 (every record rejected) is a report, not an error."""
+    return report_of(lambda: client.post(records))
+
+
+def report_of(request: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A post's or a deletion's report; a 422 (every record or key rejected) is a report, not an error."""
     try:
-        return client.post(records)
+        return request()
     except ServiceError as error:
         if error.status == 422:
             return cast(dict[str, Any], error.report)
@@ -430,6 +435,37 @@ def quality(url: str, token: str | None) -> None:
     )
     names = ", ".join(f"{entry['vegetable']} ({entry['times']:,})" for entry in feed["most_rejected_names"])
     click.echo(f"most rejected names: {names or 'none'}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--date", help="the week of the record to take back, in any notation the service takes")
+@click.option("--vegetable", help="its vegetable exactly as stored (the raw name)")
+@url_option
+def delete(file: Path | None, date: str | None, vegetable: str | None, url: str, token: str | None) -> None:
+    """Take stored records back: those of FILE (a sales file, read as `import` reads it; kilos
+    ignored) or the one --date and --vegetable name. Exit status 1 when a key was not found or
+    malformed."""
+    if (file is None) == (date is None and vegetable is None):
+        fail("name the records to delete: a FILE, or --date and --vegetable")
+    if file is None:
+        if date is None or vegetable is None:
+            fail("--date and --vegetable name a record together")
+        keys: list[dict[str, Any]] = [{"date": date, "vegetable": vegetable}]
+    else:
+        keys = [{"date": record["date"], "vegetable": record["vegetable"]} for record in read_sales_csv(file)[1]]
+    report = call(lambda client: report_of(lambda: client.delete(keys)), url, token)
+    click.echo(
+        f"deleted {report['deleted']:,} of {report['received']:,}, not found {len(report['not_found']):,}, "
+        f"rejected {len(report['rejected']):,}; data version {report['data_version']}"
+    )
+    for missing in report["not_found"]:
+        click.echo(f"  key {missing['index'] + 1}: {missing['message']}")
+    for rejection in report["rejected"]:
+        reasons = "; ".join(error["message"] for error in rejection["errors"])
+        click.echo(f"  key {rejection['index'] + 1}: {reasons}")
+    if report["not_found"] or report["rejected"]:
+        sys.exit(1)
 
 
 @main.command("replay-rejected")

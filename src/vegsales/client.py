@@ -67,27 +67,44 @@ class SalesClient:
         """Post sales records; returns the report (counts and rejections)."""
         return self._object("POST", "/post_sales", json=records)
 
-    def raw(self, as_frame: bool = False) -> Any:
-        """Bronze rows as received: list of dicts, or a DataFrame."""
-        return self._table(self._call("GET", "/get_raw_sales"), as_frame)
+    def raw(self, as_frame: bool = False, as_of: int | str | None = None) -> Any:
+        """Bronze rows as received (as of a data version or an RFC 3339 time): list of dicts, or a DataFrame."""
+        params = {} if as_of is None else {"as_of": str(as_of)}
+        return self._table(self._call("GET", "/get_raw_sales", params=params), as_frame)
 
-    def monthly(self, remove_outliers: bool = False, as_frame: bool = False) -> Any:
-        """Gold rows (monthly kilos per vegetable): list of dicts, or a DataFrame."""
+    def monthly(self, remove_outliers: bool = False, as_frame: bool = False, as_of: int | str | None = None) -> Any:
+        """Gold rows (monthly kilos per vegetable), as of a data version or an RFC 3339 time when
+        given: list of dicts, or a DataFrame."""
         params = {"remove_outliers": "true" if remove_outliers else "false"}
+        if as_of is not None:
+            params["as_of"] = str(as_of)
         return self._table(self._call("GET", "/get_monthly_sales", params=params), as_frame)
+
+    def delete(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
+        """Take stored records back by key ({"date", "vegetable"} as sent); returns the report
+        (received, deleted, not_found, rejected, data_version)."""
+        return self._object("POST", "/delete_sales", json=keys)
 
     def rejected(self, limit: int = 1000) -> dict[str, Any]:
         """The quarantine: {"total", "dropped", "rows": [...]}, the most recently received first."""
         return self._object("GET", "/get_rejected_sales", params={"limit": limit})
 
     def forecast(
-        self, vegetable: str | None = None, horizon: int = 12, remove_outliers: bool = False, as_frame: bool = False
+        self,
+        vegetable: str | None = None,
+        horizon: int = 12,
+        remove_outliers: bool = False,
+        as_frame: bool = False,
+        as_of: int | str | None = None,
     ) -> Any:
-        """The forecast of one vegetable (any spelling), or a list of every vegetable's; with as_frame,
-        a DataFrame of the forecast months (vegetable, year_month, kilo_sold, lower_80 ... upper_95)."""
+        """The forecast of one vegetable (any spelling), or a list of every vegetable's, from the data
+        as of a version or time when given; with as_frame, a DataFrame of the forecast months
+        (vegetable, year_month, kilo_sold, lower_80 ... upper_95)."""
         params: dict[str, Any] = {"horizon": horizon, "remove_outliers": "true" if remove_outliers else "false"}
         if vegetable is not None:
             params["vegetable"] = vegetable
+        if as_of is not None:
+            params["as_of"] = str(as_of)
         answer = self._call("GET", "/get_forecast", params=params)
         if not as_frame:
             return answer

@@ -346,7 +346,28 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
     if not changed:
         return 0
     transaction.put_bronze([current[key] for key in changed])
-    return put_silver_and_gold(transaction, list(changed.values()))
+    months_changed, spellings = put_silver_and_gold(transaction, list(changed.values()))
+    if spellings:
+        for report, accepted in posts:
+            warnings = [
+                _spelling_warning(index, row, spellings[row.key])
+                for index, row, _ in accepted
+                if row.key in spellings and current[row.key] is row
+            ]
+            if warnings:
+                report.warnings = sorted(report.warnings + warnings, key=lambda warning: warning.index)
+    return months_changed
+
+
+def _spelling_warning(index: int, row: BronzeRow, others: list[str]) -> RecordWarning:
+    stored = ", ".join(map(repr, others))
+    verb, counted = ("is", "both count") if len(others) == 1 else ("are", "all count")
+    return RecordWarning(
+        index,
+        "other_spelling",
+        f"{row.vegetable!r} for the week of {row.week_start}: {stored} {verb} stored for that week too; "
+        f"{counted} in gold",
+    )
 
 
 def similarity_warnings(accepted: Accepted, rules: FeedRules) -> list[RecordWarning]:
@@ -451,22 +472,43 @@ READ_BEFORE_ROWS = 100
 the rows, rather than reading back thousands of rows it has just written."""
 
 
-def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> int:
+Spellings = dict[BronzeKey, list[str]]
+"""Per changed row's key: the other raw names of its vegetable stored for its week."""
+
+
+def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> tuple[int, Spellings]:
     """Write the changed silver rows, recompute the months their weeks fall in, then the outlier
-    flags of their vegetables; how many monthly rows changed."""
+    flags of their vegetables; how many monthly rows changed, and the other spellings stored for
+    the weeks of changed rows (both count in gold)."""
     if len(changed) > READ_BEFORE_ROWS:
         return _put_bulk_silver_and_gold(transaction, changed)
     transaction.put_silver(changed)
     months_by_vegetable: dict[str, set[str]] = defaultdict(set)
     for row in changed:
         months_by_vegetable[row.vegetable].update(months_of_week(row.week_start))
-    return sum(
-        refresh_gold(transaction, vegetable, months, _stored_weeks(transaction, vegetable, months))
-        for vegetable, months in months_by_vegetable.items()
-    )
+    months_changed, spellings = 0, {}
+    for vegetable, months in months_by_vegetable.items():
+        weeks = _stored_weeks(transaction, vegetable, months)
+        months_changed += refresh_gold(transaction, vegetable, months, weeks)
+        spellings.update(_other_spellings(weeks, changed))
+    return months_changed, spellings
 
 
-def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> int:
+def _other_spellings(weeks: Iterable[SilverRow], changed: Sequence[SilverRow]) -> Spellings:
+    """For each changed row among `weeks` (one vegetable's): the other raw names of its week."""
+    changed_weeks = {row.week_start for row in changed}
+    names_by_week: dict[str, list[str]] = defaultdict(list)
+    for row in weeks:
+        if row.week_start in changed_weeks:
+            names_by_week[row.week_start].append(row.raw_vegetable)
+    return {
+        row.key: [name for name in names if name != row.raw_vegetable]
+        for row in changed
+        if len(names := names_by_week.get(row.week_start, ())) > 1 and row.raw_vegetable in names
+    }
+
+
+def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> tuple[int, Spellings]:
     """put_silver_and_gold() of many rows: the weeks are read before the write, and the changed rows
     take the place of the stored ones of their keys."""
     rows_by_vegetable: dict[str, list[SilverRow]] = defaultdict(list)
@@ -482,10 +524,12 @@ def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[S
         months_by_vegetable[vegetable] = months
         stored[vegetable] = _stored_weeks(transaction, vegetable, months)
     transaction.put_silver([row for vegetable in months_by_vegetable for row in rows_by_vegetable[vegetable]])
-    return sum(
-        refresh_gold(transaction, vegetable, months, _with_changed(stored[vegetable], rows_by_vegetable[vegetable]))
-        for vegetable, months in months_by_vegetable.items()
-    )
+    months_changed, spellings = 0, {}
+    for vegetable, months in months_by_vegetable.items():
+        weeks = _with_changed(stored[vegetable], rows_by_vegetable[vegetable])
+        months_changed += refresh_gold(transaction, vegetable, months, weeks)
+        spellings.update(_other_spellings(weeks, rows_by_vegetable[vegetable]))
+    return months_changed, spellings
 
 
 def _stored_weeks(transaction: WriteTransaction, vegetable: str, months: Collection[str]) -> list[SilverRow]:

@@ -70,6 +70,8 @@ class FeedQuality(TypedDict):
     """How many records this process received lately (at most 1,000)."""
     recent_rejected_share: float | None
     most_rejected_names: list[RejectedName]
+    warnings: dict[str, int]
+    """Warnings about stored records since this process started, by code (see the post report)."""
 
 
 class DataQuality(TypedDict):
@@ -200,14 +202,15 @@ def rejected_as_names(rows: Iterable[RejectedRow]) -> Iterator[tuple[Any, int]]:
             continue
 
 
-def feed_quality(recent: Sequence[bool], rejected: Iterable[RejectedRow]) -> FeedQuality:
-    """The share of the last records received that were rejected (`recent`: whether each was), and the
-    vegetable names the quarantine holds most often."""
+def feed_quality(recent: Sequence[bool], rejected: Iterable[RejectedRow], warnings: dict[str, int]) -> FeedQuality:
+    """The share of the last records received that were rejected (`recent`: whether each was), the
+    vegetable names the quarantine holds most often, and the warnings by code."""
     names = rejected_names(rejected_as_names(rejected))
     return FeedQuality(
         recent_records=len(recent),
         recent_rejected_share=sum(recent) / len(recent) if recent else None,
         most_rejected_names=[RejectedName(vegetable=name, times=times) for name, times in names],
+        warnings=warnings,
     )
 
 

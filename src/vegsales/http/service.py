@@ -2,17 +2,18 @@
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
+from typing import get_args
 
 from anyio import to_thread
 from fastapi import FastAPI
 
 from ..history import compact, keep_history
 from ..metrics import Metrics, StoreCollector
-from ..pipeline import IngestReport, PostWriter
+from ..pipeline import IngestReport, PostWriter, WarningCode
 from ..quality import VegetableQuality
 from ..quarantine import MAX_REJECTED
 from ..reports import bronze_quality
@@ -50,6 +51,8 @@ class Service:
         self.snapshots = Snapshots(store, limits.history_days)
         self.recent: deque[bool] = deque(maxlen=RECENT_RECORDS)
         """Whether each of the last records this process received was rejected."""
+        self.warnings: Counter[str] = Counter({code: 0 for code in get_args(WarningCode)})
+        """Warnings about stored records since this process started, by code."""
         self._quality: tuple[str, list[VegetableQuality]] = ("", [])
         self.metrics = Metrics(StoreCollector(store.table_sizes, self.quality)) if metrics else None
 
@@ -81,6 +84,7 @@ class Service:
         """A post's outcome, in the metrics and in the recent outcomes."""
         if self.metrics:
             self.metrics.observe_post(report)
+        self.warnings.update(warning.code for warning in report.warnings)
         rejected = {rejection.index for rejection in report.rejected}
         self.recent.extend(
             index in rejected for index in range(max(0, report.received - RECENT_RECORDS), report.received)
