@@ -548,3 +548,37 @@ def test_history_lists_each_data_version_newest_first(client, url):
         [str(version + 1), client.history()[0]["committed_at"], "post", "1", "0", "0", "2"],
         [str(version), client.history()[1]["committed_at"], "init", "0", "0", "0", "0"],
     ]
+
+
+def test_delete_takes_back_the_records_of_a_file_or_of_one_key(client, url, tmp_path):
+    client.post([sale for sale in SALES_TO_DELETE])
+    version = client.history()[0]["data_version"]
+    posted = tmp_path / "wrong.csv"
+    posted.write_text("date,vegetable,kilo_sold\n2021-03-01,carrot,1421.5\n2021-03-15,carrot,9\n", encoding="utf-8")
+    result = run("delete", str(posted), "--url", url)
+    assert (result.exit_code, result.stdout) == (
+        1,
+        f"deleted 1 of 2, not found 1, rejected 0; data version {version + 1}\n"
+        "  key 2: no record of 'carrot' is stored for the week of 2021-03-15\n",
+    )
+    result = run("delete", "--date", "2021-W09", "--vegetable", "carotte", "--url", url)
+    assert (result.exit_code, result.stdout) == (
+        0,
+        f"deleted 1 of 1, not found 0, rejected 0; data version {version + 2}\n",
+    )
+    assert client.raw() == [{"date": "2021-03-08", "vegetable": "carrot", "kilo_sold": 2.0}]
+    assert len(client.raw(as_of=version)) == 3
+    assert client.monthly(as_of=version + 1) == [
+        {"year_month": "2021-03", "vegetable": "carrot", "kilo_sold": 14217.0, "is_outlier": False}
+    ]
+    result = run("delete", "--date", "2021-03-01", "--url", url)
+    assert (result.exit_code, result.stderr) == (1, "error: --date and --vegetable name a record together\n")
+    result = run("delete", "--url", url)
+    assert result.exit_code == 1
+
+
+SALES_TO_DELETE = [
+    {"date": "2021-03-01", "vegetable": "carotte", "kilo_sold": 14215},
+    {"date": "2021-03-01", "vegetable": "carrot", "kilo_sold": 1421.5},
+    {"date": "2021-03-08", "vegetable": "carrot", "kilo_sold": 2},
+]

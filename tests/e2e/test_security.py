@@ -64,6 +64,9 @@ CROSS_SITE = {
                                   "Sec-Fetch-User": "?1", "Sec-Fetch-Dest": "document"}, None),
     "prefetched_init_database": ("GET", "/init_database", {"Sec-Purpose": "prefetch", "Sec-Fetch-Site": "none",
                                  "Sec-Fetch-Mode": "navigate"}, None),
+    "fetch_no_cors_delete": ("POST", "/delete_sales", {"Origin": EVIL, "Sec-Fetch-Site": "cross-site",
+                             "Sec-Fetch-Mode": "no-cors", "Content-Type": "text/plain"},
+                             b'[{"date":"2020-01-06","vegetable":"Tomate"}]'),
     "trailing_slash_too": ("POST", "/post_sales/", {"Origin": EVIL, "Sec-Fetch-Site": "cross-site"}, b"[]"),
 }  # fmt: skip
 
@@ -221,10 +224,14 @@ def test_the_write_token_guards_posts_and_the_admin_token_everything_that_change
     assert client.post("/post_sales", json=RECORD, headers={"Authorization": "Basic w-secret"}).status_code == 401
     assert client.post("/post_sales", json=RECORD, headers=bearer("w-secret")).json()["inserted"] == 1
     assert client.post("/post_sales", json=RECORD, headers=bearer("a-secret")).json()["unchanged"] == 1
-    for method, path in [("POST", "/init_database"), ("GET", "/init_database"), ("POST", "/replay_rejected")]:
-        assert client.request(method, path, headers=bearer("w-secret")).status_code == 401
-        assert client.request(method, path).status_code == 401
+    admin_only = [("POST", "/init_database"), ("GET", "/init_database"), ("POST", "/replay_rejected")]
+    for method, path in [*admin_only, ("POST", "/delete_sales")]:
+        assert client.request(method, path, headers=bearer("w-secret"), json=RECORD).status_code == 401
+        assert client.request(method, path, json=RECORD).status_code == 401
     assert stored(client) == 1  # reads need no token
+    deleted = client.post("/delete_sales", json=RECORD, headers=bearer("a-secret")).json()
+    assert (deleted["deleted"], stored(client)) == (1, 0)
+    client.post("/post_sales", json=RECORD, headers=bearer("w-secret"))
     assert client.post("/replay_rejected", headers=bearer("a-secret")).status_code == 200
     assert client.post("/init_database", headers=bearer("a-secret")).status_code == 200
     assert stored(client) == 0
