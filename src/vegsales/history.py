@@ -141,12 +141,12 @@ def oldest_kept(store: Store, history_days: int, now: dt.datetime | None = None)
     return max(start, at_cutoff or 0)
 
 
-def compact(store: Store, history_days: int) -> int:
+def compact(store: Store, history_days: int, now: dt.datetime | None = None) -> int:
     """Drop the history of versions past the retention, keeping each row's latest state at the oldest
     version kept; returns how many history rows went. The history is read and folded before the
     write transaction, so that posts wait only for the delete and the insert."""
     start = store.meta().get(HISTORY_FROM)
-    upto = oldest_kept(store, history_days)
+    upto = oldest_kept(store, history_days, now)
     if start is None or upto <= int(start):
         return 0
     history = store.history(upto)
