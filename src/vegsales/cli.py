@@ -297,10 +297,13 @@ def _progress(console: Console, unit: str) -> Progress:
 @click.option("--remove-outliers", is_flag=True, help="leave out the months tagged as outliers")
 @click.option("--vegetable", help="only this vegetable (any spelling the vocabulary knows)")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV on stdout instead of a table")
-def monthly(url: str, token: str | None, remove_outliers: bool, vegetable: str | None, as_csv: bool) -> None:
+@click.option("--as-of", help="as a data version (see `vegsales history`), or an RFC 3339 time, answered")
+def monthly(
+    url: str, token: str | None, remove_outliers: bool, vegetable: str | None, as_csv: bool, as_of: str | None
+) -> None:
     """Print monthly sales, outliers highlighted."""
     wanted = canonical_name(vegetable) if vegetable else None
-    rows = call(lambda client: client.monthly(remove_outliers=remove_outliers), url, token)
+    rows = call(lambda client: client.monthly(remove_outliers=remove_outliers, as_of=as_of), url, token)
     if wanted:
         rows = [row for row in rows if row["vegetable"] == wanted]
     if as_csv:

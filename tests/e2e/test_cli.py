@@ -571,6 +571,9 @@ def test_delete_takes_back_the_records_of_a_file_or_of_one_key(client, url, tmp_
     assert client.monthly(as_of=version + 1) == [
         {"year_month": "2021-03", "vegetable": "carrot", "kilo_sold": 14217.0, "is_outlier": False}
     ]
+    assert monthly_csv(url, "--as-of", str(version)) == [
+        {"year_month": "2021-03", "vegetable": "carrot", "kilo_sold": "15638.5", "is_outlier": "false"}
+    ]
     result = run("delete", "--date", "2021-03-01", "--url", url)
     assert (result.exit_code, result.stderr) == (1, "error: --date and --vegetable name a record together\n")
     result = run("delete", "--url", url)

@@ -58,27 +58,32 @@ class Service:
 
     @asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
-        """While the app is served: the tables read at start-up, the row history kept to the retention,
-        the store closed at shutdown."""
+        """While the app is served: the tables read at start-up, the row history kept to the retention
+        (at start, then every hour, in a worker thread), the store closed at shutdown."""
         keep_history(self.store)
+        self._compact()
         self.raw_sales.refresh()
         self.monthly_sales.refresh()
         compacting = asyncio.get_running_loop().create_task(self._compact_regularly())
         yield
-        compacting.cancel()
+        compacting.cancel()  # a compaction under way ends first: its thread is never cut short
         with suppress(asyncio.CancelledError):
             await compacting
         self.store.close()
 
     async def _compact_regularly(self) -> None:
         while True:
-            try:
-                dropped = await to_thread.run_sync(compact, self.store, self.limits.history_days)
-                if dropped:
-                    log.info("history: %d rows past %d days compacted", dropped, self.limits.history_days)
-            except StorageError as error:
-                log.warning("history: compaction failed, tried again later: %s", error)
             await asyncio.sleep(COMPACT_EVERY_SECONDS)
+            await to_thread.run_sync(self._compact)
+
+    def _compact(self) -> None:
+        try:
+            dropped = compact(self.store, self.limits.history_days)
+        except StorageError as error:
+            log.warning("history: compaction failed, tried again later: %s", error)
+            return
+        if dropped:
+            log.info("history: %d rows of versions past %d days compacted", dropped, self.limits.history_days)
 
     def received(self, report: IngestReport) -> None:
         """A post's outcome, in the metrics and in the recent outcomes."""
