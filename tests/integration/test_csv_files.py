@@ -21,8 +21,9 @@ HEADERS = {
     "silver.csv": "week_start,vegetable,kilo_sold,raw_vegetable,date\n",
     "gold.csv": "year_month,vegetable,kilo_sold,is_outlier\n",
     "rejected.csv": "record_hash,record,truncated,errors,first_received,last_received,times\n",
-    "meta.csv": "key,value\nschema_version,4\n",
+    "meta.csv": "key,value\nschema_version,5\n",
     "versions.csv": "data_version,committed_at,operation,request_ids,inserted,updated,deleted,months_changed\n",
+    "history.csv": "data_version,table_name,row_key,row_values\n",
 }
 
 
@@ -74,6 +75,13 @@ def test_a_post_writes_the_tables_as_sorted_csv(store, folder):
             "1",
         ],
     ]
+    # the post's data version, 1, with the bronze and gold rows it wrote: key values joined by U+001F
+    assert read(folder, "history.csv") == HEADERS["history.csv"] + (
+        f'1,bronze_sales,2020-01-27\x1fTomate,"[""2020-01-27"",""Tomate"",70.0,""2020-01-27"",""{RECEIVED}""]"\n'
+        f'1,bronze_sales,2020-01-27\x1ftomatto,"[""2020-W05"",""tomatto"",7.0,""2020-01-27"",""{RECEIVED}""]"\n'
+        '1,gold_sales,2020-01\x1ftomato,"[""2020-01"",""tomato"",55.0,false]"\n'
+        '1,gold_sales,2020-02\x1ftomato,"[""2020-02"",""tomato"",22.0,false]"\n'
+    )
 
 
 def test_a_corrected_record_replaces_its_line(store, folder):
@@ -178,7 +186,9 @@ def test_a_folder_missing_one_table_is_refused(store, folder):
     store.close()
     (folder / "gold.csv").unlink()
     with pytest.raises(
-        BadFile, match=r"holds bronze\.csv, silver\.csv, rejected\.csv, meta\.csv, versions\.csv but not gold\.csv"
+        BadFile,
+        match=r"holds bronze\.csv, silver\.csv, rejected\.csv, meta\.csv, versions\.csv, history\.csv "
+        r"but not gold\.csv",
     ):
         CsvStore(folder)
 
@@ -187,7 +197,9 @@ def test_a_folder_missing_its_settings_is_refused_not_taken_for_version_1(store,
     store.close()
     (folder / "meta.csv").unlink()
     with pytest.raises(
-        BadFile, match=r"holds bronze\.csv, silver\.csv, gold\.csv, rejected\.csv, versions\.csv but not meta\.csv"
+        BadFile,
+        match=r"holds bronze\.csv, silver\.csv, gold\.csv, rejected\.csv, versions\.csv, history\.csv "
+        r"but not meta\.csv",
     ):
         CsvStore(folder)
 
@@ -212,12 +224,20 @@ def test_a_failed_file_write_stores_nothing_and_the_next_post_is_written(store, 
         f"2020-01-06,Tomate,70.0,2020-01-06,{RECEIVED}\n2020-01-20,Tomate,2.0,2020-01-20,{RECEIVED}\n"
     )
     assert read(folder, "rejected.csv") == REJECTED
+    history = [  # the failed post's version left no row: the next post took its number
+        (1, "bronze_sales", "2020-01-06\x1fTomate"),
+        (1, "gold_sales", "2020-01\x1ftomato"),
+        (2, "bronze_sales", "2020-01-20\x1fTomate"),
+        (2, "gold_sales", "2020-01\x1ftomato"),
+    ]
+    assert sorted(row.key for row in store.history(2)) == history
     store.close()
     restarted = CsvStore(folder)
     assert restarted.bronze_changes(None).rows == [
         bronze("2020-01-06", "Tomate", 70.0),
         bronze("2020-01-20", "Tomate", 2.0),
     ]
+    assert sorted(row.key for row in restarted.history(2**62)) == history
     restarted.close()
 
 
@@ -275,7 +295,10 @@ def test_a_failed_init_keeps_the_data(store, folder, monkeypatch):
 
 
 def test_the_folder_never_holds_more_than_the_tables_and_one_commit_in_progress(store, folder):
-    tables = {"bronze.csv", "silver.csv", "gold.csv", "rejected.csv", "meta.csv", "versions.csv", "vegsales.lock"}
+    tables = {
+        *("bronze.csv", "silver.csv", "gold.csv", "rejected.csv", "meta.csv", "versions.csv", "history.csv"),
+        "vegsales.lock",
+    }
     seen, stop = [], threading.Event()
 
     def watch():

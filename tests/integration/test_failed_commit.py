@@ -65,8 +65,12 @@ def by_key(rows: list[Any]) -> list[Any]:
     return sorted(rows, key=lambda row: row.key)
 
 
+ALL_VERSIONS = 2**62
+
+
 def reads(store: Store) -> dict[str, Any]:
-    """Everything the store answers: tables, quarantine, settings and counters, sizes."""
+    """Everything the store answers: tables, quarantine, settings and counters, sizes, data versions
+    and the row history."""
     with store.write() as transaction:  # silver is read only inside a transaction; this one writes nothing
         silver = {
             vegetable: transaction.silver_rows(vegetable, "0001-01-01", "9999-12-31") for vegetable in SILVER_VEGETABLES
@@ -78,6 +82,9 @@ def reads(store: Store) -> dict[str, Any]:
         "rejected": store.rejected_sales(limit=1000),
         "meta": store.meta(),
         "sizes": store.table_sizes(),
+        "data_version": store.data_version(),
+        "versions": store.versions(ALL_VERSIONS),
+        "history": by_key(store.history(ALL_VERSIONS)),
     }
 
 
@@ -218,6 +225,21 @@ def test_a_failed_commit_leaves_every_read_as_the_store_reopened_from_disk_reads
         ('{"date":"2020-01-27","vegetable":"Tomate","kilo_sold":-5}', 1, SECOND),
     ]
     assert stored["meta"]["rejected_dropped"] == "1"  # the bad date, least recently received
+    # the row history holds the rows of the first post's version and of this one, none of the failed one
+    first, second = before["data_version"], before["data_version"] + 1
+    assert stored["data_version"] == second
+    assert [row.key for row in stored["history"]] == [
+        (first, "bronze_sales", "2020-01-06\x1fTomate"),
+        (first, "bronze_sales", "2020-01-13\x1fPoire"),
+        (first, "gold_sales", "2020-01\x1fpear"),
+        (first, "gold_sales", "2020-01\x1ftomato"),
+        (second, "bronze_sales", "2020-01-13\x1fPoire"),
+        (second, "bronze_sales", "2020-01-20\x1fTomate"),
+        (second, "bronze_sales", "2020-02-03\x1fPoire"),
+        (second, "gold_sales", "2020-01\x1fpear"),
+        (second, "gold_sales", "2020-01\x1ftomato"),
+        (second, "gold_sales", "2020-02\x1fpear"),
+    ]
     store.close()
     with reopened(make_store, store, tmp_path) as fresh:
         assert reads(fresh) == stored
@@ -334,7 +356,7 @@ def test_a_csv_commit_that_fails_before_its_commit_point_changes_no_file_and_no_
         "year_month,vegetable,kilo_sold,is_outlier\n"
         "2020-01,pear,9.0,false\n2020-01,tomato,100.0,false\n2020-02,pear,14.0,false\n"
     )
-    assert files(folder)["meta.csv"] == "key,value\nrejected_dropped,1\nschema_version,4\n"
+    assert files(folder)["meta.csv"] == "key,value\nrejected_dropped,1\nschema_version,5\n"
     assert len(files(folder)["rejected.csv"].splitlines()) == 1 + MAX_REJECTED
     stored = reads(store)
     store.close()

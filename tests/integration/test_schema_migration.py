@@ -18,7 +18,7 @@ from tests.integration.catalog import sqlite_schema
 from vegsales.api import create_app
 from vegsales.storage import StorageError, migrations
 from vegsales.storage.csv import CsvStore
-from vegsales.storage.migrations import to_v2, to_v3, to_v4
+from vegsales.storage.migrations import to_v2, to_v3, to_v4, to_v5
 from vegsales.storage.postgres import PostgresStore
 from vegsales.storage.sqlite import SqliteStore
 
@@ -64,17 +64,24 @@ def test_an_older_store_opens_and_serves_the_same_rows(version, backend, tmp_pat
     open_store = open_old_store(version, backend, tmp_path, schema)
     rows = expected(version)
     with TestClient(create_app(open_store())) as client:
-        assert client.get("/get_raw_sales").json() == rows["raw"]
+        raw = client.get("/get_raw_sales")
+        assert raw.json() == rows["raw"]
         assert client.get("/get_monthly_sales").json() == rows["monthly"]
+        started_at = raw.headers["X-Data-Version"]
         # the migrated store takes new posts under the same keys
         first = rows["raw"][0]
         again = client.post("/post_sales", json=[first, sale(first["date"], first["vegetable"], 1.5)]).json()
         assert (again["inserted"], again["updated"], again["unchanged"]) == (0, 1, 1)
+        assert again["data_version"] == int(started_at) + 1
+        # its row history starts with the rows it had when it was first served
+        assert client.get("/get_raw_sales", params={"as_of": started_at}).json() == rows["raw"]
+        assert client.get("/get_monthly_sales", params={"as_of": started_at}).json() == rows["monthly"]
     store = open_store()  # a second start finds the current version and changes nothing
     try:
         assert {key: value for key, value in store.meta().items() if key != "rules"} == {
-            "schema_version": "4",
+            "schema_version": "5",
             "week_date": "start",
+            "history_from": started_at,
         }
         assert len(store.bronze_changes(None).rows) == len(rows["raw"])
     finally:
@@ -104,7 +111,7 @@ def test_the_version_2_fixture_really_is_version_2():
     assert len(expected(2)["raw"]) == 324
 
 
-NEWER = "it was written by a newer vegsales (schema version 5, this one knows 4)"
+NEWER = "it was written by a newer vegsales (schema version 6, this one knows 5)"
 
 
 @pytest.mark.parametrize(
@@ -119,18 +126,18 @@ def test_a_store_from_a_newer_release_is_refused_with_the_same_message(backend, 
     if backend == "sqlite":
         SqliteStore(tmp_path / "sales.db").close()
         with sqlite3.connect(tmp_path / "sales.db") as connection:
-            connection.execute("UPDATE store_meta SET value = '5' WHERE key = 'schema_version'")
+            connection.execute("UPDATE store_meta SET value = '6' WHERE key = 'schema_version'")
         connection.close()
         reopen = lambda: SqliteStore(tmp_path / "sales.db")  # noqa: E731
     elif backend == "csv":
         CsvStore(tmp_path / "csv").close()
-        (tmp_path / "csv" / "meta.csv").write_text("key,value\nschema_version,5\n")
+        (tmp_path / "csv" / "meta.csv").write_text("key,value\nschema_version,6\n")
         reopen = lambda: CsvStore(tmp_path / "csv")  # noqa: E731
     else:
         schema = request.getfixturevalue("empty_schema")
         PostgresStore(POSTGRES_URL, schema=schema).close()
         with psycopg.connect(POSTGRES_URL, autocommit=True, options=f"-c search_path={schema}") as connection:
-            connection.execute("UPDATE store_meta SET value = '5' WHERE key = 'schema_version'")
+            connection.execute("UPDATE store_meta SET value = '6' WHERE key = 'schema_version'")
         reopen = lambda: PostgresStore(POSTGRES_URL, schema=schema)  # noqa: E731
     with pytest.raises(StorageError) as refused:
         reopen()
@@ -138,17 +145,18 @@ def test_a_store_from_a_newer_release_is_refused_with_the_same_message(backend, 
 
 
 def test_an_older_store_is_migrated_one_version_at_a_time():
-    assert migrations.steps_from(1) == [(1, to_v2.STEP), (2, to_v3.STEP), (3, to_v4.STEP)]
-    assert migrations.steps_from(2) == [(2, to_v3.STEP), (3, to_v4.STEP)]
-    assert migrations.steps_from(3) == [(3, to_v4.STEP)]
-    assert migrations.steps_from(4) == []
+    assert migrations.steps_from(1) == [(1, to_v2.STEP), (2, to_v3.STEP), (3, to_v4.STEP), (4, to_v5.STEP)]
+    assert migrations.steps_from(2) == [(2, to_v3.STEP), (3, to_v4.STEP), (4, to_v5.STEP)]
+    assert migrations.steps_from(3) == [(3, to_v4.STEP), (4, to_v5.STEP)]
+    assert migrations.steps_from(4) == [(4, to_v5.STEP)]
+    assert migrations.steps_from(5) == []
     with pytest.raises(StorageError, match=re.escape(NEWER)):
-        migrations.steps_from(5)
+        migrations.steps_from(6)
 
 
 # -- a new store's schema is the one the previous release created; a migrated store's too ----------
 
-CURRENT = fixture(4)
+CURRENT = fixture(5)
 
 
 @pytest.fixture
@@ -202,3 +210,11 @@ def test_a_migrated_postgres_store_has_the_schema_of_a_new_one(version, postgres
 def test_a_migrated_csv_folder_has_the_headers_of_a_new_one(version, tmp_path):
     open_old_store(version, "csv", tmp_path, None)().close()
     assert csv_headers(tmp_path / "csv") == csv_headers(CURRENT / "csv")
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_a_new_csv_folder_of_an_older_release_is_migrated_to_the_files_a_new_one_has(version, tmp_path):
+    shutil.copytree(fixture(version) / "csv", tmp_path / "csv")
+    CsvStore(tmp_path / "csv").close()
+    written = {path.name: path.read_text(encoding="utf-8") for path in (tmp_path / "csv").glob("*.csv")}
+    assert written == {path.name: path.read_text(encoding="utf-8") for path in (CURRENT / "csv").glob("*.csv")}

@@ -330,7 +330,7 @@ def test_settings_are_kept_and_a_failed_transaction_keeps_the_old_ones(make_stor
     assert store.meta()["week_date"] == "end"
     assert store.rejected_sales(limit=10) == ([], 0)
     store.close()
-    assert make_store().meta() == {"schema_version": "4", "week_date": "end"}
+    assert make_store().meta() == {"schema_version": "5", "week_date": "end"}
 
 
 def test_a_new_week_date_re_keys_bronze_and_the_later_record_of_a_week_wins(store):

@@ -9,7 +9,7 @@ from vegsales.rows import BronzeRow, GoldRow, Setting, SilverRow
 from vegsales.storage.csv_format import FORMATS
 from vegsales.storage.generated import key_function, rows_reader, values_lists
 from vegsales.storage.postgres import PUT_GOLD as POSTGRES_PUT_GOLD
-from vegsales.storage.schema import BRONZE_SALES, GOLD_SALES, SILVER_SALES, STORE_META, Column, Table, Type
+from vegsales.storage.schema import BRONZE_SALES, GOLD_SALES, ROW_HISTORY, SILVER_SALES, STORE_META, Column, Table, Type
 from vegsales.storage.sql import create_table, upsert_values
 from vegsales.storage.sqlite import SQLITE
 
@@ -67,6 +67,18 @@ def test_the_sqlite_ddl_of_bronze():
     )
 
 
+def test_the_sqlite_ddl_of_the_row_history_keys_it_by_version_first():
+    assert create_table(ROW_HISTORY, SQLITE) == (
+        "CREATE TABLE row_history (\n"
+        "    data_version INTEGER NOT NULL,\n"
+        "    table_name TEXT NOT NULL,\n"
+        "    row_key TEXT NOT NULL,\n"
+        "    row_values TEXT NOT NULL,\n"
+        "    PRIMARY KEY (data_version, table_name, row_key)\n"
+        ") WITHOUT ROWID"
+    )
+
+
 def test_the_upserts_name_every_column_and_update_all_but_the_key():
     assert upsert_values(BRONZE_SALES, SQLITE) == (
         "INSERT INTO bronze_sales (date, vegetable, kilo_sold, week_start, received_at, change_seq) "
@@ -92,6 +104,7 @@ def test_each_csv_file_has_the_columns_of_its_row_in_the_row_order():
             "versions.csv",
             "data_version,committed_at,operation,request_ids,inserted,updated,deleted,months_changed",
         ),
+        "row_history": ("history.csv", "data_version,table_name,row_key,row_values"),
     }
 
 
