@@ -11,6 +11,7 @@ ALLOW = {
     "/post_sales": "OPTIONS, POST",
     "/get_raw_sales": "GET, HEAD, OPTIONS",
     "/get_monthly_sales": "GET, HEAD, OPTIONS",
+    "/delete_sales": "OPTIONS, POST",
     "/init_database": "GET, OPTIONS, POST",  # its GET empties the store: no HEAD
     "/get_rejected_sales": "GET, HEAD, OPTIONS",
     "/replay_rejected": "OPTIONS, POST",
@@ -30,8 +31,14 @@ ALLOW = {
 
 def test_the_guards_know_which_paths_change_data_and_which_token_each_needs():
     assert path_rules(ROUTES) == PathRules(
-        access={"/post_sales": "write", "/init_database": "admin", "/replay_rejected": "admin", "/metrics": "admin"},
-        changing=frozenset({"/post_sales", "/init_database", "/replay_rejected"}),
+        access={
+            "/post_sales": "write",
+            "/delete_sales": "admin",
+            "/init_database": "admin",
+            "/replay_rejected": "admin",
+            "/metrics": "admin",
+        },
+        changing=frozenset({"/post_sales", "/delete_sales", "/init_database", "/replay_rejected"}),
         unsafe_gets=frozenset({"/init_database"}),
     )
 
@@ -40,11 +47,12 @@ def test_each_path_allows_its_methods_head_with_a_get_that_changes_nothing_and_o
     assert allowed_methods(ROUTES) == ALLOW
 
 
-def test_the_hot_routes_are_the_post_and_the_two_table_reads():
+def test_the_hot_routes_are_the_writes_of_records_and_the_two_table_reads():
     assert [(route.methods, route.path) for route in ROUTES if route.hot] == [
         (("POST",), "/post_sales"),
         (("GET",), "/get_raw_sales"),
         (("GET",), "/get_monthly_sales"),
+        (("POST",), "/delete_sales"),
     ]
 
 
