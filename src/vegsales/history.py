@@ -1,4 +1,4 @@
-"""The row history: every bronze and gold row each data version wrote or deleted, so that a read
+"""The row history: every bronze, silver and gold row each data version wrote or deleted, so that a read
 `as_of` a version answers exactly what it answered when that version was current.
 
 Written by every write of sales (`Recorded` collects the rows, `pipeline.record_version` stores them
@@ -14,41 +14,36 @@ from typing import Any
 
 import orjson
 
-from .rows import KEY_SEPARATOR, BronzeRow, GoldRow, HistoryRow
+from .rows import KEY_SEPARATOR, BronzeRow, GoldRow, HistoryRow, SilverRow
 from .storage import Store, WriteTransaction
-from .storage.schema import BRONZE_SALES, GOLD_SALES
+from .storage.schema import BRONZE_SALES, GOLD_SALES, SILVER_SALES
 
-BRONZE, GOLD = BRONZE_SALES.name, GOLD_SALES.name
+BRONZE, SILVER, GOLD = BRONZE_SALES.name, SILVER_SALES.name, GOLD_SALES.name
 HISTORY_FROM = "history_from"
 """The setting that holds the oldest data version whose rows are all kept."""
-_BRONZE_FIELDS = attrgetter(*(field.name for field in fields(BronzeRow)))
-_GOLD_FIELDS = attrgetter(*(field.name for field in fields(GoldRow)))
+ROW_CLASSES: dict[str, type[Any]] = {BRONZE: BronzeRow, SILVER: SilverRow, GOLD: GoldRow}
+_FIELDS = {name: attrgetter(*(field.name for field in fields(row))) for name, row in ROW_CLASSES.items()}
+Key = tuple[str, str]
 
 
-def entries(
-    version: int, bronze: Mapping[Any, BronzeRow | None], gold: Mapping[Any, GoldRow | None]
-) -> list[HistoryRow]:
-    """The history rows of a version: each row by its key, None for a deleted one."""
-    found = [
-        HistoryRow(version, BRONZE, KEY_SEPARATOR.join(key), orjson.dumps(_BRONZE_FIELDS(row)).decode() if row else "")
-        for key, row in bronze.items()
+def entries(version: int, changed: Mapping[str, Mapping[Key, Any]]) -> list[HistoryRow]:
+    """The history rows of a version: per table, each row by its key, None for a deleted one."""
+    return [
+        HistoryRow(version, table, KEY_SEPARATOR.join(key), orjson.dumps(values(row)).decode() if row else "")
+        for table, rows in changed.items()
+        for values in (_FIELDS[table],)
+        for key, row in rows.items()
     ]
-    found += [
-        HistoryRow(version, GOLD, KEY_SEPARATOR.join(key), orjson.dumps(_GOLD_FIELDS(row)).decode() if row else "")
-        for key, row in gold.items()
-    ]
-    return found
 
 
 class Recorded:
-    """A write transaction that also collects every bronze and gold row written or deleted through
-    it, for the row history of its version (see pipeline.record_version). Everything else is the
-    transaction's own."""
+    """A write transaction that also collects every bronze, silver and gold row written or deleted
+    through it, for the row history of its version (see pipeline.record_version). Everything else
+    is the transaction's own."""
 
     def __init__(self, transaction: WriteTransaction):
         self.transaction = transaction
-        self.bronze: dict[tuple[str, str], BronzeRow | None] = {}
-        self.gold: dict[tuple[str, str], GoldRow | None] = {}
+        self.changed: dict[str, dict[Key, Any]] = {BRONZE: {}, SILVER: {}, GOLD: {}}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transaction, name)
@@ -56,48 +51,61 @@ class Recorded:
     def data_version(self) -> int:
         return self.transaction.data_version()
 
+    @property
+    def months_changed(self) -> int:
+        return len(self.changed[GOLD])
+
     def put_bronze(self, rows: Sequence[BronzeRow]) -> None:
         self.transaction.put_bronze(rows)
-        for row in rows:
-            self.bronze[(row.week_start, row.vegetable)] = row
+        self.changed[BRONZE].update(((row.week_start, row.vegetable), row) for row in rows)
+
+    def put_silver(self, rows: Sequence[SilverRow]) -> None:
+        self.transaction.put_silver(rows)
+        self.changed[SILVER].update(((row.week_start, row.raw_vegetable), row) for row in rows)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         self.transaction.put_gold(rows)
-        for row in rows:
-            self.gold[(row.year_month, row.vegetable)] = row
+        self.changed[GOLD].update(((row.year_month, row.vegetable), row) for row in rows)
 
     def replace_tables(
-        self, bronze: Sequence[BronzeRow] | None, silver: Sequence[Any], gold: Sequence[GoldRow]
+        self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
     ) -> None:
-        old_gold = all_gold(self.transaction)
-        old_bronze = {row.key: row for row in self.transaction.bronze_rows()} if bronze is not None else {}
-        self.transaction.replace_tables(bronze, silver, gold)
+        before: dict[str, Mapping[Key, Any]] = {SILVER: all_silver(self.transaction), GOLD: all_gold(self.transaction)}
         if bronze is not None:
-            _changed(old_bronze, {row.key: row for row in bronze}, self.bronze)
-        _changed(old_gold, {row.key: row for row in gold}, self.gold)
+            before[BRONZE] = {row.key: row for row in self.transaction.bronze_rows()}
+        self.transaction.replace_tables(bronze, silver, gold)
+        after: dict[str, Sequence[Any]] = {SILVER: silver, GOLD: gold}
+        if bronze is not None:
+            after[BRONZE] = bronze
+        for table, old in before.items():
+            new = {row.key: row for row in after[table]}
+            changed = self.changed[table]
+            changed.update((key, None) for key in old.keys() - new.keys())
+            changed.update((key, row) for key, row in new.items() if old.get(key) != row)
 
     def history(self, version: int) -> list[HistoryRow]:
-        return entries(version, self.bronze, self.gold)
+        return entries(version, self.changed)
 
 
-def _changed(old: Mapping[Any, Any], new: Mapping[Any, Any], into: dict[Any, Any]) -> None:
-    """Into `into`: the rows of `new` that differ from `old`, and None for the keys it lost."""
-    into.update((key, None) for key in old.keys() - new.keys())
-    into.update((key, row) for key, row in new.items() if old.get(key) != row)
-
-
-def all_gold(transaction: WriteTransaction) -> dict[tuple[str, str], GoldRow]:
+def all_gold(transaction: WriteTransaction) -> dict[Key, GoldRow]:
     """Every gold row, by key."""
     vegetables = set(transaction.silver_names().values())
     return {row.key: row for vegetable in vegetables for row in transaction.gold_rows(vegetable).values()}
 
 
+def all_silver(transaction: WriteTransaction) -> dict[Key, SilverRow]:
+    """Every silver row, by key."""
+    vegetables = set(transaction.silver_names().values())
+    return {row.key: row for vegetable in vegetables for row in transaction.silver_rows(vegetable, "", "\uffff")}
+
+
 @dataclass(frozen=True)
 class VersionRows:
-    """The bronze and gold rows of one data version."""
+    """The bronze, silver and gold rows of one data version."""
 
     version: int
     bronze: list[BronzeRow]
+    silver: list[SilverRow]
     gold: list[GoldRow]
 
 
@@ -106,9 +114,11 @@ def rows_as_of(history: Iterable[HistoryRow], version: int) -> VersionRows:
     latest: dict[tuple[str, str], str] = {}
     for entry in history:
         latest[(entry.table_name, entry.row_key)] = entry.row_values
-    bronze = [BronzeRow(*orjson.loads(row)) for (table, _), row in latest.items() if table == BRONZE and row]
-    gold = [GoldRow(*orjson.loads(row)) for (table, _), row in latest.items() if table == GOLD and row]
-    return VersionRows(version, bronze, gold)
+    tables: dict[str, list[Any]] = {BRONZE: [], SILVER: [], GOLD: []}
+    for (table, _), row in latest.items():
+        if row:
+            tables[table].append(ROW_CLASSES[table](*orjson.loads(row)))
+    return VersionRows(version, tables[BRONZE], tables[SILVER], tables[GOLD])
 
 
 def folded(history: Iterable[HistoryRow]) -> list[HistoryRow]:
@@ -128,8 +138,12 @@ def keep_history(store: Store) -> None:
         if HISTORY_FROM in transaction.meta():
             return
         version = transaction.data_version()
-        bronze = {row.key: row for row in transaction.bronze_rows()}
-        transaction.put_history(entries(version, bronze, all_gold(transaction)))
+        current: dict[str, Mapping[Key, Any]] = {
+            BRONZE: {row.key: row for row in transaction.bronze_rows()},
+            SILVER: all_silver(transaction),
+            GOLD: all_gold(transaction),
+        }
+        transaction.put_history(entries(version, current))
         transaction.set_meta(HISTORY_FROM, str(version))
 
 

@@ -273,7 +273,7 @@ def delete_sales(store: Store, rules: FeedRules, items: Sequence[Any], request_i
             transaction.replace_tables(kept, silver, gold_sales(monthly_sales(silver)))
         report.deleted = len(found)
         report.data_version = record_version(
-            transaction, "delete", (0, 0, len(found)), len(transaction.gold), [request_id]
+            transaction, "delete", (0, 0, len(found)), transaction.months_changed, [request_id]
         )
     return report
 
