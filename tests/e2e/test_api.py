@@ -367,6 +367,7 @@ def test_openapi_documents_every_endpoint(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert sorted(paths) == [
+        "/delete_sales",
         "/get_data_quality",
         "/get_forecast",
         "/get_history",
@@ -381,6 +382,7 @@ def test_openapi_documents_every_endpoint(client):
         "/resolve_vegetable",
     ]
     assert "requestBody" in paths["/post_sales"]["post"]
+    assert "requestBody" in paths["/delete_sales"]["post"]
 
 
 def test_an_unavailable_store_gives_503_json_not_500(make_store):
@@ -431,6 +433,7 @@ def test_unsupported_methods_get_405_listing_the_allowed_ones(client):
         ("/get_raw_sales", "GET, HEAD, OPTIONS"),
         ("/get_monthly_sales", "GET, HEAD, OPTIONS"),
         ("/init_database", "GET, OPTIONS, POST"),
+        ("/delete_sales", "OPTIONS, POST"),
         ("/get_rejected_sales", "GET, HEAD, OPTIONS"),
         ("/replay_rejected", "OPTIONS, POST"),
         ("/get_data_quality", "GET, HEAD, OPTIONS"),

@@ -114,7 +114,10 @@ def test_a_version_not_committed_is_unknown_and_malformed_values_are_refused(cli
     response = client.get(f"/get_monthly_sales?as_of={current + 1}")
     assert (response.status_code, response.json()) == (
         404,
-        {"error": "unknown_version", "message": f"data version {current + 1} is not committed; the current one is {current}"},
+        {
+            "error": "unknown_version",
+            "message": f"data version {current + 1} is not committed; the current one is {current}",
+        },
     )
     for value in ("abc", "-1", "1.5", "", "2026-02-30T10:00:00Z", "2026-12-06T10:00:00", "2026-12-06"):
         response = client.get("/get_raw_sales", params={"as_of": value})

@@ -194,6 +194,7 @@ def test_init_database_empties_the_quarantine(client):
         "gold_sales",
         "rejected_sales",
         "data_versions",
+        "row_history",
     ]
     assert rejected(client)["rows"] == []
 
@@ -243,6 +244,13 @@ def test_a_replayed_record_does_not_replace_a_value_received_after_it(make_store
         assert rejected(client)["rows"] == []
 
 
+def stored_too(name: str) -> str:
+    return f"{name!r} is stored for that week too; both count in gold"
+
+
+AIL, KAIL, POIRE, POIREE = (stored_too(name) for name in ("ail", "Kail", "Poire", "Poirée"))
+
+
 def test_a_name_read_by_likeness_is_stored_with_a_warning_naming_what_it_was_read_as(client):
     records = [sale("2020-01-06", "Kail", 3), sale("2020-01-06", "ail", 1), sale("2020-01-13", "Kail", 2)]
     records += [sale("2020-01-06", "Poirée", 4), sale("2020-01-06", "Poire", 5)]
@@ -251,8 +259,13 @@ def test_a_name_read_by_likeness_is_stored_with_a_warning_naming_what_it_was_rea
         5,
         [
             {"index": 0, "code": "read_by_similarity", "message": "'Kail' was read as garlic (similarity 0.75)"},
+            # both names count in the garlic of that week: which one is the mistake is for a person to say
+            {"index": 0, "code": "other_spelling", "message": f"'Kail' for the week of 2020-01-06: {AIL}"},
+            {"index": 1, "code": "other_spelling", "message": f"'ail' for the week of 2020-01-06: {KAIL}"},
             {"index": 2, "code": "read_by_similarity", "message": "'Kail' was read as garlic (similarity 0.75)"},
             {"index": 3, "code": "read_by_similarity", "message": "'Poirée' was read as pear (similarity 0.86)"},
+            {"index": 3, "code": "other_spelling", "message": f"'Poirée' for the week of 2020-01-06: {POIRE}"},
+            {"index": 4, "code": "other_spelling", "message": f"'Poire' for the week of 2020-01-06: {POIREE}"},
         ],
     )
     assert monthly(client) == [("2020-01", "garlic", 6.0), ("2020-01", "pear", 9.0)]

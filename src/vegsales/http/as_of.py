@@ -19,10 +19,14 @@ CACHED_VERSIONS = 8
 """Earlier versions kept rendered: a training job reads one version again and again."""
 SNAPSHOT_EPOCH = -1
 """The epoch of an earlier version's tables: their ETags never match a current table's."""
-_VERSION = re.compile(r"[0-9]{1,18}")
-_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+VERSION_TEXT = "[0-9]{1,18}"
+TIME_TEXT = (
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"
+    r"(\.[0-9]{1,9})?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])"
 )
+AS_OF_PATTERN = f"^({VERSION_TEXT}|{TIME_TEXT.replace('[+-]', '[+ -]')})$"
+"""What `as_of` takes, as the API's document says it (a `+` left unencoded in a URL arrives as a space)."""
+_VERSION, _TIME = re.compile(VERSION_TEXT), re.compile(TIME_TEXT)
 _SPACED_OFFSET = re.compile(r"(?<=[0-9]) ([0-9]{2}:[0-9]{2})$")
 EXPECTED = "a data version (a whole number) or an RFC 3339 time such as 2026-12-06T10:00:00Z"
 

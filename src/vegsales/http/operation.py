@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope
 
 from ..asgi import Reply
 from ..reports import ErrorBody
+from .as_of import AS_OF_PATTERN
 from .service import Service
 
 Endpoint = Callable[..., Awaitable[Response]]
@@ -33,6 +34,7 @@ AsOf = Annotated[
         description="Answer as when this data version was current, or as of this RFC 3339 time "
         "(the latest version committed at or before it); see /get_history",
         examples=["42", "2026-12-06T10:00:00Z"],
+        pattern=AS_OF_PATTERN,  # documents it; the reads check it themselves (http/as_of.py), with 400s
     ),
 ]
 VERSION_ERRORS: dict[int | str, dict[str, Any]] = {
