@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from .rows import KEY_SEPARATOR, BronzeRow, GoldRow, HistoryRow, SilverRow
-from .storage import Store, WriteTransaction
+from .storage import StorageError, Store, WriteTransaction
 from .storage.schema import BRONZE_SALES, GOLD_SALES, SILVER_SALES
 
 BRONZE, SILVER, GOLD = BRONZE_SALES.name, SILVER_SALES.name, GOLD_SALES.name
@@ -150,7 +150,10 @@ def keep_history(store: Store) -> None:
 def oldest_kept(store: Store, history_days: int, now: dt.datetime | None = None) -> int:
     """The oldest data version an `as_of` read may name: the one current `history_days` ago (every
     later one is kept), and none before the history starts."""
-    start = int(store.meta().get(HISTORY_FROM, "0"))
+    started = store.meta().get(HISTORY_FROM)
+    if started is None:
+        raise StorageError("the row history has not started yet (it starts when the service starts)")
+    start = int(started)
     at_cutoff = store.version_at(utc_text((now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=history_days)))
     return max(start, at_cutoff or 0)
 
@@ -160,8 +163,10 @@ def compact(store: Store, history_days: int, now: dt.datetime | None = None) -> 
     version kept; returns how many history rows went. The history is read and folded before the
     write transaction, so that posts wait only for the delete and the insert."""
     start = store.meta().get(HISTORY_FROM)
+    if start is None:
+        return 0
     upto = oldest_kept(store, history_days, now)
-    if start is None or upto <= int(start):
+    if upto <= int(start):
         return 0
     history = store.history(upto)
     kept = folded(history)

@@ -23,13 +23,15 @@ def client(tmp_path_factory):
 
 
 def test_a_forecast_of_any_spelling_with_intervals_and_a_backtest(client):
-    answer = client.get("/get_forecast", params={"vegetable": "Zanahoria", "horizon": 3}).json()
+    response = client.get("/get_forecast", params={"vegetable": "Zanahoria", "horizon": 3})
+    answer = response.json()
     assert (answer["vegetable"], answer["model"]) == ("carrot", "ETS(M,Ad,M) season 12")
     assert answer["trained_on"] == {
         "first_month": "2020-01",
         "last_month": "2023-12",
         "months": 48,
         "outlier_months_removed": [],
+        "data_version": int(response.headers["X-Data-Version"]),
     }
     assert [month["year_month"] for month in answer["forecast"]] == ["2024-01", "2024-02", "2024-03"]
     for month in answer["forecast"]:

@@ -127,6 +127,8 @@ def test_metrics_count_requests_records_and_reasons_exactly(app_client):
         ("vegsales_table_rows", (("table", "gold_sales"),)): 1,
         ("vegsales_table_rows", (("table", "rejected_sales"),)): 10,
         ("vegsales_table_rows", (("table", "data_versions"),)): 1,
+        # the post's 2 bronze, 2 silver and 1 gold rows, as its version left them
+        ("vegsales_table_rows", (("table", "row_history"),)): 5,
         ("vegsales_latest_week_timestamp_seconds", (("vegetable", "tomato"),)): 1578355200.0,  # 2020-01-07 UTC
     }
     assert after[("vegsales_last_stored_post_timestamp_seconds", ())] > 1.7e9
@@ -182,6 +184,7 @@ def test_data_quality_gives_weeks_gaps_the_latest_z_score_and_the_feed(app_clien
         "recent_records": 15,
         "recent_rejected_share": pytest.approx(4 / 15),
         "most_rejected_names": [{"vegetable": "mango", "times": 2}, {"vegetable": "kiwi", "times": 1}],
+        "warnings": {"overlapping_weeks": 0, "read_by_similarity": 1, "other_spelling": 0},
     }
     z = samples(app_client)[("vegsales_latest_week_robust_z", (("vegetable", "tomato"),))]
     assert z == pytest.approx(expected_z)

@@ -60,7 +60,10 @@ class Service:
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         """While the app is served: the tables read at start-up, the row history kept to the retention
         (at start, then every hour, in a worker thread), the store closed at shutdown."""
-        keep_history(self.store)
+        try:
+            keep_history(self.store)
+        except StorageError as error:  # reads go on; `as_of` answers 503 until a start that can write
+            log.warning("history: cannot start the row history: %s", error)
         self._compact()
         self.raw_sales.refresh()
         self.monthly_sales.refresh()
