@@ -9,6 +9,7 @@ CRC-32 are ISA-L's (python-isal): on these pieces, deflate takes a third of the 
 standard library's zlib, for a smaller body, and the CRC a fifteenth (docs/decisions/008-gzip-library.md).
 """
 
+import bisect
 import math
 import struct
 import threading
@@ -176,6 +177,43 @@ class JsonBodies(Generic[Row]):
         """The rows as of the last refresh, in key order."""
         with self.lock:
             return self._views["all"].rows.ordered_rows()
+
+    def select(
+        self,
+        low: Hashable,
+        high: Hashable | None,
+        variant: str = "all",
+        keep: Callable[[Row], bool] | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[Row], list[bytes], Hashable | None]:
+        """A variant's rows with low <= key < high (None: no end) that `keep` accepts, in key order, at
+        most `limit` of them, with their JSON, as of the last refresh; and the key of the last row
+        returned when more rows follow it (else None). A bisection, then the rows looked at."""
+        with self.lock:
+            view = self._views[variant].rows
+            keys, stored, texts = view.keys, view.rows, view.rendered
+            position = bisect.bisect_left(keys, low)
+            end = len(keys) if high is None else bisect.bisect_left(keys, high, lo=position)
+            if keep is None and limit is None:
+                found = keys[position:end]
+                return [stored[key] for key in found], texts[position:end], None
+            rows: list[Row] = []
+            chosen: list[bytes] = []
+            last = position
+            for index in range(position, end):
+                row = stored[keys[index]]
+                if keep is not None and not keep(row):
+                    continue
+                if limit is not None and len(rows) == limit:  # one more row follows: a next page
+                    return rows, chosen, keys[last]
+                rows.append(row)
+                chosen.append(texts[index])
+                last = index
+            return rows, chosen, None
+
+    def cursor(self) -> Cursor | None:
+        """The (epoch, data version) of the last refresh: it names the rows' state."""
+        return self._cursor
 
     def data_version(self) -> int:
         """The data version the rows come from, as of the last refresh."""

@@ -36,6 +36,18 @@ class RawSale(TypedDict):
     kilo_sold: float
 
 
+class WeeklySale(TypedDict):
+    """A silver row as /get_weekly_sales serves it: a record's week under its canonical vegetable."""
+
+    week_start: str
+    date: str
+    """As sent."""
+    vegetable: str
+    raw_vegetable: str
+    """The name as sent."""
+    kilo_sold: float
+
+
 class RejectedSale(TypedDict):
     record_hash: str
     record: Any

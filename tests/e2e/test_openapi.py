@@ -59,8 +59,9 @@ def test_every_answer_of_every_endpoint_is_documented(document):
     }
     assert answers == {
         ("/post_sales", "post"): ["200", "400", "413", "422", "503"],
-        ("/get_raw_sales", "get"): ["200", "304", "400", "404", "410", "503"],
-        ("/get_monthly_sales", "get"): ["200", "304", "400", "404", "410", "503"],
+        ("/get_raw_sales", "get"): ["200", "304", "400", "404", "406", "410", "503"],
+        ("/get_weekly_sales", "get"): ["200", "304", "400", "404", "406", "410", "503"],
+        ("/get_monthly_sales", "get"): ["200", "304", "400", "404", "406", "410", "503"],
         ("/delete_sales", "post"): ["200", "400", "413", "422", "503"],
         ("/init_database", "get"): ["200", "503"],
         ("/init_database", "post"): ["200", "503"],

@@ -10,6 +10,7 @@ from vegsales.http.routes import ROUTES, Route, allowed_methods, path_rules
 ALLOW = {
     "/post_sales": "OPTIONS, POST",
     "/get_raw_sales": "GET, HEAD, OPTIONS",
+    "/get_weekly_sales": "GET, HEAD, OPTIONS",
     "/get_monthly_sales": "GET, HEAD, OPTIONS",
     "/delete_sales": "OPTIONS, POST",
     "/init_database": "GET, OPTIONS, POST",  # its GET empties the store: no HEAD
@@ -47,10 +48,11 @@ def test_each_path_allows_its_methods_head_with_a_get_that_changes_nothing_and_o
     assert allowed_methods(ROUTES) == ALLOW
 
 
-def test_the_hot_routes_are_the_writes_of_records_and_the_two_table_reads():
+def test_the_hot_routes_are_the_writes_of_records_and_the_table_reads():
     assert [(route.methods, route.path) for route in ROUTES if route.hot] == [
         (("POST",), "/post_sales"),
         (("GET",), "/get_raw_sales"),
+        (("GET",), "/get_weekly_sales"),
         (("GET",), "/get_monthly_sales"),
         (("POST",), "/delete_sales"),
     ]

@@ -11,9 +11,9 @@ from typing import Any
 from ..asgi import ApiError
 from ..history import oldest_kept, rows_as_of, utc_text
 from ..json_bodies import JsonBodies
-from ..rows import BronzeRow, GoldRow
+from ..rows import BronzeRow, GoldRow, SilverRow
 from ..storage import Changes, Store
-from .tables import monthly_table, raw_table
+from .tables import monthly_table, raw_table, weekly_table
 
 CACHED_VERSIONS = 8
 """Earlier versions kept rendered: a training job reads one version again and again."""
@@ -37,6 +37,7 @@ class Snapshot:
 
     version: int
     raw_sales: JsonBodies[BronzeRow]
+    weekly_sales: JsonBodies[SilverRow]
     monthly_sales: JsonBodies[GoldRow]
 
 
@@ -88,7 +89,10 @@ class Snapshots:
                 return cached
         rows = rows_as_of(self.store.history(version), version)
         snapshot = Snapshot(
-            version, raw_table(unchanging(rows.bronze, version)), monthly_table(unchanging(rows.gold, version))
+            version,
+            raw_table(unchanging(rows.bronze, version)),
+            weekly_table(unchanging(rows.silver, version)),
+            monthly_table(unchanging(rows.gold, version)),
         )
         with self._lock:
             self._cached[version] = snapshot

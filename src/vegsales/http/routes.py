@@ -44,6 +44,7 @@ ROUTES = (
     #     path                    methods          access   changes hot    endpoint
     Route("/post_sales",          POST,            "write", True,   True,  sales.post_sales),
     Route("/get_raw_sales",       GET,             "read",  False,  True,  sales.get_raw_sales),
+    Route("/get_weekly_sales",    GET,             "read",  False,  True,  sales.get_weekly_sales),
     Route("/get_monthly_sales",   GET,             "read",  False,  True,  sales.get_monthly_sales),
     Route("/delete_sales",        POST,            "admin", True,   True,  deletion.delete_sales),
     Route("/init_database",       ("GET", "POST"), "admin", True,   False, operations.init_database),

@@ -3,11 +3,11 @@
 They are answered from ASGI scopes by `asgi.HotRoutes`, without FastAPI's routing and request
 machinery; the endpoints FastAPI holds for them are never run and only document them."""
 
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import Annotated, Any
 
 import orjson
 from anyio import to_thread
+from fastapi import Query
 from fastapi.responses import Response
 from starlette.types import Receive, Scope
 
@@ -15,11 +15,10 @@ from ..asgi import ApiError, Reply, json_reply, read_body
 from ..context import current_request
 from ..pipeline import IngestReport
 from ..records import MAX_BODY_DEPTH, SALE_RECORD, TooDeep, json_as_sent
-from ..reports import ErrorBody, RawSale
+from ..reports import ErrorBody, RawSale, WeeklySale
 from ..rows import GoldRow
-from .negotiation import table_answer, table_reply
+from .formats import CONTENT_TYPES, Format
 from .operation import (
-    BOOLEANS,
     ERROR,
     NOT_MODIFIED,
     STORAGE_DOWN,
@@ -30,6 +29,7 @@ from .operation import (
     never_run,
 )
 from .service import Limits, Service
+from .table_reads import MAX_LIMIT, MONTHLY_SALES, RAW_SALES, WEEKLY_SALES, answer
 
 INLINE_BYTES = 256 * 1024
 
@@ -53,27 +53,15 @@ async def post(service: Service, scope: Scope, receive: Receive) -> Reply:
 
 
 async def raw(service: Service, scope: Scope, receive: Receive) -> Reply:
-    if scope["query_string"] and (as_of := query_of(scope).get("as_of")) is not None:
-        snapshot = await to_thread.run_sync(service.snapshots.of, as_of)
-        return table_reply(snapshot.raw_sales, "all")
-    return await table_answer(service.store, service.raw_sales, "all")
+    return await answer(RAW_SALES, service, scope, receive)
+
+
+async def weekly(service: Service, scope: Scope, receive: Receive) -> Reply:
+    return await answer(WEEKLY_SALES, service, scope, receive)
 
 
 async def monthly(service: Service, scope: Scope, receive: Receive) -> Reply:
-    query = query_of(scope)
-    value = query.get("remove_outliers", "false")
-    flag = BOOLEANS.get(value)
-    if flag is None:
-        raise ApiError(400, "invalid_parameter", f"remove_outliers must be true or false, got {value!r}")
-    variant = "without_outliers" if flag else "all"
-    if (as_of := query.get("as_of")) is not None:
-        snapshot = await to_thread.run_sync(service.snapshots.of, as_of)
-        return table_reply(snapshot.monthly_sales, variant)
-    return await table_answer(service.store, service.monthly_sales, variant)
-
-
-def query_of(scope: Scope) -> dict[str, str]:
-    return dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    return await answer(MONTHLY_SALES, service, scope, receive)
 
 
 def parse_records(body: bytes, max_records: int) -> list[Any]:
@@ -157,12 +145,83 @@ async def post_sales() -> Response:
     never_run()
 
 
+Vegetable = Annotated[
+    str | None,
+    Query(
+        description="Only this vegetable: any name the vocabulary reads (raw: every spelling of it)",
+        examples=["Zanahoria"],
+    ),
+]
+FromWeek = Annotated[
+    str | None, Query(alias="from", description="The first week, in any notation posts take", examples=["2021-W01"])
+]
+ToWeek = Annotated[str | None, Query(description="The last week (inclusive)", examples=["2021-W52"])]
+FromMonth = Annotated[str | None, Query(alias="from", description="The first month YYYY-MM", examples=["2021-01"])]
+ToMonth = Annotated[str | None, Query(description="The last month YYYY-MM (inclusive)", examples=["2021-12"])]
+Limit = Annotated[
+    int | None, Query(ge=1, le=MAX_LIMIT, description="At most this many rows; a Link header names the next page")
+]
+After = Annotated[str | None, Query(description="Where the page starts: the token of the previous page's next link")]
+FormatParameter = Annotated[
+    Format | None,
+    Query(alias="format", description="The answer's format (else the Accept header's choice, else JSON)"),
+]
+
+
+def table_responses(model: Any) -> dict[int | str, dict[str, Any]]:
+    """What a table read answers: its rows in each format, or why not."""
+    rows = {
+        "model": model,
+        "description": "The rows, in the format asked (JSON, CSV, NDJSON, Parquet), with X-Data-Version "
+        "and, while rows remain, a Link to the next page",
+        "content": {media: {} for format, media in CONTENT_TYPES.items() if format != "json"},
+    }
+    return {
+        200: rows,
+        304: NOT_MODIFIED,
+        400: ERROR,
+        404: {
+            "model": ErrorBody,
+            "description": "An unknown vegetable (with suggestions), or an as_of not committed yet",
+        },
+        406: {"model": ErrorBody, "description": "The Accept header allows no format served"},
+        410: VERSION_ERRORS[410],
+        503: STORAGE_DOWN,
+    }
+
+
 @hot(
     raw,
     "Bronze: every record as received, one per (week, vegetable as sent), sorted by week then vegetable",
-    {200: {"model": list[RawSale]}, 304: NOT_MODIFIED, 400: ERROR, **VERSION_ERRORS, 503: STORAGE_DOWN},
+    table_responses(list[RawSale]),
 )
-async def get_raw_sales(as_of: AsOf = None) -> Response:
+async def get_raw_sales(
+    vegetable: Vegetable = None,
+    from_: FromWeek = None,
+    to: ToWeek = None,
+    limit: Limit = None,
+    after: After = None,
+    as_of: AsOf = None,
+    format_: FormatParameter = None,
+) -> Response:
+    never_run()
+
+
+@hot(
+    weekly,
+    "Silver: each record's week under its canonical vegetable, with the name and date as sent, sorted by "
+    "week, vegetable, then raw name",
+    table_responses(list[WeeklySale]),
+)
+async def get_weekly_sales(
+    vegetable: Vegetable = None,
+    from_: FromWeek = None,
+    to: ToWeek = None,
+    limit: Limit = None,
+    after: After = None,
+    as_of: AsOf = None,
+    format_: FormatParameter = None,
+) -> Response:
     never_run()
 
 
@@ -170,7 +229,16 @@ async def get_raw_sales(as_of: AsOf = None) -> Response:
     monthly,
     "Gold: kilos per month and vegetable, sorted by month then vegetable; remove_outliers leaves out "
     "the months tagged as outliers",
-    {200: {"model": list[GoldRow]}, 304: NOT_MODIFIED, 400: ERROR, **VERSION_ERRORS, 503: STORAGE_DOWN},
+    table_responses(list[GoldRow]),
 )
-async def get_monthly_sales(remove_outliers: RemoveOutliers = "false", as_of: AsOf = None) -> Response:
+async def get_monthly_sales(
+    remove_outliers: RemoveOutliers = "false",
+    vegetable: Vegetable = None,
+    from_: FromMonth = None,
+    to: ToMonth = None,
+    limit: Limit = None,
+    after: After = None,
+    as_of: AsOf = None,
+    format_: FormatParameter = None,
+) -> Response:
     never_run()

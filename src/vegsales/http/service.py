@@ -21,7 +21,7 @@ from ..rows import GoldRow
 from ..silver import FeedRules
 from ..storage import StorageError, Store
 from .as_of import Snapshots
-from .tables import monthly_table, raw_table
+from .tables import cleaned, monthly_table, raw_table, weekly_table
 
 RECENT_RECORDS = 1000
 COMPACT_EVERY_SECONDS = 3600.0
@@ -47,6 +47,7 @@ class Service:
         self.store, self.limits = store, limits
         self.writer = PostWriter(store, rules, limits.max_rejected)
         self.raw_sales = raw_table(store.bronze_changes)
+        self.weekly_sales = weekly_table(cleaned(store.bronze_changes, rules.vocabulary))
         self.monthly_sales = monthly_table(store.gold_changes)
         self.snapshots = Snapshots(store, limits.history_days)
         self.recent: deque[bool] = deque(maxlen=RECENT_RECORDS)

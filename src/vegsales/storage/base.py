@@ -13,7 +13,7 @@ Cursor = tuple[int, int]
 version grows by one with every transaction that changes sales (bronze, silver, gold) and with
 every init, is never reused, and is kept across restarts. Quarantine changes alone make none."""
 
-Row = TypeVar("Row", BronzeRow, GoldRow)
+Row = TypeVar("Row", BronzeRow, SilverRow, GoldRow)
 
 TABLES = tuple(table.name for table in SALES_TABLES)
 """The tables of sales and rejected records, by name (their columns: storage/schema.py)."""
