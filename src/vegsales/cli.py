@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .client import DEFAULT_URL, SalesClient, ServiceError
+from .client import DEFAULT_URL, TABLE_PATHS, SalesClient, ServiceError
 from .logs import configure_logging, default_format
 from .records import WEEK_DATES, WeekDate
 from .sales_files import (
@@ -438,6 +438,48 @@ def quality(url: str, token: str | None) -> None:
     )
     names = ", ".join(f"{entry['vegetable']} ({entry['times']:,})" for entry in feed["most_rejected_names"])
     click.echo(f"most rejected names: {names or 'none'}")
+
+
+@main.command()
+@click.argument("table", type=click.Choice(list(TABLE_PATHS)))
+@click.option(
+    "--format", "file_format", type=click.Choice(["csv", "parquet", "ndjson", "json"]), default="csv", show_default=True
+)
+@click.option("--vegetable", help="only this vegetable (any spelling; raw: every spelling of it)")
+@click.option("--from", "start", help="the first week (raw, weekly: any notation posts take) or month YYYY-MM")
+@click.option("--to", "end", help="the last week or month, inclusive")
+@click.option("--as-of", help="as a data version, or an RFC 3339 time, answered")
+@click.option("--remove-outliers", is_flag=True, help="monthly: leave out the months tagged as outliers")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="the file to write  [default: stdout]")
+@url_option
+def export(
+    table: str,
+    file_format: str,
+    vegetable: str | None,
+    start: str | None,
+    end: str | None,
+    as_of: str | None,
+    remove_outliers: bool,
+    output: Path | None,
+    url: str,
+    token: str | None,
+) -> None:
+    """Write a table (raw, weekly or monthly) as CSV, Parquet, NDJSON or JSON, as the service
+    serves it, filtered by vegetable and weeks or months."""
+    if remove_outliers and table != "monthly":
+        fail("--remove-outliers is for the monthly table")
+    body = call(
+        lambda client: client.export(table, file_format, as_of, vegetable, start, end, remove_outliers), url, token
+    )
+    if output is None:
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        output.write_bytes(body)
+    except OSError as error:
+        fail(f"{output}: cannot write it: {error.strerror}")
+    click.echo(f"wrote {len(body):,} bytes to {output}", err=True)
 
 
 @main.command()

@@ -4,7 +4,7 @@ from vegsales.client import SalesClient
 with SalesClient("http://127.0.0.1:8000") as client:
     client.post([{"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70}])
     months = client.monthly(remove_outliers=True)          # list of dicts
-    frame = client.monthly(as_frame=True)                   # pandas.DataFrame, if installed
+    frame = client.monthly(as_frame=True, vegetable="carrot", start="2021-01", end="2021-12")  # pandas.DataFrame
 """
 
 from collections import Counter
@@ -13,6 +13,16 @@ from typing import Any
 import httpx2 as httpx
 
 DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+TABLE_PATHS = {"raw": "/get_raw_sales", "weekly": "/get_weekly_sales", "monthly": "/get_monthly_sales"}
+
+
+def _has_pyarrow() -> bool:
+    """Whether Parquet can be read here (pandas reads it with pyarrow)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
 
 
 class ServiceError(Exception):
@@ -67,18 +77,77 @@ class SalesClient:
         """Post sales records; returns the report (counts and rejections)."""
         return self._object("POST", "/post_sales", json=records)
 
-    def raw(self, as_frame: bool = False, as_of: int | str | None = None) -> Any:
-        """Bronze rows as received (as of a data version or an RFC 3339 time): list of dicts, or a DataFrame."""
-        params = {} if as_of is None else {"as_of": str(as_of)}
-        return self._table(self._call("GET", "/get_raw_sales", params=params), as_frame)
+    def raw(
+        self,
+        as_frame: bool = False,
+        as_of: int | str | None = None,
+        vegetable: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Any:
+        """Bronze rows as received: list of dicts, or a DataFrame. `vegetable` (any spelling: every
+        raw spelling of it), `start`/`end` (weeks, inclusive) filter; `as_of` (a data version or an
+        RFC 3339 time) reads an earlier version."""
+        return self._rows("/get_raw_sales", as_frame, as_of=as_of, vegetable=vegetable, start=start, end=end)
 
-    def monthly(self, remove_outliers: bool = False, as_frame: bool = False, as_of: int | str | None = None) -> Any:
-        """Gold rows (monthly kilos per vegetable), as of a data version or an RFC 3339 time when
-        given: list of dicts, or a DataFrame."""
-        params = {"remove_outliers": "true" if remove_outliers else "false"}
-        if as_of is not None:
-            params["as_of"] = str(as_of)
-        return self._table(self._call("GET", "/get_monthly_sales", params=params), as_frame)
+    def weekly(
+        self,
+        as_frame: bool = False,
+        as_of: int | str | None = None,
+        vegetable: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Any:
+        """Silver: each record's week under its canonical vegetable (week_start, date, vegetable,
+        raw_vegetable, kilo_sold), filtered and versioned as raw()."""
+        return self._rows("/get_weekly_sales", as_frame, as_of=as_of, vegetable=vegetable, start=start, end=end)
+
+    def monthly(
+        self,
+        remove_outliers: bool = False,
+        as_frame: bool = False,
+        as_of: int | str | None = None,
+        vegetable: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+    ) -> Any:
+        """Gold rows (monthly kilos per vegetable): list of dicts, or a DataFrame (`is_outlier` bool,
+        `year_month` text). `start`/`end` are months YYYY-MM, inclusive."""
+        return self._rows(
+            "/get_monthly_sales",
+            as_frame,
+            remove_outliers="true" if remove_outliers else "false",
+            as_of=as_of,
+            vegetable=vegetable,
+            start=start,
+            end=end,
+        )
+
+    def export(
+        self,
+        table: str,
+        format: str = "csv",
+        as_of: int | str | None = None,
+        vegetable: str | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        remove_outliers: bool = False,
+    ) -> bytes:
+        """A table ("raw", "weekly" or "monthly") as the file the service writes: csv, ndjson,
+        parquet or json, filtered as raw() is."""
+        params = {"format": format, "as_of": as_of, "vegetable": vegetable, "from": start, "to": end}
+        if remove_outliers:
+            params["remove_outliers"] = "true"
+        query = {name: str(value) for name, value in params.items() if value is not None}
+        return self._bytes("GET", TABLE_PATHS[table], params=query)
+
+    def _rows(self, path: str, as_frame: bool, start: str | None, end: str | None, **params: Any) -> Any:
+        """A table read's rows, as dicts or (as_frame) a DataFrame, read as Parquet when pyarrow is
+        installed: its columns come typed, and the body is a tenth of the JSON."""
+        query = {name: str(value) for name, value in {**params, "from": start, "to": end}.items() if value is not None}
+        if as_frame and _has_pyarrow():
+            return self._frame(self._bytes("GET", path, params={**query, "format": "parquet"}))
+        return self._table(self._call("GET", path, params=query), as_frame)
 
     def delete(self, keys: list[dict[str, Any]]) -> dict[str, Any]:
         """Take stored records back by key ({"date", "vegetable"} as sent); returns the report
@@ -110,7 +179,12 @@ class SalesClient:
             return answer
         answers = [answer] if isinstance(answer, dict) else answer
         rows = [{"vegetable": a["vegetable"], **month} for a in answers for month in a["forecast"]]
-        return self._table(rows, as_frame=True)
+        frame = self._table(rows, as_frame=True)
+        # What each forecast learnt from, and how it fared, by vegetable: beside the numbers, as pandas keeps them.
+        frame.attrs["trained_on"] = {a["vegetable"]: a["trained_on"] for a in answers}
+        frame.attrs["backtest"] = {a["vegetable"]: a["backtest"] for a in answers}
+        frame.attrs["model"] = {a["vegetable"]: a["model"] for a in answers}
+        return frame
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """The data versions kept, the newest first (each: data_version, committed_at, operation,
@@ -140,25 +214,45 @@ class SalesClient:
         return body
 
     def _call(self, method: str, path: str, **options: Any) -> Any:
+        response = self._response(method, path, **options)
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    def _bytes(self, method: str, path: str, **options: Any) -> bytes:
+        return self._response(method, path, **options).content
+
+    def _response(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """The answer; ServiceError for a 4xx or 5xx, ServiceUnreachable when there is none."""
         try:
             response = self._http.request(method, path, **options)
         except (httpx.HTTPError, httpx.InvalidURL) as error:
             raise ServiceUnreachable(self.url, str(error) or type(error).__name__) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = response.text
         if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text
             request_id = response.headers.get("x-request-id")
             raise ServiceError(response.status_code, body, f"{method} {self.url}{path}", request_id)
-        return body
+        return response
+
+    @staticmethod
+    def _frame(parquet: bytes) -> Any:
+        """A DataFrame of a Parquet body (typed columns: text, float64, bool)."""
+        import io
+
+        import pandas  # type: ignore[import-untyped]  # optional, and without type stubs
+
+        return pandas.read_parquet(io.BytesIO(parquet))
 
     @staticmethod
     def _table(rows: list[dict[str, Any]], as_frame: bool) -> Any:
         if not as_frame:
             return rows
         try:
-            import pandas  # type: ignore[import-untyped]  # optional, and without type stubs
+            import pandas
         except ImportError:
             raise RuntimeError("as_frame=True needs pandas: pip install pandas") from None
         return pandas.DataFrame(rows)

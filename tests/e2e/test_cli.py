@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import os
 import subprocess
 import sys
@@ -585,3 +586,75 @@ SALES_TO_DELETE = [
     {"date": "2021-03-01", "vegetable": "carrot", "kilo_sold": 1421.5},
     {"date": "2021-03-08", "vegetable": "carrot", "kilo_sold": 2},
 ]
+
+
+DATA_FOR_EXPORT = [
+    {"date": f"2021-W{week:02d}", "vegetable": name, "kilo_sold": week * 10.5 + len(name)}
+    for week in range(1, 12)
+    for name in ("carotte", "Zanahoria", "Tomate")
+] + [{"date": "2021-W06", "vegetable": "Jitomate", "kilo_sold": 0.1 + 0.2}]
+
+
+def test_export_writes_each_table_in_each_format_as_the_json_read_holds_it(client, url, tmp_path):
+    import pyarrow.parquet as pq
+
+    assert client.post(DATA_FOR_EXPORT)["inserted"] == len(DATA_FOR_EXPORT)
+    for table in ("raw", "weekly", "monthly"):
+        rows = getattr(client, table)(vegetable="carrot", start="2021-02" if table == "monthly" else "2021-W05")
+        assert rows and all(row["vegetable"] in ("carotte", "Zanahoria", "carrot") for row in rows)
+        target = tmp_path / f"{table}.csv"
+        options = ["--vegetable", "Zanahoria", "--from", "2021-02" if table == "monthly" else "2021-W05"]
+        result = run("export", table, *options, "-o", str(target), "--url", url)
+        assert (result.exit_code, result.stderr) == (0, f"wrote {target.stat().st_size:,} bytes to {target}\n")
+        with target.open(newline="", encoding="utf-8") as file:
+            written = list(csv.DictReader(file))
+        assert [list(row) for row in written[:1]] == [list(rows[0])]
+        assert [{name: as_csv(value) for name, value in row.items()} for row in rows] == written
+        parquet = tmp_path / f"{table}.parquet"
+        result = run("export", table, "--format", "parquet", *options, "-o", str(parquet), "--url", url)
+        assert result.exit_code == 0, result.output
+        assert pq.read_table(parquet).to_pylist() == rows
+        result = run("export", table, "--format", "ndjson", *options, "--url", url)
+        assert [json.loads(line) for line in result.stdout.splitlines()] == rows
+    result = run("export", "raw", "--remove-outliers", "--url", url)
+    assert (result.exit_code, result.stderr) == (1, "error: --remove-outliers is for the monthly table\n")
+    result = run("export", "monthly", "--vegetable", "Kumquatz", "--url", url)
+    assert result.exit_code == 1 and "unknown vegetable 'Kumquatz'" in result.stderr
+
+
+def as_csv(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, float) else value
+
+
+def test_frames_come_typed_and_pandas_reads_the_urls_directly(client, url):
+    pandas = pytest.importorskip("pandas")
+    client.post(DATA_FOR_EXPORT)
+    frame = client.monthly(as_frame=True, vegetable="carrot", start="2021-01", end="2021-02")
+    assert frame.to_dict("records") == client.monthly(vegetable="carrot", start="2021-01", end="2021-02")
+    assert [str(dtype) for dtype in frame.dtypes] == ["object", "object", "float64", "bool"]
+    weekly = client.weekly(as_frame=True, vegetable="tomato")
+    assert list(weekly.columns) == ["week_start", "date", "vegetable", "raw_vegetable", "kilo_sold"]
+    assert weekly.to_dict("records") == client.weekly(vegetable="tomato")
+    by_url = pandas.read_csv(f"{url}/get_monthly_sales?format=csv&vegetable=carrot", dtype={"year_month": str})
+    assert by_url.to_dict("records") == client.monthly(vegetable="carrot")
+    by_parquet = pandas.read_parquet(f"{url}/get_raw_sales?format=parquet&from=2021-W03&to=2021-W04")
+    assert by_parquet.to_dict("records") == client.raw(start="2021-W03", end="2021-W04")
+    assert len(by_parquet) == 6  # two weeks of three names
+
+
+def test_a_forecast_frame_keeps_what_it_learnt_from_in_its_attrs(client):
+    pytest.importorskip("statsforecast")
+    months = [
+        {"date": f"{2019 + i // 12}-{i % 12 + 1:02d}-01", "vegetable": "Tomate", "kilo_sold": 100 + (i % 12) * 10}
+        for i in range(30)
+    ]
+    version = client.post(months)["data_version"]
+    frame = client.forecast("tomato", horizon=2, as_frame=True)
+    answer = client.forecast("tomato", horizon=2)
+    assert frame.attrs["trained_on"] == {"tomato": answer["trained_on"]}
+    assert frame.attrs["trained_on"]["tomato"]["data_version"] == version
+    assert frame.attrs["backtest"] == {"tomato": answer["backtest"]}
+    assert frame.attrs["model"] == {"tomato": answer["model"]}
+    assert list(frame["year_month"]) == [month["year_month"] for month in answer["forecast"]]
