@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -658,3 +659,22 @@ def test_a_forecast_frame_keeps_what_it_learnt_from_in_its_attrs(client):
     assert frame.attrs["backtest"] == {"tomato": answer["backtest"]}
     assert frame.attrs["model"] == {"tomato": answer["model"]}
     assert list(frame["year_month"]) == [month["year_month"] for month in answer["forecast"]]
+
+
+def test_duckdb_reads_the_urls_directly(client, url):
+    duckdb = pytest.importorskip("duckdb")
+    httpfs = pytest.importorskip("duckdb_extension_httpfs")
+    client.post(DATA_FOR_EXPORT)
+    connection = duckdb.connect()
+    # The extension as installed from PyPI; elsewhere DuckDB fetches it by itself on first use.
+    connection.sql(
+        f"LOAD '{Path(httpfs.__file__).parent / 'extensions' / f'v{duckdb.__version__}' / 'httpfs.duckdb_extension'}'"
+    )
+    expected = [tuple(row.values()) for row in client.monthly(vegetable="carrot")]
+    query = "SELECT year_month, vegetable, kilo_sold, is_outlier FROM {}('{}') ORDER BY year_month"
+    by_csv = connection.sql(query.format("read_csv", f"{url}/get_monthly_sales?format=csv&vegetable=carrot"))
+    assert by_csv.fetchall() == expected
+    by_parquet = connection.sql(
+        query.format("read_parquet", f"{url}/get_monthly_sales?format=parquet&vegetable=carrot")
+    )
+    assert by_parquet.fetchall() == expected
