@@ -18,6 +18,15 @@ DEFAULT_URL = "http://127.0.0.1:8000"
 TABLE_PATHS = {"raw": "/get_raw_sales", "weekly": "/get_weekly_sales", "monthly": "/get_monthly_sales"}
 
 
+def _pandas() -> Any:
+    """pandas, for as_frame=True; a RuntimeError saying how to install it when it is missing."""
+    try:
+        import pandas  # type: ignore[import-untyped]  # optional, and without type stubs
+    except ImportError:
+        raise RuntimeError("as_frame=True needs pandas: pip install pandas") from None
+    return pandas
+
+
 def _has_pyarrow() -> bool:
     """Whether Parquet can be read here (pandas reads it with pyarrow)."""
     import importlib.util
@@ -243,19 +252,11 @@ class SalesClient:
         """A DataFrame of a Parquet body (typed columns: text, float64, bool)."""
         import io
 
-        import pandas  # type: ignore[import-untyped]  # optional, and without type stubs
-
-        return pandas.read_parquet(io.BytesIO(parquet))
+        return _pandas().read_parquet(io.BytesIO(parquet))
 
     @staticmethod
     def _table(rows: list[dict[str, Any]], as_frame: bool) -> Any:
-        if not as_frame:
-            return rows
-        try:
-            import pandas
-        except ImportError:
-            raise RuntimeError("as_frame=True needs pandas: pip install pandas") from None
-        return pandas.DataFrame(rows)
+        return _pandas().DataFrame(rows) if as_frame else rows
 
     def close(self) -> None:
         self._http.close()
