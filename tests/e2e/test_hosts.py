@@ -86,7 +86,7 @@ SERVED_ON_LOOPBACK = {
     "ipv6_loopback": b"GET /health HTTP/1.1\r\nHost: [::1]:{port}\r\nConnection: close\r\n\r\n",
     "absolute_form_allowed": b"GET http://127.0.0.1:{port}/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
                              b"Connection: close\r\n\r\n",
-    "absolute_form_stands_for_the_host": b"GET http://localhost:{port}/health?x=1 HTTP/1.1\r\n"
+    "absolute_form_stands_for_the_host": b"GET http://localhost:{port}/health HTTP/1.1\r\n"
                                          b"Host: evil.example\r\nConnection: close\r\n\r\n",
     "absolute_form_http_1_0_without_host": b"GET http://localhost:{port}/health HTTP/1.0\r\n\r\n",
 }  # fmt: skip

@@ -2,7 +2,8 @@
 
 Every request passes the same layers, outermost first: Telemetry (request id, the service's headers,
 metrics, access log), CORS when origins are allowed, Guards (hosts, cross-site requests, tokens), then
-HotRoutes, which answers the hot routes itself and passes every other request to FastAPI.
+QueryCheck (unknown query parameters), then HotRoutes, which answers the hot routes itself and passes
+every other request to FastAPI.
 """
 
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from ..telemetry import Telemetry
 from .errors import add_error_handlers
 from .openapi import openapi_document
 from .pages import PAGE_HEADERS, SECURITY_HEADERS, static_files
+from .query_check import QueryCheck, accepted_parameters
 from .routes import ROUTES, STATIC, add_routes, allowed_methods, hot_handlers, path_rules
 from .service import Limits, Service
 
@@ -65,6 +67,7 @@ def create_app(
     api.openapi = lambda: openapi_document(api)  # type: ignore[method-assign]
     guarded = path_rules(ROUTES)
     app: ASGIApp = HotRoutes(hot_handlers(served, service), api, guarded.unsafe_gets, allowed.get)
+    app = QueryCheck(app, accepted_parameters(api, guarded.unsafe_gets))  # from the endpoints' signatures
     security = security or Security()
     app = Guards(app, security, guarded)
     if security.allowed_origins:
