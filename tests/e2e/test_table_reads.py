@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import sale
 from tests.oracle import assert_gold_equals, gold
 from vegsales.http import table_reads
+from vegsales.http.as_of import Snapshots
 
 Response = Any
 """What the test client's requests return."""
@@ -574,20 +575,30 @@ def test_a_next_page_stays_at_its_version_when_the_table_moves_on_while_the_page
 ):
     """A page's request finds its version still current, then, before it reads the rows, a post lands
     and another client's read brings the current table to the next version: the page is still the
-    version its link names. The hook makes that moment happen on every run, once per read."""
+    version its link names. The hook makes that moment happen on every run, once per read: right
+    after the page's `as_of` is resolved, before the table is looked at."""
     moved_on: list[str] = []
-    table_of = table_reads.table_of
+    resolve = Snapshots.version
+    path_asked: list[str] = []
 
-    def table_then_a_post_and_a_read(kind: Any, service: Any, as_of: str | None) -> Any:
-        table = table_of(kind, service, as_of)
-        if as_of is not None and kind.path not in moved_on:
-            moved_on.append(kind.path)
+    def version_then_a_post_and_a_read(snapshots: Any, as_of: str) -> int:
+        version = resolve(snapshots, as_of)
+        path = path_asked[-1]
+        if path not in moved_on:
+            moved_on.append(path)
             kilos = len(moved_on) + 0.5
             post_ok(seeded, [sale(str(SALES[0].date), SALES[0].vegetable, kilos), sale("2022-08-01", "carrot", kilos)])
-            get(seeded, kind.path)
-        return table
+            get(seeded, path)
+        return version
 
-    monkeypatch.setattr(table_reads, "table_of", table_then_a_post_and_a_read)
+    selected = table_reads.selected
+
+    def selected_noting_the_path(kind: Any, *arguments: Any) -> Any:
+        path_asked.append(kind.path)
+        return selected(kind, *arguments)
+
+    monkeypatch.setattr(Snapshots, "version", version_then_a_post_and_a_read)
+    monkeypatch.setattr(table_reads, "selected", selected_noting_the_path)
     for read in READS.values():
         first = get(seeded, read.path)
         pages = paged(seeded, read.path, {"limit": str(len(first.json()) // 2 + 1)})

@@ -5,6 +5,7 @@ import csv
 import os
 import threading
 
+import orjson
 import pytest
 
 from tests.conftest import RECEIVED, bronze
@@ -37,6 +38,11 @@ def store(folder):
     store = CsvStore(folder)
     yield store
     store.close()
+
+
+def row_states(history) -> list[tuple[int, str, str]]:
+    """(version, table, row key) of each row state the history rows hold."""
+    return sorted((row.data_version, row.table_name, key) for row in history for key in orjson.loads(row.row_values))
 
 
 def read(folder, name):
@@ -75,12 +81,16 @@ def test_a_post_writes_the_tables_as_sorted_csv(store, folder):
             "1",
         ],
     ]
-    # the post's data version, 1, with the bronze and gold rows it wrote: key values joined by U+001F
+    # the post's data version, 1, with the rows it wrote: one line a table, its rows by key (the key's
+    # values joined by U+001F, which JSON writes \u001f), each as its fields
+    tomatto, tomate = '""2020-01-27\\u001ftomatto""', '""2020-01-27\\u001fTomate""'
     assert read(folder, "history.csv") == HEADERS["history.csv"] + (
-        f'1,bronze_sales,2020-01-27\x1fTomate,"[""2020-01-27"",""Tomate"",70.0,""2020-01-27"",""{RECEIVED}""]"\n'
-        f'1,bronze_sales,2020-01-27\x1ftomatto,"[""2020-W05"",""tomatto"",7.0,""2020-01-27"",""{RECEIVED}""]"\n'
-        '1,gold_sales,2020-01\x1ftomato,"[""2020-01"",""tomato"",55.0,false]"\n'
-        '1,gold_sales,2020-02\x1ftomato,"[""2020-02"",""tomato"",22.0,false]"\n'
+        f'1,bronze_sales,0,"{{{tomatto}:[""2020-W05"",""tomatto"",7.0,""2020-01-27"",""{RECEIVED}""],'
+        f'{tomate}:[""2020-01-27"",""Tomate"",70.0,""2020-01-27"",""{RECEIVED}""]}}"\n'
+        '1,gold_sales,0,"{""2020-01\\u001ftomato"":[""2020-01"",""tomato"",55.0,false],'
+        '""2020-02\\u001ftomato"":[""2020-02"",""tomato"",22.0,false]}"\n'
+        f'1,silver_sales,0,"{{{tomatto}:[""2020-01-27"",""tomato"",7.0,""tomatto"",""2020-W05""],'
+        f'{tomate}:[""2020-01-27"",""tomato"",70.0,""Tomate"",""2020-01-27""]}}"\n'
     )
 
 
@@ -227,17 +237,19 @@ def test_a_failed_file_write_stores_nothing_and_the_next_post_is_written(store, 
     history = [  # the failed post's version left no row: the next post took its number
         (1, "bronze_sales", "2020-01-06\x1fTomate"),
         (1, "gold_sales", "2020-01\x1ftomato"),
+        (1, "silver_sales", "2020-01-06\x1fTomate"),
         (2, "bronze_sales", "2020-01-20\x1fTomate"),
         (2, "gold_sales", "2020-01\x1ftomato"),
+        (2, "silver_sales", "2020-01-20\x1fTomate"),
     ]
-    assert sorted(row.key for row in store.history(2)) == history
+    assert row_states(store.history(2)) == history
     store.close()
     restarted = CsvStore(folder)
     assert restarted.bronze_changes(None).rows == [
         bronze("2020-01-06", "Tomate", 70.0),
         bronze("2020-01-20", "Tomate", 2.0),
     ]
-    assert sorted(row.key for row in restarted.history(2**62)) == history
+    assert row_states(restarted.history(2**62)) == history
     restarted.close()
 
 

@@ -31,7 +31,7 @@ def table_reply(table: JsonBodies[Any], variant: str, asked: float | None = None
         headers = {
             "ETag": etag,
             "X-Data-Version": str(table.data_version()),
-            "Vary": "Accept-Encoding",
+            "Vary": "Accept, Accept-Encoding",  # the same URL answers CSV to Accept: text/csv
             "Cache-Control": "no-cache",
         }
         # Weak comparison (RFC 9110 13.1.2): W/"x" matches "x".

@@ -9,6 +9,7 @@ range, then the rows returned (and those a vegetable filter passes over)."""
 import base64
 import binascii
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -179,37 +180,54 @@ async def answer(kind: TableKind, service: Service, scope: Scope, receive: Recei
     return await to_thread.run_sync(selected, kind, service, read, query)
 
 
-def table_of(kind: TableKind, service: Service, as_of: str | None) -> JsonBodies[Any]:
-    """The table current, or as of a version: the current one when it is that version still."""
-    table = kind.current(service)
-    if as_of is None:
-        table.refresh()
-        return table
-    version = service.snapshots.version(as_of)
-    table.refresh()
-    if table.data_version() == version:
-        return table
-    earlier = kind.earlier(service.snapshots.of(as_of))
-    earlier.refresh()
-    return earlier
-
-
 def selected(kind: TableKind, service: Service, read: TableRead, query: Mapping[str, str]) -> Reply:
     """The rows a read selects, in its format, with the link to the next page while rows remain."""
-    table = table_of(kind, service, read.as_of)
-    if read.whole:
-        return table_reply(table, read.variant)
+    version = None if read.as_of is None else service.snapshots.version(read.as_of)
+    table, chosen = kind.current(service), None
+    # The current table serves a version while it is that version: checked and read under its lock,
+    # so that a post landing meanwhile (and a read refreshing the table) cannot slip in between.
+    with table.lock:
+        table.refresh()
+        if version is None or table.data_version() == version:
+            if read.whole:
+                return table_reply(table, read.variant, -math.inf)  # as refreshed above
+            chosen = _chosen(kind, service, read, table)
+    if chosen is None:  # an earlier version
+        earlier = kind.earlier(service.snapshots.of(str(version)))
+        earlier.refresh()
+        if read.whole:
+            return table_reply(earlier, read.variant)
+        chosen = _chosen(kind, service, read, earlier)
+    return _reply(kind, read, query, *chosen)
+
+
+def _chosen(
+    kind: TableKind, service: Service, read: TableRead, table: JsonBodies[Any]
+) -> tuple[Any, int, list[Any], list[bytes], Any]:
+    """What a read selects of a table: its cursor and version, the rows, their JSON, and the key of
+    the last row when more follow."""
     low: tuple[str, ...] = (read.first,) if read.first else ()
     if read.after is not None:
         low = max(low, (*read.after[:-1], read.after[-1] + _AFTER_END))
     high = (read.last + _AFTER_END,) if read.last else None
+    keep = None
+    if read.vegetable is not None:
+        vegetable, vegetable_of = read.vegetable, kind.vegetable_of(service)
+        keep = lambda row: vegetable_of(row) == vegetable  # noqa: E731
     with table.lock:
-        cursor, version = table.cursor(), table.data_version()
-        keep = None
-        if read.vegetable is not None:
-            vegetable, vegetable_of = read.vegetable, kind.vegetable_of(service)
-            keep = lambda row: vegetable_of(row) == vegetable  # noqa: E731
-        rows, texts, last_key = table.select(low, high, read.variant, keep, read.limit)
+        return (table.cursor(), table.data_version(), *table.select(low, high, read.variant, keep, read.limit))
+
+
+def _reply(
+    kind: TableKind,
+    read: TableRead,
+    query: Mapping[str, str],
+    cursor: Any,
+    version: int,
+    rows: list[Any],
+    texts: list[bytes],
+    last_key: Any,
+) -> Reply:
     body = b"[" + b",".join(texts) + b"]" if read.format == "json" else rendered(rows, kind.shape, read.format)
     headers = {
         "ETag": _etag(cursor, read),
@@ -219,7 +237,7 @@ def selected(kind: TableKind, service: Service, read: TableRead, query: Mapping[
     }
     if last_key is not None:
         following = {name: value for name, value in query.items() if name not in ("after", "as_of")}
-        following |= {"as_of": str(version), "after": after_token(tuple(last_key))}  # type: ignore[arg-type]
+        following |= {"as_of": str(version), "after": after_token(tuple(last_key))}
         headers["Link"] = f'<{kind.path}?{urlencode(following)}>; rel="next"'
     request = current_request()
     client_tags = {tag.strip().removeprefix("W/") for tag in (request.header(b"if-none-match") or "").split(",")}
