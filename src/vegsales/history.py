@@ -27,23 +27,34 @@ Key = tuple[str, str]
 
 
 PART_ROWS = 10_000
-"""Rows of one table a history row holds at most: a post of a few records writes one history row per
-table it changed, a bulk post or a compaction one per 10,000 rows."""
+"""Rows a history row holds at most: a post of a few records writes one history row, a bulk post or
+a compaction one per 10,000 rows."""
+ALL_TABLES = "sales"
+"""The table_name of a history row: its rows are of every table, by table."""
 
 
 def entries(version: int, changed: Mapping[str, Mapping[Key, Any]]) -> list[HistoryRow]:
-    """The history rows of a version: per table, its changed rows as one JSON object (by key, each
-    row's fields, null for a deleted one), in parts of PART_ROWS. One row, and one JSON encoding, a
-    table: a row per changed row cost a post a fifth more instructions."""
-    found = []
+    """The history rows of a version: its changed rows as one JSON object, by table then by key (each
+    row's fields, null for a deleted one), in parts of PART_ROWS. One row and one JSON encoding for
+    a post of a few records: a row per changed row cost a post a fifth more instructions."""
+    if sum(map(len, changed.values())) <= PART_ROWS:
+        part = {
+            table: {KEY_SEPARATOR.join(key): values(row) if row else None for key, row in rows.items()}
+            for table, rows in changed.items()
+            if rows
+            for values in (_FIELDS[table],)
+        }
+        return [HistoryRow(version, ALL_TABLES, "0", orjson.dumps(part).decode())] if part else []
+    parts: list[dict[str, dict[str, Any]]] = [{}]
     for table, rows in changed.items():
-        values, items = _FIELDS[table], list(rows.items())
-        for start in range(0, len(items), PART_ROWS):
-            part = {
-                KEY_SEPARATOR.join(key): values(row) if row else None for key, row in items[start : start + PART_ROWS]
-            }
-            found.append(HistoryRow(version, table, str(start // PART_ROWS), orjson.dumps(part).decode()))
-    return found
+        values = _FIELDS[table]
+        for key, row in rows.items():
+            if sum(map(len, parts[-1].values())) >= PART_ROWS:
+                parts.append({})
+            parts[-1].setdefault(table, {})[KEY_SEPARATOR.join(key)] = values(row) if row else None
+    return [
+        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode()) for number, part in enumerate(parts)
+    ]
 
 
 class Recorded:
@@ -127,9 +138,9 @@ def latest_states(history: Iterable[HistoryRow]) -> tuple[dict[str, dict[str, An
     latest: dict[str, dict[str, Any]] = {BRONZE: {}, SILVER: {}, GOLD: {}}
     states = 0
     for entry in history:
-        part = orjson.loads(entry.row_values)
-        latest[entry.table_name].update(part)
-        states += len(part)
+        for table, rows in orjson.loads(entry.row_values).items():
+            latest[table].update(rows)
+            states += len(rows)
     return latest, states
 
 
@@ -147,18 +158,19 @@ def folded(history: Iterable[HistoryRow], version: int) -> tuple[list[HistoryRow
     """The history up to `version` compacted into the rows it left (deleted ones left out), as the
     history rows of that version; and how many row states that drops."""
     latest, states = latest_states(history)
-    kept = {
-        table: {key: values for key, values in rows.items() if values is not None} for table, rows in latest.items()
-    }
-    rows = [
-        HistoryRow(
-            version, table, str(start // PART_ROWS), orjson.dumps(dict(items[start : start + PART_ROWS])).decode()
-        )
-        for table, part in kept.items()
-        for items in (list(part.items()),)
-        for start in range(0, len(items), PART_ROWS)
+    parts: list[dict[str, dict[str, Any]]] = [{}]
+    for table, states_of_table in latest.items():
+        for key, values in states_of_table.items():
+            if values is not None:
+                if sum(map(len, parts[-1].values())) >= PART_ROWS:
+                    parts.append({})
+                parts[-1].setdefault(table, {})[key] = values
+    compacted = [
+        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode())
+        for number, part in enumerate(parts)
+        if part
     ]
-    return rows, states - sum(map(len, kept.values()))
+    return compacted, states - sum(len(part_rows) for part in parts for part_rows in part.values())
 
 
 def keep_history(store: Store) -> None:

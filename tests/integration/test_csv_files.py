@@ -42,7 +42,12 @@ def store(folder):
 
 def row_states(history) -> list[tuple[int, str, str]]:
     """(version, table, row key) of each row state the history rows hold."""
-    return sorted((row.data_version, row.table_name, key) for row in history for key in orjson.loads(row.row_values))
+    return sorted(
+        (row.data_version, table, key)
+        for row in history
+        for table, rows in orjson.loads(row.row_values).items()
+        for key in rows
+    )
 
 
 def read(folder, name):
@@ -81,16 +86,16 @@ def test_a_post_writes_the_tables_as_sorted_csv(store, folder):
             "1",
         ],
     ]
-    # the post's data version, 1, with the rows it wrote: one line a table, its rows by key (the key's
+    # the post's data version, 1, with the rows it wrote, in one line: by table, then by key (the key's
     # values joined by U+001F, which JSON writes \u001f), each as its fields
     tomatto, tomate = '""2020-01-27\\u001ftomatto""', '""2020-01-27\\u001fTomate""'
     assert read(folder, "history.csv") == HEADERS["history.csv"] + (
-        f'1,bronze_sales,0,"{{{tomatto}:[""2020-W05"",""tomatto"",7.0,""2020-01-27"",""{RECEIVED}""],'
-        f'{tomate}:[""2020-01-27"",""Tomate"",70.0,""2020-01-27"",""{RECEIVED}""]}}"\n'
-        '1,gold_sales,0,"{""2020-01\\u001ftomato"":[""2020-01"",""tomato"",55.0,false],'
-        '""2020-02\\u001ftomato"":[""2020-02"",""tomato"",22.0,false]}"\n'
-        f'1,silver_sales,0,"{{{tomatto}:[""2020-01-27"",""tomato"",7.0,""tomatto"",""2020-W05""],'
-        f'{tomate}:[""2020-01-27"",""tomato"",70.0,""Tomate"",""2020-01-27""]}}"\n'
+        f'1,sales,0,"{{""bronze_sales"":{{{tomatto}:[""2020-W05"",""tomatto"",7.0,""2020-01-27"",""{RECEIVED}""],'
+        f'{tomate}:[""2020-01-27"",""Tomate"",70.0,""2020-01-27"",""{RECEIVED}""]}},'
+        f'""silver_sales"":{{{tomatto}:[""2020-01-27"",""tomato"",7.0,""tomatto"",""2020-W05""],'
+        f'{tomate}:[""2020-01-27"",""tomato"",70.0,""Tomate"",""2020-01-27""]}},'
+        '""gold_sales"":{""2020-01\\u001ftomato"":[""2020-01"",""tomato"",55.0,false],'
+        '""2020-02\\u001ftomato"":[""2020-02"",""tomato"",22.0,false]}}"\n'
     )
 
 

@@ -230,7 +230,10 @@ def test_a_failed_commit_leaves_every_read_as_the_store_reopened_from_disk_reads
     first, second = before["data_version"], before["data_version"] + 1
     assert stored["data_version"] == second
     states = sorted(
-        (row.data_version, row.table_name, key) for row in stored["history"] for key in orjson.loads(row.row_values)
+        (row.data_version, table, key)
+        for row in stored["history"]
+        for table, rows in orjson.loads(row.row_values).items()
+        for key in rows
     )
     assert states == [
         (first, "bronze_sales", "2020-01-06\x1fTomate"),
