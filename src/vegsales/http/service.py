@@ -6,7 +6,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from anyio import to_thread
 from fastapi import FastAPI
@@ -50,6 +50,9 @@ class Service:
         self.weekly_sales = weekly_table(cleaned(store.bronze_changes, rules.vocabulary))
         self.monthly_sales = monthly_table(store.gold_changes)
         self.snapshots = Snapshots(store, limits.history_days)
+        self.table_reads: dict[tuple[str, bytes, str | None], tuple[Any, dict[str, str]]] = {}
+        """Each table read's request (path, query string, Accept) as read the first time it came
+        (http/table_reads.py): it names the same rows every time, whatever the data."""
         self.recent: deque[bool] = deque(maxlen=RECENT_RECORDS)
         """Whether each of the last records this process received was rejected."""
         self.warnings: Counter[str] = Counter({code: 0 for code in get_args(WarningCode)})

@@ -168,13 +168,24 @@ JSON_ACCEPTS = frozenset({None, "*/*", "application/json"})
 """Accept headers of the load's reads (and of most scripts): no negotiation needed."""
 
 
+KNOWN_READS = 256
+"""Requests whose reading is kept: clients repeat a few (the load's `remove_outliers=true`)."""
+
+
 async def answer(kind: TableKind, service: Service, scope: Scope, receive: Receive) -> Reply:
     """A table read's answer: the cached whole table, or the rows the request selects."""
     accept = current_request().header(b"accept")
-    if not scope["query_string"] and accept in JSON_ACCEPTS:
+    query_string = scope["query_string"]
+    if not query_string and accept in JSON_ACCEPTS:
         return await table_answer(service.store, kind.current(service), "all")
-    query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-    read = table_read(kind, service, query, accept)
+    known = service.table_reads.get((kind.path, query_string, accept))
+    if known is None:
+        query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
+        read = table_read(kind, service, query, accept)
+        if len(service.table_reads) >= KNOWN_READS:
+            service.table_reads.clear()
+        service.table_reads[kind.path, query_string, accept] = known = (read, query)
+    read, query = known
     if read.whole and read.as_of is None:
         return await table_answer(service.store, kind.current(service), read.variant)
     return await to_thread.run_sync(selected, kind, service, read, query)
