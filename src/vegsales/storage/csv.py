@@ -69,7 +69,9 @@ class CsvStore:
         self._read_lock = threading.Lock()  # guards the published tables
         self._tables = {name: CsvFileRows(file_format) for name, file_format in FORMATS.items()}
         names = [table.format.file_name for table in self._tables.values()]
-        self._files = CsvFiles(self.folder, names, FORMATS[META].file_name, self._settings_text, fsync)
+        self._files = CsvFiles(
+            self.folder, names, FORMATS[META].file_name, self._settings_text, fsync, logs=[FORMATS[HISTORY].file_name]
+        )
         self._published = {BRONZE: Published(), GOLD: Published()}
         # A random epoch per start: cursors and ETags from before a restart never match.
         self._epoch, self._seq = secrets.randbits(52), 0

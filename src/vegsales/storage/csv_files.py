@@ -7,7 +7,9 @@ a key is its row. A smaller file is appended to only in a commit that appends to
 whole rewrite would cost the commit its folder commit), else rewritten whole: in a small store,
 every file stays a true table. A file is rewritten whole instead (compacted) when its appended
 lines would outgrow what was written whole (or APPEND_FROM, if more), when an append would cross a
-page boundary (below), and when a commit deletes rows or replaces the table. Every file holding
+page boundary (below; not for a log, history.csv, which only grows: its lines are long, and a line
+a kill cuts short lies past its committed length, which start-up cuts), and when a commit deletes
+rows or replaces the table. Every file holding
 appended lines is compacted at start-up and when the store closes, so a folder at rest holds true
 tables, as earlier versions wrote them.
 
@@ -91,9 +93,21 @@ class FileState:
 class CsvFiles:
     """The files of `names` (meta.csv among them, as `meta`) in `folder`, committed together."""
 
-    def __init__(self, folder: Path, names: Collection[str], meta: str, settings: Callable[[], str], fsync: bool):
+    def __init__(
+        self,
+        folder: Path,
+        names: Collection[str],
+        meta: str,
+        settings: Callable[[], str],
+        fsync: bool,
+        logs: Collection[str] = (),
+    ):
         self.folder = folder
         self._names = tuple(names)
+        self._logs = frozenset(logs)
+        """Files only ever appended to (history.csv), whose appends may cross a page boundary: a line
+        a kill cuts short lies past the committed length, which start-up cuts; a reader of the file
+        while it is written may see it unfinished."""
         self._meta = meta
         self._settings = settings
         """meta.csv's text without commit record, when the commit does not change it."""
@@ -184,7 +198,7 @@ class CsvFiles:
                     state is not None
                     and state.base > 0  # 0: not known yet (start-up compacts the file)
                     and state.length - state.base + len(block) <= max(state.base, APPEND_FROM)  # not outgrowing it
-                    and state.length % PAGE + len(block) <= PAGE  # within one page: a kill cannot cut it
+                    and (name in self._logs or state.length % PAGE + len(block) <= PAGE)  # one page: no kill cuts it
                 ):
                     if state.base < APPEND_FROM:
                         small.append((name, block))
