@@ -90,4 +90,10 @@ def test_kill_9_while_appending_leaves_whole_lines_and_loses_no_acknowledged_pos
     oracle.assert_gold_equals(gold, oracle.gold((date, NAMES[name], kilos) for (date, name), kilos in raw.items()))
     bronze = lines(folder, "bronze.csv")
     assert len(bronze) == len(raw) + 1  # one line per row again
-    assert [row[0] for row in lines(folder, "meta.csv")] == ["key", "history_from", "rules", "schema_version", "week_date"]
+    assert [row[0] for row in lines(folder, "meta.csv")] == [
+        "key",
+        "history_from",
+        "rules",
+        "schema_version",
+        "week_date",
+    ]
