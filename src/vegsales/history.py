@@ -8,8 +8,7 @@ the rows (storage.schema.ROW_HISTORY)."""
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
-from operator import attrgetter
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -21,8 +20,6 @@ from .storage.schema import BRONZE_SALES, GOLD_SALES, SILVER_SALES
 BRONZE, SILVER, GOLD = BRONZE_SALES.name, SILVER_SALES.name, GOLD_SALES.name
 HISTORY_FROM = "history_from"
 """The setting that holds the oldest data version whose rows are all kept."""
-ROW_CLASSES: dict[str, type[Any]] = {BRONZE: BronzeRow, SILVER: SilverRow, GOLD: GoldRow}
-_FIELDS = {name: attrgetter(*(field.name for field in fields(row))) for name, row in ROW_CLASSES.items()}
 Key = tuple[str, str]
 
 
@@ -33,34 +30,45 @@ ALL_TABLES = "sales"
 """The table_name of a history row: its rows are of every table, by table."""
 
 
-def entries(version: int, changed: Mapping[str, Mapping[Key, Any]]) -> list[HistoryRow]:
-    """The history rows of a version: its changed rows as one JSON object, by table then by key (each
-    row's fields, null for a deleted one), in parts of PART_ROWS. One row and one JSON encoding for
-    a post of a few records: a row per changed row cost a post a fifth more instructions."""
-    if sum(map(len, changed.values())) <= PART_ROWS:
-        part = {
-            table: {KEY_SEPARATOR.join(key): values(row) if row else None for key, row in rows.items()}
-            for table, rows in changed.items()
-            if rows
-            for values in (_FIELDS[table],)
-        }
-        return [HistoryRow(version, ALL_TABLES, "0", orjson.dumps(part).decode())] if part else []
-    parts: list[dict[str, dict[str, Any]]] = [{}]
+Values = list[Any] | None
+"""A history row's state of a row: its fields (a bronze row's followed by the vegetable its name was
+read as: its silver row), or None for a row deleted."""
+
+
+def entries(version: int, changed: Mapping[str, Mapping[tuple[str, ...], Values]]) -> list[HistoryRow]:
+    """The history rows of a version: its changed rows as one JSON object, by table then by key, in
+    parts of PART_ROWS. One row and one JSON encoding for a post of a few records: a row per
+    changed row cost a post a fifth more instructions."""
+    parts: list[dict[str, dict[str, Values]]] = [{}]
+    count = 0
     for table, rows in changed.items():
-        values = _FIELDS[table]
-        for key, row in rows.items():
-            if sum(map(len, parts[-1].values())) >= PART_ROWS:
+        for key, values in rows.items():
+            if count == PART_ROWS:
                 parts.append({})
-            parts[-1].setdefault(table, {})[KEY_SEPARATOR.join(key)] = values(row) if row else None
+                count = 0
+            parts[-1].setdefault(table, {})[KEY_SEPARATOR.join(key)] = values
+            count += 1
     return [
-        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode()) for number, part in enumerate(parts)
+        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode())
+        for number, part in enumerate(parts)
+        if part
     ]
+
+
+def bronze_values(row: BronzeRow, vegetable: str | None) -> list[Any]:
+    """A bronze row's state, with the vegetable it is read as (its silver row; None: none)."""
+    return [row.date, row.vegetable, row.kilo_sold, row.week_start, row.received_at, vegetable]
+
+
+def gold_values(row: GoldRow) -> list[Any]:
+    return [row.year_month, row.vegetable, row.kilo_sold, row.is_outlier]
 
 
 class Recorded:
     """A write transaction that also collects every bronze, silver and gold row written or deleted
     through it, for the row history of its version (see pipeline.record_version). Everything else
-    is the transaction's own."""
+    is the transaction's own. A silver row is kept as its bronze row's vegetable: silver is bronze
+    under the name its vocabulary read."""
 
     def __init__(self, transaction: WriteTransaction):
         self.transaction = transaction
@@ -84,7 +92,7 @@ class Recorded:
 
     def put_silver(self, rows: Sequence[SilverRow]) -> None:
         self.transaction.put_silver(rows)
-        self.changed[SILVER].update(((row.week_start, row.raw_vegetable), row) for row in rows)
+        self.changed[SILVER].update(((row.week_start, row.raw_vegetable), row.vegetable) for row in rows)
 
     def put_gold(self, rows: Sequence[GoldRow]) -> None:
         self.transaction.put_gold(rows)
@@ -93,21 +101,33 @@ class Recorded:
     def replace_tables(
         self, bronze: Sequence[BronzeRow] | None, silver: Sequence[SilverRow], gold: Sequence[GoldRow]
     ) -> None:
-        before: dict[str, Mapping[Key, Any]] = {SILVER: all_silver(self.transaction), GOLD: all_gold(self.transaction)}
-        if bronze is not None:
-            before[BRONZE] = {row.key: row for row in self.transaction.bronze_rows()}
-        self.transaction.replace_tables(bronze, silver, gold)
-        after: dict[str, Sequence[Any]] = {SILVER: silver, GOLD: gold}
-        if bronze is not None:
-            after[BRONZE] = bronze
-        for table, old in before.items():
-            new = {row.key: row for row in after[table]}
-            changed = self.changed[table]
-            changed.update((key, None) for key in old.keys() - new.keys())
-            changed.update((key, row) for key, row in new.items() if old.get(key) != row)
+        transaction = self.transaction
+        old_bronze = {row.key: row for row in transaction.bronze_rows()}
+        old_silver = {key: row.vegetable for key, row in all_silver(transaction).items()}
+        old_gold = all_gold(transaction)
+        transaction.replace_tables(bronze, silver, gold)
+        new_bronze = old_bronze if bronze is None else {row.key: row for row in bronze}
+        new_silver = {row.key: row.vegetable for row in silver}
+        new_gold = {row.key: row for row in gold}
+        for key in old_bronze.keys() - new_bronze.keys():
+            self.changed[BRONZE][key] = None
+        for key, row in new_bronze.items():
+            if old_bronze.get(key) != row or old_silver.get(key) != new_silver.get(key):
+                self.changed[BRONZE][key] = row  # with its vegetable, below
+                self.changed[SILVER][key] = new_silver.get(key)
+        self.changed[GOLD].update((key, None) for key in old_gold.keys() - new_gold.keys())
+        self.changed[GOLD].update((key, row) for key, row in new_gold.items() if old_gold.get(key) != row)
 
     def history(self, version: int) -> list[HistoryRow]:
-        return entries(version, self.changed)
+        vegetables = self.changed[SILVER]
+        bronze: dict[tuple[str, ...], Values] = {
+            key: None if row is None else bronze_values(row, vegetables.get(key))
+            for key, row in self.changed[BRONZE].items()
+        }
+        gold: dict[tuple[str, ...], Values] = {
+            key: None if row is None else gold_values(row) for key, row in self.changed[GOLD].items()
+        }
+        return entries(version, {BRONZE: bronze, GOLD: gold})
 
 
 def all_gold(transaction: WriteTransaction) -> dict[Key, GoldRow]:
@@ -132,10 +152,10 @@ class VersionRows:
     gold: list[GoldRow]
 
 
-def latest_states(history: Iterable[HistoryRow]) -> tuple[dict[str, dict[str, Any]], int]:
+def latest_states(history: Iterable[HistoryRow]) -> tuple[dict[str, dict[str, Values]], int]:
     """Each table's rows as the last version of `history` (in version order) left them, by joined key
     (None: deleted); and how many row states the history held."""
-    latest: dict[str, dict[str, Any]] = {BRONZE: {}, SILVER: {}, GOLD: {}}
+    latest: dict[str, dict[str, Values]] = {BRONZE: {}, GOLD: {}}
     states = 0
     for entry in history:
         for table, rows in orjson.loads(entry.row_values).items():
@@ -147,30 +167,26 @@ def latest_states(history: Iterable[HistoryRow]) -> tuple[dict[str, dict[str, An
 def rows_as_of(history: Iterable[HistoryRow], version: int) -> VersionRows:
     """The rows as of `version`, from the history of every version up to it (in version order)."""
     latest, _ = latest_states(history)
-    tables = {
-        table: [ROW_CLASSES[table](*values) for values in rows.values() if values is not None]
-        for table, rows in latest.items()
-    }
-    return VersionRows(version, tables[BRONZE], tables[SILVER], tables[GOLD])
+    bronze, silver = [], []
+    for values in latest[BRONZE].values():
+        if values is not None:
+            date, name, kilos, week, received_at, vegetable = values
+            bronze.append(BronzeRow(date, name, kilos, week, received_at))
+            if vegetable is not None:
+                silver.append(SilverRow(week, vegetable, kilos, name, date))
+    gold = [GoldRow(*values) for values in latest[GOLD].values() if values is not None]
+    return VersionRows(version, bronze, silver, gold)
 
 
 def folded(history: Iterable[HistoryRow], version: int) -> tuple[list[HistoryRow], int]:
     """The history up to `version` compacted into the rows it left (deleted ones left out), as the
     history rows of that version; and how many row states that drops."""
     latest, states = latest_states(history)
-    parts: list[dict[str, dict[str, Any]]] = [{}]
-    for table, states_of_table in latest.items():
-        for key, values in states_of_table.items():
-            if values is not None:
-                if sum(map(len, parts[-1].values())) >= PART_ROWS:
-                    parts.append({})
-                parts[-1].setdefault(table, {})[key] = values
-    compacted = [
-        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode())
-        for number, part in enumerate(parts)
-        if part
-    ]
-    return compacted, states - sum(len(part_rows) for part in parts for part_rows in part.values())
+    kept: dict[str, dict[tuple[str, ...], Values]] = {
+        table: {(key,): values for key, values in rows.items() if values is not None}  # keys joined already
+        for table, rows in latest.items()
+    }
+    return entries(version, kept), states - sum(map(len, kept.values()))
 
 
 def keep_history(store: Store) -> None:
@@ -182,10 +198,10 @@ def keep_history(store: Store) -> None:
         if HISTORY_FROM in transaction.meta():
             return
         version = transaction.data_version()
-        current: dict[str, Mapping[Key, Any]] = {
-            BRONZE: {row.key: row for row in transaction.bronze_rows()},
-            SILVER: all_silver(transaction),
-            GOLD: all_gold(transaction),
+        vegetables = {key: row.vegetable for key, row in all_silver(transaction).items()}
+        current: dict[str, Mapping[tuple[str, ...], Values]] = {
+            BRONZE: {row.key: bronze_values(row, vegetables.get(row.key)) for row in transaction.bronze_rows()},
+            GOLD: {key: gold_values(row) for key, row in all_gold(transaction).items()},
         }
         transaction.put_history(entries(version, current))
         transaction.set_meta(HISTORY_FROM, str(version))
