@@ -329,3 +329,20 @@ def test_the_folder_never_holds_more_than_the_tables_and_one_commit_in_progress(
     assert len(seen) > 10
     assert all(names - tables in (set(), {COMMIT}, {NEW_COMMIT}) for names in seen), [n - tables for n in seen]
     assert {path.name for path in folder.iterdir()} == tables
+
+
+def test_a_bulk_post_s_history_line_past_the_csv_module_s_field_limit_reads_back(store, folder):
+    records = [
+        sale(f"{1990 + week // 52}-W{week % 52 + 1:02d}", name, week)
+        for week in range(1500)
+        for name in ("Tomate", "Poire")
+    ]
+    ingest(store, RULES, records, received_at=RECEIVED)
+    field = read(folder, "history.csv").splitlines()[1]
+    assert len(field) > 131_072  # the csv module's default limit
+    history = store.history(2**62)
+    store.close()
+    restarted = CsvStore(folder)
+    assert restarted.history(2**62) == history
+    assert len(restarted.bronze_changes(None).rows) == 3000
+    restarted.close()

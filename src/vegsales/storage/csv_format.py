@@ -225,6 +225,11 @@ class CsvFileRows(RenderedRows[str]):
         return csv_line(self.format.header) + "".join(self.rendered)
 
 
+FIELD_LIMIT = 2**31 - 1
+"""history.csv holds a version's rows in one field, up to 10,000 of them (a megabyte or more): past
+the csv module's default limit of 128 KiB."""
+
+
 def read_rows(path: Path, table_format: TableFormat, appended: bool = False) -> list[Any]:
     """The rows of one CSV file; BadFile names the file and line of the first problem. A key may
     repeat in a file that holds appended lines (`appended`), and a setting after meta.csv's first
@@ -235,6 +240,8 @@ def read_rows(path: Path, table_format: TableFormat, appended: bool = False) -> 
     reader = None
     try:
         with open(path, encoding="utf-8", newline="") as file:
+            if csv.field_size_limit() < FIELD_LIMIT:
+                csv.field_size_limit(FIELD_LIMIT)  # the module's one setting, for every reader of this process
             reader = csv.reader(file, strict=True)
             header = next(reader, None)
             if tuple(header or ()) != table_format.header:
