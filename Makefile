@@ -50,6 +50,7 @@ bench: install
 	VEGSALES_BENCH_BEFORE=$(BEFORE) $(BIN)/python -m pytest -p pytest_benchmark.plugin bench/test_micro.py \
 		--benchmark-json bench/results/micro.json
 	$(BIN)/python -m bench.cost --out bench/results/cost.md
+	$(BIN)/python -m bench.filtered_reads --before 50ce982 --out bench/results/filtered-reads.md
 
 # The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology: tests/deploy,
 # after .ci/provision-containers (nginx, podman and a local Python base image, once). No pytest plugins: faster start.
