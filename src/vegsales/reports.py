@@ -13,7 +13,7 @@ from .forecast_types import Backtest, Forecast, ForecastMonth, TrainedOn
 from .quality import VegetableQuality, rejected_for_its_name, rejected_names, vegetable_quality
 from .quarantine import read_record, served_errors, served_record
 from .records import FieldError, escaped_surrogates
-from .rows import BronzeRow, GoldRow, RejectedRow, VersionRow
+from .rows import BronzeRow, GoldRow, RejectedRow, SilverRow, VersionRow
 from .silver import silver_row
 from .vegetables import Vocabulary
 
@@ -161,6 +161,26 @@ class Initialised(TypedDict):
 
 class Health(TypedDict):
     status: Literal["ok"]
+
+
+def weekly_sale_json(row: SilverRow) -> bytes:
+    """A silver row as served, in JSON."""
+    try:
+        return orjson.dumps(
+            WeeklySale(
+                week_start=row.week_start,
+                date=row.date,
+                vegetable=row.vegetable,
+                raw_vegetable=row.raw_vegetable,
+                kilo_sold=row.kilo_sold,
+            )
+        )
+    except orjson.JSONEncodeError:  # a lone surrogate, in a row no post could store
+        date, raw = escaped_surrogates(row.date), escaped_surrogates(row.raw_vegetable)
+        sale = WeeklySale(
+            week_start=row.week_start, date=date, vegetable=row.vegetable, raw_vegetable=raw, kilo_sold=row.kilo_sold
+        )
+        return orjson.dumps(sale)
 
 
 def raw_sale_json(row: BronzeRow) -> bytes:

@@ -216,11 +216,6 @@ def rendered(rows: Sequence[Any], shape: TableShape, format: Format) -> bytes:
     raise ValueError(f"unknown format {format!r}")
 
 
-def row_json(shape: TableShape) -> Callable[[Any], bytes]:
-    """One row's JSON object, as `rendered` writes it in a JSON array: a cached table's render."""
-    return lambda row: _json([row], shape)[1:-1]
-
-
 def _columns_of(rows: Sequence[Any], shape: TableShape, escaped: bool = True) -> list[list[Any]]:
     """Each column's values, in row order: floats and booleans as such (a float column's 2 is 2.0
     in every format), text with lone surrogates `escaped`. Column by column: one map() a column

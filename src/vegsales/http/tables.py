@@ -4,12 +4,11 @@ earlier version."""
 from collections.abc import Callable
 
 from ..json_bodies import JsonBodies
-from ..reports import raw_sale_json
+from ..reports import raw_sale_json, weekly_sale_json
 from ..rows import BronzeRow, GoldRow, SilverRow
 from ..silver import silver_row
 from ..storage import Changes, Cursor
 from ..vegetables import UnknownVegetable, Vocabulary
-from .formats import WEEKLY, row_json
 
 
 def raw_table(changes: Callable[[Cursor | None], Changes[BronzeRow]]) -> JsonBodies[BronzeRow]:
@@ -19,7 +18,7 @@ def raw_table(changes: Callable[[Cursor | None], Changes[BronzeRow]]) -> JsonBod
 
 def weekly_table(changes: Callable[[Cursor | None], Changes[SilverRow]]) -> JsonBodies[SilverRow]:
     """Silver, by (week, vegetable, raw name)."""
-    return JsonBodies(changes, key=weekly_key, render=row_json(WEEKLY))
+    return JsonBodies(changes, key=weekly_key, render=weekly_sale_json)
 
 
 def weekly_key(row: SilverRow) -> tuple[str, str, str]:
