@@ -7,10 +7,11 @@ wraps `HotRoutes` therefore sees every request, hot or not.
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import orjson
+from anyio import to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .context import current_request
@@ -43,6 +44,9 @@ class Reply:
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json"
+    chunks: Iterator[bytes] | None = None
+    """The body as it is made, piece by piece, instead of `body`: a big answer sent as it is
+    rendered (each piece made in a worker thread), never whole in memory."""
 
 
 def json_reply(status: int, payload: object, headers: dict[str, str] | None = None) -> Reply:
@@ -79,13 +83,23 @@ async def send_reply(send: Send, reply: Reply, head: bool = False) -> None:
     """Send the reply; for a HEAD request, its headers only (the length is the GET's)."""
     headers = []
     if reply.status not in (204, 304):  # a 304 describes the 200 it stands for: no length of its own
-        headers = [
-            (b"content-type", reply.content_type.encode()),
-            (b"content-length", str(len(reply.body)).encode()),
-        ]
+        headers = [(b"content-type", reply.content_type.encode())]
+        if reply.chunks is None:  # else sent chunked: its length is known once it is sent
+            headers.append((b"content-length", str(len(reply.body)).encode()))
     headers += [(name.lower().encode(), value.encode()) for name, value in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else reply.body})
+    if reply.chunks is None or head:
+        await send({"type": "http.response.body", "body": b"" if head else reply.body})
+        return
+    try:
+        while (chunk := await to_thread.run_sync(next, reply.chunks, None)) is not None:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        close = getattr(reply.chunks, "close", None)
+        if close is not None:  # a client gone mid-answer: the pieces not made are never made
+            close()
 
 
 async def read_body(receive: Receive, content_length: str | None, max_bytes: int) -> bytes:

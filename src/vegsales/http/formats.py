@@ -8,7 +8,7 @@ Parquet request, never when this module is.
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from operator import attrgetter
@@ -253,7 +253,30 @@ def _ndjson(rows: Sequence[Any], shape: TableShape) -> bytes:
     return b"\n".join(lines) + b"\n" if lines else b""
 
 
-def _csv(rows: Sequence[Any], shape: TableShape) -> bytes:
+PIECE_ROWS = 10_000
+"""Rows a piece of a streamed answer holds (pieces())."""
+
+
+def pieces(rows: Sequence[Any], shape: TableShape, format: Format) -> Iterator[bytes]:
+    """The rows in that format, as rendered() writes them, in pieces of PIECE_ROWS rows: the answer
+    is sent as it is made, never whole in memory (a Parquet row group a piece)."""
+    if format == "parquet":
+        yield from _parquet_pieces(rows, shape)
+        return
+    for start in range(0, max(len(rows), 1), PIECE_ROWS):
+        part = rows[start : start + PIECE_ROWS]
+        if format == "csv":
+            yield _csv(part, shape, header=start == 0)
+        elif format == "ndjson":
+            yield _ndjson(part, shape)
+        else:
+            body = _json(part, shape)[1:-1]
+            yield (b"[" if start == 0 else b",") + body if body else b"["
+    if format == "json":
+        yield b"]"
+
+
+def _csv(rows: Sequence[Any], shape: TableShape, header: bool = True) -> bytes:
     columns = _columns_of(rows, shape)
     for index, column in enumerate(shape.columns):
         if column.kind == "float":
@@ -262,7 +285,8 @@ def _csv(rows: Sequence[Any], shape: TableShape) -> bytes:
             columns[index] = ["true" if value else "false" for value in columns[index]]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # quotes a field holding , " \r or \n; doubles "
-    writer.writerow(shape.names)
+    if header:
+        writer.writerow(shape.names)
     writer.writerows(zip(*columns, strict=True))
     return buffer.getvalue().encode()
 
@@ -279,6 +303,26 @@ def parquet_schema(shape: TableShape) -> Any:
     return pa.schema(
         [pa.field(column.name, getattr(pa, _ARROW_TYPES[column.kind])(), nullable=False) for column in shape.columns]
     )
+
+
+def _parquet_pieces(rows: Sequence[Any], shape: TableShape) -> Iterator[bytes]:
+    """A Parquet file written a row group of PIECE_ROWS rows at a time, each piece the bytes written
+    since the last."""
+    schema = parquet_schema(shape)  # raises first when pyarrow is missing
+    pa = _arrow()
+    sink = io.BytesIO()
+    with pa.parquet.ParquetWriter(sink, schema) as writer:
+        for start in range(0, len(rows), PIECE_ROWS):
+            part = rows[start : start + PIECE_ROWS]
+            arrays = [
+                pa.array(values, type=field.type)
+                for values, field in zip(_columns_of(part, shape), schema, strict=True)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            yield sink.getvalue()
+            sink.seek(0)
+            sink.truncate()
+    yield sink.getvalue()  # the footer
 
 
 def _parquet(rows: Sequence[Any], shape: TableShape) -> bytes:

@@ -11,14 +11,14 @@ import binascii
 import hashlib
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from anyio import to_thread
-from isal import igzip
+from isal import igzip, isal_zlib
 from starlette.types import Receive, Scope
 
 from ..asgi import ApiError, Reply
@@ -26,7 +26,18 @@ from ..context import current_request
 from ..json_bodies import GZIP_MIN_BYTES, JsonBodies
 from ..records import BadDate, week_start
 from .as_of import Snapshot
-from .formats import CONTENT_TYPES, MONTHLY, RAW, WEEKLY, Format, TableShape, chosen_format, rendered
+from .formats import (
+    CONTENT_TYPES,
+    MONTHLY,
+    PIECE_ROWS,
+    RAW,
+    WEEKLY,
+    Format,
+    TableShape,
+    chosen_format,
+    pieces,
+    rendered,
+)
 from .negotiation import accepts_gzip, table_answer, table_reply
 from .operation import BOOLEANS
 from .service import Service
@@ -239,7 +250,6 @@ def _reply(
     texts: list[bytes],
     last_key: Any,
 ) -> Reply:
-    body = b"[" + b",".join(texts) + b"]" if read.format == "json" else rendered(rows, kind.shape, read.format)
     headers = {
         "ETag": _etag(cursor, read),
         "X-Data-Version": str(version),
@@ -250,17 +260,39 @@ def _reply(
         following = {name: value for name, value in query.items() if name not in ("after", "as_of")}
         following |= {"as_of": str(version), "after": after_token(tuple(last_key))}
         headers["Link"] = f'<{kind.path}?{urlencode(following)}>; rel="next"'
-    request = current_request()
+    request, content_type = current_request(), CONTENT_TYPES[read.format]
     client_tags = {tag.strip().removeprefix("W/") for tag in (request.header(b"if-none-match") or "").split(",")}
     if headers["ETag"].removeprefix("W/") in client_tags:
-        return Reply(304, b"", headers, content_type=CONTENT_TYPES[read.format])
-    if (
-        read.format != "parquet"
-        and len(body) >= GZIP_MIN_BYTES
-        and accepts_gzip(request.header(b"accept-encoding") or "")
-    ):
+        return Reply(304, b"", headers, content_type=content_type)
+    gzipped = read.format != "parquet" and accepts_gzip(request.header(b"accept-encoding") or "")
+    if len(rows) > STREAM_ROWS:  # sent as it is made: a request never holds a big answer whole
+        chunks = _json_pieces(texts) if read.format == "json" else pieces(rows, kind.shape, read.format)
+        if gzipped:
+            chunks, headers["Content-Encoding"] = _gzip_pieces(chunks), "gzip"
+        return Reply(200, b"", headers, content_type=content_type, chunks=chunks)
+    body = b"[" + b",".join(texts) + b"]" if read.format == "json" else rendered(rows, kind.shape, read.format)
+    if gzipped and len(body) >= GZIP_MIN_BYTES:
         body, headers["Content-Encoding"] = igzip.compress(body, 1), "gzip"
-    return Reply(200, body, headers, content_type=CONTENT_TYPES[read.format])
+    return Reply(200, body, headers, content_type=content_type)
+
+
+STREAM_ROWS = PIECE_ROWS
+"""Past this many rows, an answer is streamed, a piece of PIECE_ROWS rows at a time."""
+
+
+def _json_pieces(texts: list[bytes]) -> Iterator[bytes]:
+    """The JSON array of the rows' cached JSON, in pieces."""
+    for start in range(0, len(texts), PIECE_ROWS):
+        yield (b"[" if start == 0 else b",") + b",".join(texts[start : start + PIECE_ROWS])
+    yield b"]" if texts else b"[]"
+
+
+def _gzip_pieces(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """The pieces gzip-compressed as one stream."""
+    compressor = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)  # 31: a gzip header and trailer
+    for chunk in chunks:
+        yield compressor.compress(chunk)
+    yield compressor.flush()
 
 
 def _etag(cursor: Any, read: TableRead) -> str:
