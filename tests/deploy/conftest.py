@@ -30,7 +30,8 @@ def gold(year_month: str, vegetable: str, kilo_sold: float) -> dict:
     return {"year_month": year_month, "vegetable": vegetable, "kilo_sold": kilo_sold, "is_outlier": False}
 
 
-INIT = {"status": "ok", "tables": ["bronze_sales", "silver_sales", "gold_sales", "rejected_sales", "data_versions", "row_history"]}
+TABLES = ["bronze_sales", "silver_sales", "gold_sales", "rejected_sales", "data_versions", "row_history"]
+INIT = {"status": "ok", "tables": TABLES}
 RECORDS = [sale("2020-01-27", "Tomate", 70), sale("2020-01-27", "Poire", 14), sale("2021-02-29", "Tomate", 1)]
 REJECTED = [
     {
