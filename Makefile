@@ -51,6 +51,7 @@ bench: install
 		--benchmark-json bench/results/micro.json
 	$(BIN)/python -m bench.cost --out bench/results/cost.md
 	$(BIN)/python -m bench.filtered_reads --before 50ce982 --out bench/results/filtered-reads.md
+	$(BIN)/python -m bench.history --before 9d6ed68 --out bench/results/history.md
 
 # The image, built and run (Docker, else podman), and the PostgreSQL + two replicas + nginx topology: tests/deploy,
 # after .ci/provision-containers (nginx, podman and a local Python base image, once). No pytest plugins: faster start.
