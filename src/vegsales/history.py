@@ -73,11 +73,16 @@ class Recorded:
     def __init__(self, transaction: WriteTransaction):
         self.transaction = transaction
         self.changed: dict[str, dict[Key, Any]] = {BRONZE: {}, SILVER: {}, GOLD: {}}
+        # The reads and writes a post makes, bound once: a lookup that misses the instance first (and
+        # falls back to __getattr__) costs an AttributeError each.
+        self.bronze_between = transaction.bronze_between
+        self.silver_rows = transaction.silver_rows
+        self.gold_rows = transaction.gold_rows
+        self.put_version = transaction.put_version
+        self.put_history = transaction.put_history
 
     def __getattr__(self, name: str) -> Any:
-        found = getattr(self.transaction, name)
-        setattr(self, name, found)  # found here directly next time
-        return found
+        return getattr(self.transaction, name)
 
     def data_version(self) -> int:
         return self.transaction.data_version()

@@ -1,0 +1,19 @@
+"""A CSV line as the store writes it is the line Python's csv.writer writes, quoting included."""
+
+import random
+
+from vegsales.storage.csv_format import csv_line, written_line
+
+ALPHABET = "ab ,\"\r\n\t\\'é\x1f{}[]:"
+
+
+def test_every_line_is_the_writer_s_own():
+    rng = random.Random(20261207)
+    for _ in range(20_000):
+        fields = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 6))) for _ in range(rng.randint(1, 5))]
+        assert csv_line(fields) == written_line(fields), fields
+
+
+def test_a_json_field_is_quoted_with_its_quotes_doubled():
+    assert csv_line([7, "sales", "0", '{"a":[1,"b"]}']) == '7,sales,0,"{""a"":[1,""b""]}"\n'
+    assert csv_line(["a\rb", "c"]) == "a\rb,c\n"  # the writer quotes no lone \r: its line end is \n
