@@ -10,7 +10,7 @@ from ..context import current_request
 from ..pipeline import DeleteReport
 from ..reports import ErrorBody
 from .operation import ERROR, STORAGE_DOWN, hot, never_run
-from .sales import parse_records
+from .sales import parse_records, records_body_doc
 from .service import Service
 
 
@@ -34,28 +34,7 @@ KEY = {
     "required": ["date", "vegetable"],
     "additionalProperties": False,
 }
-KEYS = {"type": "array", "items": KEY}
-DELETE_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "anyOf": [
-                        KEYS,
-                        {
-                            "type": "object",
-                            "properties": {"data": KEYS},
-                            "required": ["data"],
-                            "additionalProperties": False,
-                        },
-                    ]
-                },
-                "examples": {"keys": {"value": [{"date": "2021-03-01", "vegetable": "carotte"}]}},
-            }
-        },
-    }
-}
+DELETE_BODY_DOC = records_body_doc(KEY, {"keys": {"value": [{"date": "2021-03-01", "vegetable": "carotte"}]}})
 
 
 @hot(

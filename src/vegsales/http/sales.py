@@ -97,33 +97,24 @@ RECORD_OR_ANYTHING = {
         {"description": "Anything else is rejected on its own, with its reasons, and kept in quarantine"},
     ]
 }
-RECORDS = {"type": "array", "maxItems": Limits.max_records, "items": RECORD_OR_ANYTHING}
 EXAMPLE = [
     {"date": "2020-01-27", "vegetable": "Tomate", "kilo_sold": 70},
     {"date": "2020-W05", "vegetable": "tomatto", "kilo_sold": "7.5"},
     {"date": 202006, "vegetable": "Poire", "kilo_sold": 14},
 ]
-POST_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "anyOf": [
-                        RECORDS,
-                        {
-                            "type": "object",
-                            "properties": {"data": RECORDS},
-                            "required": ["data"],
-                            "additionalProperties": False,
-                        },
-                    ]
-                },
-                "examples": {"records": {"value": EXAMPLE}, "envelope": {"value": {"data": EXAMPLE}}},
-            }
-        },
-    }
-}
+
+
+def records_body_doc(item: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
+    """What /docs says of a body parse_records reads: a list of `item`, or {"data": [...]}."""
+    listed = {"type": "array", "maxItems": Limits.max_records, "items": item}
+    envelope = {"type": "object", "properties": {"data": listed}, "required": ["data"], "additionalProperties": False}
+    content = {"schema": {"anyOf": [listed, envelope]}, "examples": examples}
+    return {"requestBody": {"required": True, "content": {"application/json": content}}}
+
+
+POST_BODY_DOC = records_body_doc(
+    RECORD_OR_ANYTHING, {"records": {"value": EXAMPLE}, "envelope": {"value": {"data": EXAMPLE}}}
+)
 
 
 @hot(
