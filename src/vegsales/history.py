@@ -9,6 +9,7 @@ the rows (storage.schema.ROW_HISTORY)."""
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -35,23 +36,23 @@ Values = list[Any] | None
 read as: its silver row), or None for a row deleted."""
 
 
-def entries(version: int, changed: Mapping[str, Mapping[tuple[str, ...], Values]]) -> list[HistoryRow]:
-    """The history rows of a version: its changed rows as one JSON object, by table then by key, in
-    parts of PART_ROWS. One row and one JSON encoding for a post of a few records: a row per
-    changed row cost a post a fifth more instructions."""
-    parts: list[dict[str, dict[str, Values]]] = [{}]
-    count = 0
+def entries(version: int, changed: Mapping[str, Mapping[str, Values]]) -> list[HistoryRow]:
+    """The history rows of a version: its changed rows (by table, then by joined key) as one JSON
+    object, in parts of PART_ROWS. One row and one JSON encoding for a post of a few records: a row
+    per changed row cost a post a fifth more instructions."""
+    parts: list[dict[str, Mapping[str, Values]]] = []
+    room = 0
     for table, rows in changed.items():
-        for key, values in rows.items():
-            if count == PART_ROWS:
+        items, left = iter(rows.items()), len(rows)
+        while left:
+            if room == 0:
                 parts.append({})
-                count = 0
-            parts[-1].setdefault(table, {})[KEY_SEPARATOR.join(key)] = values
-            count += 1
+                room = PART_ROWS
+            taken = min(left, room)
+            parts[-1][table] = rows if taken == len(rows) else dict(islice(items, taken))  # whole: no copy
+            room, left = room - taken, left - taken
     return [
-        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode())
-        for number, part in enumerate(parts)
-        if part
+        HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode()) for number, part in enumerate(parts)
     ]
 
 
@@ -124,14 +125,12 @@ class Recorded:
         self.changed[GOLD].update((key, row) for key, row in new_gold.items() if old_gold.get(key) != row)
 
     def history(self, version: int) -> list[HistoryRow]:
-        vegetables = self.changed[SILVER]
-        bronze: dict[tuple[str, ...], Values] = {
-            key: None if row is None else bronze_values(row, vegetables.get(key))
+        vegetables, join = self.changed[SILVER], KEY_SEPARATOR.join
+        bronze = {
+            join(key): None if row is None else bronze_values(row, vegetables.get(key))
             for key, row in self.changed[BRONZE].items()
         }
-        gold: dict[tuple[str, ...], Values] = {
-            key: None if row is None else gold_values(row) for key, row in self.changed[GOLD].items()
-        }
+        gold = {join(key): None if row is None else gold_values(row) for key, row in self.changed[GOLD].items()}
         return entries(version, {BRONZE: bronze, GOLD: gold})
 
 
@@ -187,9 +186,8 @@ def folded(history: Iterable[HistoryRow], version: int) -> tuple[list[HistoryRow
     """The history up to `version` compacted into the rows it left (deleted ones left out), as the
     history rows of that version; and how many row states that drops."""
     latest, states = latest_states(history)
-    kept: dict[str, dict[tuple[str, ...], Values]] = {
-        table: {(key,): values for key, values in rows.items() if values is not None}  # keys joined already
-        for table, rows in latest.items()
+    kept = {
+        table: {key: values for key, values in rows.items() if values is not None} for table, rows in latest.items()
     }
     return entries(version, kept), states - sum(map(len, kept.values()))
 
@@ -203,10 +201,10 @@ def keep_history(store: Store) -> None:
         if HISTORY_FROM in transaction.meta():
             return
         version = transaction.data_version()
-        vegetables = {key: row.vegetable for key, row in all_silver(transaction).items()}
-        current: dict[str, Mapping[tuple[str, ...], Values]] = {
-            BRONZE: {row.key: bronze_values(row, vegetables.get(row.key)) for row in transaction.bronze_rows()},
-            GOLD: {key: gold_values(row) for key, row in all_gold(transaction).items()},
+        vegetables, join = {key: row.vegetable for key, row in all_silver(transaction).items()}, KEY_SEPARATOR.join
+        current = {
+            BRONZE: {join(row.key): bronze_values(row, vegetables.get(row.key)) for row in transaction.bronze_rows()},
+            GOLD: {join(key): gold_values(row) for key, row in all_gold(transaction).items()},
         }
         transaction.put_history(entries(version, current))
         transaction.set_meta(HISTORY_FROM, str(version))

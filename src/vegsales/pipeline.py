@@ -5,12 +5,13 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
-from itertools import pairwise
-from operator import attrgetter
+from itertools import compress, islice, pairwise
+from operator import attrgetter, eq
 from typing import Any, Literal
 
 from anyio import to_thread
@@ -303,6 +304,10 @@ def init_store(store: Store, request_id: str = "") -> int:
         return version
 
 
+Spellings = dict[BronzeKey, list[str]]
+"""Per changed row's key: the other raw names of its vegetable stored for its week."""
+
+
 def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestReport, Accepted]]) -> int:
     """Write accepted records in order, counting what each did in its post's report.
 
@@ -349,14 +354,25 @@ def apply_records(transaction: WriteTransaction, posts: Sequence[tuple[IngestRep
     months_changed, spellings = put_silver_and_gold(transaction, list(changed.values()))
     if spellings:
         for report, accepted in posts:
-            warnings = [
-                _spelling_warning(index, row, spellings[row.key])
-                for index, row, _ in accepted
-                if row.key in spellings and current[row.key] is row
-            ]
-            if warnings:
+            if warnings := _spelling_warnings(accepted, spellings, current):
                 report.warnings = sorted(report.warnings + warnings, key=lambda warning: warning.index)
     return months_changed
+
+
+def _spelling_warnings(
+    accepted: Accepted, spellings: Spellings, current: dict[BronzeKey, BronzeRow]
+) -> list[RecordWarning]:
+    """A warning for each record of the post stored under a week that holds other spellings of its
+    vegetable: the row stored for a key is found among the post's records by identity (a later
+    record of the key may have replaced it), without a Python pass over the thousands of records
+    of a bulk post."""
+    index_of = dict(zip(map(id, accepted.rows), accepted.indexes, strict=True))
+    warnings = [
+        _spelling_warning(index, current[key], others)
+        for key, others in spellings.items()
+        if (index := index_of.get(id(current[key]))) is not None
+    ]
+    return sorted(warnings, key=attrgetter("index"))
 
 
 def _spelling_warning(index: int, row: BronzeRow, others: list[str]) -> RecordWarning:
@@ -467,13 +483,10 @@ def _shifted(day: str, days: int) -> str:
 
 _SILVER_ORDER = attrgetter("week_start", "raw_vegetable")
 """The order silver rows are summed in (see monthly_sales): the order of their key."""
+_WEEK_START = attrgetter("week_start")
 READ_BEFORE_ROWS = 100
 """Past this many changed silver rows, a write reads the stored weeks it recomputes before writing
 the rows, rather than reading back thousands of rows it has just written."""
-
-
-Spellings = dict[BronzeKey, list[str]]
-"""Per changed row's key: the other raw names of its vegetable stored for its week."""
 
 
 def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> tuple[int, Spellings]:
@@ -494,18 +507,20 @@ def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverR
     return months_changed, spellings
 
 
-def _other_spellings(weeks: Iterable[SilverRow], changed: Sequence[SilverRow]) -> Spellings:
-    """For each changed row among `weeks` (one vegetable's): the other raw names of its week."""
-    changed_weeks = {row.week_start for row in changed}
-    names_by_week: dict[str, list[str]] = defaultdict(list)
-    for row in weeks:
-        if row.week_start in changed_weeks:
-            names_by_week[row.week_start].append(row.raw_vegetable)
-    return {
-        row.key: [name for name in names if name != row.raw_vegetable]
-        for row in changed
-        if len(names := names_by_week.get(row.week_start, ())) > 1 and row.raw_vegetable in names
-    }
+def _other_spellings(weeks: Sequence[SilverRow], changed: Sequence[SilverRow]) -> Spellings:
+    """For each changed row among `weeks` (one vegetable's, in key order: the rows of a week side by
+    side): the other raw names of its week. The weeks of two rows or more, and the changed rows of
+    those, are found by C-level maps: a Python loop over a bulk post's thousands of weeks cost it 2 %
+    more instructions."""
+    starts = list(map(_WEEK_START, weeks))
+    doubled = set(compress(starts, map(eq, starts, islice(starts, 1, None))))
+    spellings: Spellings = {}
+    for row in compress(changed, map(doubled.__contains__, map(_WEEK_START, changed))):
+        first = bisect_left(starts, row.week_start)
+        names = [weeks[index].raw_vegetable for index in range(first, bisect_right(starts, row.week_start, first))]
+        if row.raw_vegetable in names:
+            spellings[row.key] = [name for name in names if name != row.raw_vegetable]
+    return spellings
 
 
 def _put_bulk_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverRow]) -> tuple[int, Spellings]:

@@ -1,5 +1,6 @@
 """What every Store must do; runs once per backend."""
 
+import datetime as dt
 import random
 import threading
 
@@ -299,6 +300,42 @@ def test_posts_written_together_years_apart_get_the_reports_and_warnings_each_wo
         bronze("2023-05-01", "Tomate", 6.0),
         bronze("2023-05-03", "Tomate", 5.0),
     ]
+
+
+def spelling_warning(name: str, week: str, others: str, verb: str = "is", counted: str = "both") -> str:
+    return f"{name!r} for the week of {week}: {others} {verb} stored for that week too; {counted} count in gold"
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["small", "bulk"])
+def test_other_spellings_are_warned_on_the_record_stored_in_posts_written_together(store, bulk):
+    """A small post, and one of more than READ_BEFORE_ROWS rows (its weeks read before the write)."""
+
+    def sale(date, vegetable, kilos):
+        return {"date": date, "vegetable": vegetable, "kilo_sold": kilos}
+
+    ingest(store, RULES, [sale("2021-03-01", "carotte", 10), sale("2021-06-07", "tomato", 1)], received_at=RECEIVED)
+    mondays = (dt.date(2010, 1, 4) + dt.timedelta(weeks=week) for week in range(101))
+    padding = [sale(monday.isoformat(), "Poire", 1) for monday in mondays]  # past READ_BEFORE_ROWS with the rest
+    posts = [
+        [sale("2021-03-01", "carrot", 5), sale("2021-06-07", "Tomate", 2), sale("2021-03-01", "carrot", 6)],
+        [sale("2021-03-01", "carrot", 6), *(padding * bulk), sale("2021-W09", "Zanahoria", 7)],
+    ]
+    reports = ingest_posts(store, RULES, posts, received_at=RECEIVED)
+    # Computed once the batch is written: the first post's carrot meets the second post's Zanahoria too.
+    assert [[(w.index, w.code, w.message) for w in report.warnings] for report in reports] == [
+        [
+            (1, "other_spelling", spelling_warning("Tomate", "2021-06-07", "'tomato'")),
+            (2, "other_spelling", spelling_warning("carrot", "2021-03-01", "'Zanahoria', 'carotte'", "are", "all")),
+        ],
+        [
+            (
+                1 + 101 * bulk,
+                "other_spelling",
+                spelling_warning("Zanahoria", "2021-03-01", "'carotte', 'carrot'", "are", "all"),
+            )
+        ],
+    ]
+    assert [(r.inserted, r.updated, r.unchanged) for r in reports] == [(2, 1, 0), (1 + 101 * bulk, 0, 1)]
 
 
 def rejected(record_hash: str, last: str, times: int = 1) -> RejectedRow:

@@ -83,7 +83,8 @@ class FileState:
         return FileState(len(data), len(data), data[-CHECKED:])
 
     def appended(self, block: bytes) -> "FileState":
-        return FileState(self.length + len(block), self.base, (self.end + block)[-CHECKED:])
+        # Only the block's last bytes joined on: a bulk post's history line is 100 kB.
+        return FileState(self.length + len(block), self.base, (self.end + block[-CHECKED:])[-CHECKED:])
 
     def entry(self) -> str:
         """The file's part of a commit record: its length and the checksum of its last bytes."""
