@@ -484,6 +484,8 @@ def _shifted(day: str, days: int) -> str:
 _SILVER_ORDER = attrgetter("week_start", "raw_vegetable")
 """The order silver rows are summed in (see monthly_sales): the order of their key."""
 _WEEK_START = attrgetter("week_start")
+FEW_CHANGED = 8
+"""Changed rows of a vegetable looked up one by one for other spellings (see _other_spellings)."""
 READ_BEFORE_ROWS = 100
 """Past this many changed silver rows, a write reads the stored weeks it recomputes before writing
 the rows, rather than reading back thousands of rows it has just written."""
@@ -509,17 +511,21 @@ def put_silver_and_gold(transaction: WriteTransaction, changed: Sequence[SilverR
 
 def _other_spellings(weeks: Sequence[SilverRow], changed: Sequence[SilverRow]) -> Spellings:
     """For each changed row among `weeks` (one vegetable's, in key order: the rows of a week side by
-    side): the other raw names of its week. The weeks of two rows or more, and the changed rows of
-    those, are found by C-level maps: a Python loop over a bulk post's thousands of weeks cost it 2 %
-    more instructions."""
+    side): the other raw names of its week, found by bisection. Of more than a few rows (a bulk
+    post's), only those of weeks of two rows or more are looked up, picked by C-level maps: a
+    Python loop over them all cost a bulk post 2 % more instructions."""
     starts = list(map(_WEEK_START, weeks))
-    doubled = set(compress(starts, map(eq, starts, islice(starts, 1, None))))
+    if len(changed) > FEW_CHANGED:
+        doubled = set(compress(starts, map(eq, starts, islice(starts, 1, None))))
+        changed = list(compress(changed, map(doubled.__contains__, map(_WEEK_START, changed))))
     spellings: Spellings = {}
-    for row in compress(changed, map(doubled.__contains__, map(_WEEK_START, changed))):
+    for row in changed:
         first = bisect_left(starts, row.week_start)
-        names = [weeks[index].raw_vegetable for index in range(first, bisect_right(starts, row.week_start, first))]
-        if row.raw_vegetable in names:
-            spellings[row.key] = [name for name in names if name != row.raw_vegetable]
+        last = bisect_right(starts, row.week_start, first)
+        if last - first > 1:
+            names = [weeks[index].raw_vegetable for index in range(first, last)]
+            if row.raw_vegetable in names:
+                spellings[row.key] = [name for name in names if name != row.raw_vegetable]
     return spellings
 
 
