@@ -41,13 +41,11 @@ def entries(version: int, changed: Mapping[str, Mapping[str, Values]]) -> list[H
     object, in parts of PART_ROWS. One row and one JSON encoding for a post of a few records: a row
     per changed row cost a post a fifth more instructions."""
     if sum(map(len, changed.values())) <= PART_ROWS:  # one part, as nearly every version has
-        parts = [{table: rows for table, rows in changed.items() if rows}]
-    else:
-        parts = _parts(changed)
+        part = {table: rows for table, rows in changed.items() if rows}
+        return [HistoryRow(version, ALL_TABLES, "0", orjson.dumps(part).decode())] if part else []
     return [
         HistoryRow(version, ALL_TABLES, str(number), orjson.dumps(part).decode())
-        for number, part in enumerate(parts)
-        if part
+        for number, part in enumerate(_parts(changed))
     ]
 
 
