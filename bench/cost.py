@@ -4,7 +4,10 @@ Each server runs under callgrind (`PYTHONHASHSEED=0`), the sample imported and t
 over one keep-alive connection with locust's headers, each sequence between zeroed and dumped counters (every
 thread of the server): one-record posts of sample rows with their kilos varied (updates, as under load); each
 such post followed by a read, which must bring its cached body up to date (the read: the difference); posts
-of 1,000 rows. --check: exit status 1 when a figure exceeds its budget by more than `tolerance`."""
+of 1,000 rows. Every sequence of one-record posts posts the same rows, in the same order, their kilos varied
+anew: a read's figure is not moved by which rows the posts beside it wrote (other spellings, months, file
+rewrites). --tree: the server of another checkout (its own src/), sent the same requests, for a comparison
+beside it. --check: exit status 1 when a figure exceeds its budget by more than `tolerance`."""
 
 import argparse
 import http.client
@@ -32,13 +35,15 @@ RAW: Request = ("GET", "/get_raw_sales", None)
 
 
 class Mix:
-    """The benchmark's requests, the same at every run (a fixed seed)."""
+    """The benchmark's requests, the same at every run (fixed seeds): the rows posted drawn by one, their
+    kilos by another."""
 
-    def __init__(self, seed: int = 1):
+    def __init__(self, seed: int = 1, kilos_seed: int | None = None):
         self.rng, self.rows, self.without_outliers = random.Random(seed), valid_sample_rows(), False
+        self.kilos = self.rng if kilos_seed is None else random.Random(kilos_seed)
 
     def post(self, count: int = 1) -> Request:
-        records = [varied(row, self.rng) for row in self.rng.sample(self.rows, count)]
+        records = [varied(row, self.kilos) for row in self.rng.sample(self.rows, count)]
         return ("POST", "/post_sales", orjson.dumps(records))
 
     def monthly(self) -> Request:
@@ -46,12 +51,13 @@ class Mix:
         return ("GET", f"/get_monthly_sales?remove_outliers={str(self.without_outliers).lower()}", None)
 
 
-def sequences(mix: Mix) -> dict[str, list[Request]]:
+def sequences() -> dict[str, list[Request]]:
+    posts, raw, monthly, bulk = (Mix(seed=1, kilos_seed=number) for number in range(4))  # the same rows posted
     return {
-        "post": [mix.post() for _ in range(REPEAT)],
-        "post + raw": [request for _ in range(REPEAT) for request in (mix.post(), RAW)],
-        "post + monthly": [request for _ in range(REPEAT) for request in (mix.post(), mix.monthly())],
-        "bulk post": [mix.post(BULK_RECORDS) for _ in range(BULK_REPEAT)],
+        "post": [posts.post() for _ in range(REPEAT)],
+        "post + raw": [request for _ in range(REPEAT) for request in (raw.post(), RAW)],
+        "post + monthly": [request for _ in range(REPEAT) for request in (monthly.post(), monthly.monthly())],
+        "bulk post": [bulk.post(BULK_RECORDS) for _ in range(BULK_REPEAT)],
     }
 
 
@@ -76,12 +82,12 @@ def send_all(connection: http.client.HTTPConnection, requests: list[Request]) ->
             raise RuntimeError(f"{method} {path}: {response.status} {answer[:200]!r}")
 
 
-def counted(backend: str, folder: Path) -> dict[str, int]:
-    """Instructions the server executed for each sequence, under callgrind."""
+def counted(backend: str, folder: Path, tree: Path = ROOT) -> dict[str, int]:
+    """Instructions the server (of `tree`) executed for each sequence, under callgrind."""
     dumps = folder / "callgrind.out"
     valgrind = ("valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={dumps}")
-    server = backend_server(backend, folder, env={"PYTHONHASHSEED": "0"}, wrapper=valgrind)
-    mix, counts = Mix(), {}
+    server = backend_server(backend, folder, root=tree, env={"PYTHONHASHSEED": "0"}, wrapper=valgrind)
+    counts = {}
     try:
         server.wait_ready(START_SECONDS)
         import_sample(server.url)
@@ -90,7 +96,7 @@ def counted(backend: str, folder: Path) -> dict[str, int]:
         send_all(connection, [r for _ in range(100) for r in (warm_up.post(), RAW, warm_up.monthly())])
         send_all(connection, [warm_up.post(BULK_RECORDS)])
         pid = str(server.process.pid)
-        for number, (name, requests) in enumerate(sequences(mix).items(), 1):
+        for number, (name, requests) in enumerate(sequences().items(), 1):
             send_all(connection, [RAW, warm_up.monthly(), warm_up.monthly()])  # every cached body current
             subprocess.run(["callgrind_control", "--zero", pid], check=True, capture_output=True)
             send_all(connection, requests)
@@ -123,6 +129,7 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=list(BACKENDS))
     parser.add_argument("--check", action="store_true", help="exit 1 when a figure exceeds its budget")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose server is measured")
     args = parser.parse_args()
     if not shutil.which("valgrind"):
         raise SystemExit("bench/cost.py needs valgrind: apt-get install valgrind")
@@ -130,7 +137,7 @@ def main() -> None:
     figures = {}
     for backend in args.backends:
         with tempfile.TemporaryDirectory() as folder:
-            figures[backend] = per_request(counted(backend, Path(folder)))
+            figures[backend] = per_request(counted(backend, Path(folder), args.tree.resolve()))
         print(
             f"{backend}: " + ", ".join(f"{name} {count:,.0f}" for name, count in figures[backend].items()), flush=True
         )

@@ -213,12 +213,22 @@ def fresh_reads(backend: str, home: Path, database: str, path: str, version: int
 
 
 def instructions(trees: dict[str, Path], backends: list[str]) -> dict[str, dict[str, dict[str, float]]]:
-    """bench/cost.py's counts in each tree (its own code imported), by tree, backend and request."""
+    """This tree's bench/cost.py's counts of each tree's server (the same requests), by tree, backend and request."""
     counts: dict[str, dict[str, dict[str, float]]] = {}
     for name, tree in trees.items():
         with tempfile.NamedTemporaryFile(suffix=".md") as out:
-            command = [sys.executable, "-m", "bench.cost", "--backends", *backends, "--out", out.name]
-            subprocess.run(command, cwd=tree, env={**os.environ, "PYTHONPATH": f"{tree / 'src'}:{tree}"}, check=True)
+            command = [
+                sys.executable,
+                "-m",
+                "bench.cost",
+                "--backends",
+                *backends,
+                "--tree",
+                str(tree),
+                "--out",
+                out.name,
+            ]
+            subprocess.run(command, cwd=ROOT, check=True)
             table = Path(out.name).read_text(encoding="utf-8")
         counts[name] = {}
         for backend, request, count in re.findall(r"^\| (\w+) \| ([^|]+) \| ([\d,]+) \|", table, re.MULTILINE):
@@ -250,11 +260,10 @@ def report(figures: dict[str, Figures], rounds: int, costs: list[str], before: s
         lines += [
             f"## Instructions per request, @{before} beside this one",
             "",
-            f"`python -m bench.cost --backends sqlite csv` in a `git archive` of {before} (its own src/ on"
-            " PYTHONPATH) and in this tree, one after the other. Requirement: a read (no as_of) costs no more"
-            f" than before, a post at most {POST_LIMIT - 1:.0%} more. A read's figure is a sequence of posts and"
-            " reads less one of posts alone: it moves by a few % from run to run, and takes in any growth of the"
-            " posts' cost from one sequence to the next.",
+            f"`python -m bench.cost --backends sqlite csv --tree T`, this tree's requests sent to a `git archive`"
+            f" of {before} (its own src/) and to this tree, one after the other. Requirement: a read (no as_of)"
+            f" costs no more than before, a post at most {POST_LIMIT - 1:.0%} more. A read's figure is a sequence"
+            " of posts and reads less one of the same posts alone.",
             "",
             *costs,
             "",
