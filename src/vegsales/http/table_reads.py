@@ -175,8 +175,8 @@ def _after(text: str | None, kind: TableKind) -> tuple[str, ...] | None:
     return tuple(key)
 
 
-JSON_ACCEPTS = frozenset({None, "*/*", "application/json"})
-"""Accept headers of the load's reads (and of most scripts): no negotiation needed."""
+JSON_ACCEPTS = frozenset({None, b"*/*", b"application/json"})
+"""Accept headers of the load's reads (and of most scripts), as sent: no negotiation needed."""
 
 
 KNOWN_READS = 256
@@ -185,10 +185,10 @@ KNOWN_READS = 256
 
 async def answer(kind: TableKind, service: Service, scope: Scope, receive: Receive) -> Reply:
     """A table read's answer: the cached whole table, or the rows the request selects."""
-    accept = current_request().header(b"accept")
-    query_string = scope["query_string"]
-    if not query_string and accept in JSON_ACCEPTS:
+    query_string, sent = scope["query_string"], current_request().headers.get(b"accept")
+    if not query_string and sent in JSON_ACCEPTS:
         return await table_answer(service.store, kind.current(service), "all")
+    accept = None if sent is None else sent.decode("latin-1")  # as RequestContext.header reads it
     known = service.table_reads.get((kind.path, query_string, accept))
     if known is None:
         query = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True))
