@@ -38,7 +38,7 @@ from .formats import (
     pieces,
     rendered,
 )
-from .negotiation import accepts_gzip, table_answer, table_reply
+from .negotiation import accepts_gzip, matches, table_answer, table_reply
 from .operation import BOOLEANS
 from .service import Service
 from .vegetables import canonical
@@ -261,8 +261,7 @@ def _reply(
         following |= {"as_of": str(version), "after": after_token(tuple(last_key))}
         headers["Link"] = f'<{kind.path}?{urlencode(following)}>; rel="next"'
     request, content_type = current_request(), CONTENT_TYPES[read.format]
-    client_tags = {tag.strip().removeprefix("W/") for tag in (request.header(b"if-none-match") or "").split(",")}
-    if headers["ETag"].removeprefix("W/") in client_tags:
+    if (if_none_match := request.header(b"if-none-match")) is not None and matches(headers["ETag"], if_none_match):
         return Reply(304, b"", headers, content_type=content_type)
     gzipped = read.format != "parquet" and accepts_gzip(request.header(b"accept-encoding") or "")
     if len(rows) > STREAM_ROWS:  # sent as it is made: a request never holds a big answer whole
