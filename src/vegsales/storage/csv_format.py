@@ -16,6 +16,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from ..rows import HistoryRow
 from ..sorted_rows import BULK, Key, RenderedRows, Updated
 from .base import StorageError
 from .generated import group_function, key_function, values_function
@@ -164,7 +165,7 @@ def written_line(fields: Sequence[Any]) -> str:
     return buffer.getvalue()
 
 
-def history_line(row: Any) -> str:
+def history_line(row: HistoryRow) -> str:
     """A row_history line, as csv_line writes it, with its fields' tests cut to what they can hold: a
     version's rows as a JSON object (quoted, its quotes doubled) after a table name and a part
     number. Two fifths of csv_line's instructions for a one-record post's history line."""
@@ -175,7 +176,8 @@ def history_line(row: Any) -> str:
     return f'{row.data_version},{table},{part},"{rows.replace(QUOTE, DOUBLED)}"\n'
 
 
-assert [column.name for column in ROW_HISTORY.row_columns] == ["data_version", "table_name", "row_key", "row_values"]
+if [column.name for column in ROW_HISTORY.row_columns] != ["data_version", "table_name", "row_key", "row_values"]:
+    raise RuntimeError("history_line writes row_history's columns in their order: change both together")
 LINES: dict[str, Callable[[Any], str]] = {ROW_HISTORY.name: history_line}
 """Tables whose lines are written by a function of their own, not by csv_line."""
 
