@@ -48,6 +48,8 @@ class Pieces:
         it was computed: a changed piece costs the CRC of what follows it, not of the whole body."""
         self._body: bytes | None = None
         self._gzip: bytes | None = None
+        self._size: int | None = None
+        """The body's length, summed once a version: every whole-table read asks it."""
 
     def update(self, fragments: list[bytes], dirty: set[int] | None) -> None:
         """Re-render the pieces numbered in `dirty`, or all of them when it is None."""
@@ -66,7 +68,7 @@ class Pieces:
                 self._compressed[i] = None
             same = min(dirty, default=count)
         del self._crcs[same:]
-        self._body = self._gzip = None
+        self._body = self._gzip = self._size = None
 
     @staticmethod
     def _piece(fragments: list[bytes], index: int, count: int) -> bytes:
@@ -74,7 +76,9 @@ class Pieces:
         return piece + b"]" if index == count - 1 else piece
 
     def size(self) -> int:
-        return sum(map(len, self._pieces))
+        if self._size is None:
+            self._size = sum(map(len, self._pieces))
+        return self._size
 
     def body(self) -> bytes:
         if self._body is None:
