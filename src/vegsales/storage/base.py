@@ -114,7 +114,8 @@ class WriteTransaction(Protocol):
         ...
 
     def put_history(self, rows: Sequence[HistoryRow]) -> None:
-        """Insert or replace rows of the row history by key; makes no data version."""
+        """Insert or replace rows of the row history by key, each key once (history.entries writes one
+        row a part); makes no data version."""
         ...
 
     def drop_history(self, upto: int) -> None:

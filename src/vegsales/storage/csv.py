@@ -419,7 +419,7 @@ class CsvWrite:
         self._put(VERSIONS, [row])
 
     def put_history(self, rows: Sequence[HistoryRow]) -> None:
-        self._put(HISTORY, list({row.key: row for row in rows}.values()))
+        self._put(HISTORY, rows)
 
     def drop_history(self, upto: int) -> None:
         self._delete(HISTORY, [key for key, row in self._tables[HISTORY].rows.items() if row.data_version <= upto])

@@ -314,7 +314,7 @@ class SqlTransaction(ABC):
 
     def put_history(self, rows: Sequence[HistoryRow]) -> None:
         if rows:
-            self._put_history(list({row.key: row for row in rows}.values()))  # one row per key, the last
+            self._put_history(list(rows))
 
     def drop_history(self, upto: int) -> None:
         for statement in self.SQL.dropped_history:
